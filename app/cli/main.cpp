@@ -1,0 +1,56 @@
+// oedit: the command-line face of the editing engine, for scripted runs.
+// Argument dispatch only; the work happens in oedit_core.
+#include "commands.h"
+
+#include "oedit/engine.h"
+
+#include <cstring>
+#include <iostream>
+
+namespace {
+
+struct Command {
+    const char *name;
+    int (*run)(const oedit::cli::Args &);
+    const char *summary;
+};
+
+const Command kCommands[] = {
+    {"info", oedit::cli::runInfo, "show the build, the tensor backend and the default model"},
+    {"check-device", oedit::cli::runCheckDevice, "run a small computation on a device [--device cpu|cuda]"},
+    {"demo", oedit::cli::runDemo, "a short headless demonstration of what the engine does"},
+};
+
+void printUsage(std::ostream &out)
+{
+    out << "usage: oedit <command> [options]\n\ncommands:\n";
+    for (const auto &command : kCommands)
+        out << "  " << command.name << std::string(14 - std::strlen(command.name), ' ') << command.summary << "\n";
+    out << "\n  --version     print the version\n  --help        this text\n";
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        printUsage(std::cerr);
+        return 2;
+    }
+    const std::string name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") {
+        printUsage(std::cout);
+        return 0;
+    }
+    if (name == "--version") {
+        std::cout << "oedit " << oedit::Engine::buildInfo().version << "\n";
+        return 0;
+    }
+    const oedit::cli::Args args(argv + 2, argv + argc);
+    for (const auto &command : kCommands) {
+        if (name == command.name)
+            return command.run(args);
+    }
+    std::cerr << "oedit: unknown command '" << name << "'; run 'oedit --help' for the list\n";
+    return 2;
+}
