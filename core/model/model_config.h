@@ -5,6 +5,10 @@
 // architectures really differ.
 #pragma once
 
+#include "model/checkpoint_error.h"
+
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -34,5 +38,30 @@ struct ModelConfig {
 
     int64_t headDim() const { return heads > 0 ? hidden / heads : 0; }
 };
+
+// Reads a Hugging Face config.json object: "gpt2" -> Gpt2; "llama", "mistral",
+// "qwen2" -> Llama (qwen2 sets attentionBias for its q/k/v biases). Defaults
+// follow the transformers config classes. Throws CheckpointError naming the
+// field for an unknown model_type (listing the supported ones), missing
+// required fields (all of them at once), wrong JSON types, features this
+// engine would silently compute wrong (rope_scaling, a head_dim other than
+// hidden / heads), and anything validateModelConfig rejects.
+ModelConfig parseModelConfig(const nlohmann::json &config);
+
+// parseModelConfig on dir/config.json; messages name the file.
+ModelConfig loadModelConfig(const std::string &dir);
+
+// A config.json object that transformers' AutoConfig and parseModelConfig
+// accept (architectures, model_type and the family's field names). Throws
+// CheckpointError if validateModelConfig rejects the config.
+nlohmann::json toJson(const ModelConfig &config);
+
+// Throws CheckpointError for non-positive or absurd sizes, hidden not divisible
+// by heads, heads not divisible by kvHeads, a non-positive epsilon or RoPE
+// theta, or a modelType that does not belong to `family`.
+void validateModelConfig(const ModelConfig &config);
+
+// "gpt2, llama, mistral, qwen2": for messages.
+std::string supportedModelTypes();
 
 } // namespace oedit::model
