@@ -12,5 +12,6 @@ using Args = std::vector<std::string>;
 int runInfo(const Args &args);
 int runCheckDevice(const Args &args);
 int runDemo(const Args &args);
+int runWorld(const Args &args); // cmd_world.cpp
 
 } // namespace oedit::cli

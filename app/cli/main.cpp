@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"info", oedit::cli::runInfo, "show the build, the tensor backend and the default model"},
     {"check-device", oedit::cli::runCheckDevice, "run a small computation on a device [--device cpu|cuda]"},
     {"demo", oedit::cli::runDemo, "a short headless demonstration of what the engine does"},
+    {"world", oedit::cli::runWorld, "generate the synthetic world and its tokenizer --out DIR [--seed N] [--subjects K] [--vocab V]"},
 };
 
 void printUsage(std::ostream &out)
