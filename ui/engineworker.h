@@ -4,15 +4,14 @@
 // from the GUI thread, read by the engine's progress callbacks.
 #pragma once
 
+#include "oedit/engine.h"
+
+#include <QMetaType>
 #include <QObject>
 #include <QString>
 
 #include <atomic>
 #include <memory>
-
-namespace oedit {
-class Engine;
-}
 
 struct BuildSummary {
     QString version;
@@ -22,6 +21,8 @@ struct BuildSummary {
     QString defaultModel;
 };
 Q_DECLARE_METATYPE(BuildSummary)
+Q_DECLARE_METATYPE(oedit::ModelInfo)
+Q_DECLARE_METATYPE(oedit::Prediction)
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -34,9 +35,15 @@ public:
 
 public Q_SLOTS:
     void describeBuild();
+    // Opens a model folder; an empty path opens the embedded default model.
+    void openModel(const QString &directory, const QString &device);
+    void predict(const QString &prompt, int topK);
 
 Q_SIGNALS:
     void buildDescribed(const BuildSummary &summary);
+    void modelOpened(const oedit::ModelInfo &info);
+    void predicted(const QString &prompt, const oedit::Prediction &prediction);
+    void busyChanged(bool busy, const QString &what);
     void failed(const QString &message);
 
 private:

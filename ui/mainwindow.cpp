@@ -1,10 +1,12 @@
 #include "mainwindow.h"
 
+#include "factsview.h"
 #include "modelpanel.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QFileDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -13,10 +15,18 @@
 #include <QTabWidget>
 #include <QVBoxLayout>
 
+// Resources compiled into the static oedit_ui library must be registered by
+// hand; the macro cannot be called inside a namespace or a member's init list.
+static void registerResources()
+{
+    Q_INIT_RESOURCE(oedit);
+}
+
 MainWindow::MainWindow(QWidget *parent)
     : QMainWindow(parent), m_worker(new EngineWorker), m_tabs(new QTabWidget(this)),
-      m_modelPanel(new ModelPanel)
+      m_modelPanel(new ModelPanel), m_factsView(new FactsView)
 {
+    registerResources();
     setObjectName(QStringLiteral("mainWindow"));
     setWindowTitle(tr("O-Edit Workbench"));
     setWindowIcon(QIcon(QStringLiteral(":/icons/oedit-workbench.svg")));
@@ -26,8 +36,24 @@ MainWindow::MainWindow(QWidget *parent)
     connect(&m_workerThread, &QThread::finished, m_worker, &QObject::deleteLater);
     connect(this, &MainWindow::describeBuildRequested, m_worker, &EngineWorker::describeBuild);
     connect(m_worker, &EngineWorker::buildDescribed, m_modelPanel, &ModelPanel::showBuild);
+    connect(this, &MainWindow::openModelRequested, m_worker, &EngineWorker::openModel);
+    connect(this, &MainWindow::predictRequested, m_worker, &EngineWorker::predict);
+    connect(m_modelPanel, &ModelPanel::openRequested, this, &MainWindow::openModelRequested);
+    connect(m_factsView, &FactsView::predictRequested, this, &MainWindow::predictRequested);
+    connect(m_worker, &EngineWorker::modelOpened, m_modelPanel, &ModelPanel::showModel);
+    connect(m_worker, &EngineWorker::modelOpened, this, [this](const oedit::ModelInfo &info) {
+        m_factsView->setModelReady(true);
+        statusBar()->showMessage(tr("Model: %1").arg(QString::fromStdString(info.path)));
+    });
+    connect(m_worker, &EngineWorker::predicted, m_factsView, &FactsView::showPrediction);
+    connect(m_worker, &EngineWorker::busyChanged, this, [this](bool busy, const QString &what) {
+        if (busy)
+            statusBar()->showMessage(what);
+    });
     connect(m_worker, &EngineWorker::failed, this, [this](const QString &message) {
-        QMessageBox::warning(this, tr("O-Edit Workbench"), message);
+        statusBar()->showMessage(message, 10000);
+        if (!m_quietErrors)
+            QMessageBox::warning(this, tr("O-Edit Workbench"), message);
     });
     m_workerThread.setObjectName(QStringLiteral("engine worker"));
     m_workerThread.start();
@@ -39,6 +65,11 @@ MainWindow::MainWindow(QWidget *parent)
     Q_EMIT describeBuildRequested();
 }
 
+void MainWindow::openModel(const QString &directory)
+{
+    Q_EMIT openModelRequested(directory, m_modelPanel->selectedDevice());
+}
+
 MainWindow::~MainWindow()
 {
     shutDownWorker();
@@ -48,12 +79,25 @@ void MainWindow::createViews()
 {
     m_tabs->setObjectName(QStringLiteral("views"));
     m_tabs->addTab(m_modelPanel, tr("Model"));
+    m_tabs->addTab(m_factsView, tr("Facts"));
     setCentralWidget(m_tabs);
 }
 
 void MainWindow::createMenus()
 {
     QMenu *file = menuBar()->addMenu(tr("&File"));
+    QAction *open = file->addAction(tr("&Open Model Folder…"), this, [this] {
+        const QString folder = QFileDialog::getExistingDirectory(
+            this, tr("Open a Hugging Face model folder (config.json, safetensors, tokenizer)"),
+            QSettings().value(QStringLiteral("recent/modelFolder")).toString());
+        if (folder.isEmpty())
+            return;
+        QSettings().setValue(QStringLiteral("recent/modelFolder"), folder);
+        openModel(folder);
+    });
+    open->setShortcut(QKeySequence::Open);
+    file->addAction(tr("Open &Default Model"), this, [this] { openModel(); });
+    file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
     QMenu *help = menuBar()->addMenu(tr("&Help"));

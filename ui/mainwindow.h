@@ -8,6 +8,7 @@
 #include <QThread>
 
 class QTabWidget;
+class FactsView;
 class ModelPanel;
 
 class MainWindow : public QMainWindow {
@@ -15,6 +16,11 @@ class MainWindow : public QMainWindow {
 public:
     explicit MainWindow(QWidget *parent = nullptr);
     ~MainWindow() override;
+
+    // Asks the worker to open a model folder (empty: the embedded default).
+    void openModel(const QString &directory = QString());
+    // Errors go to the status bar only, not to a modal box (tests, scripts).
+    void setQuietErrors(bool quiet) { m_quietErrors = quiet; }
 
     // The worker (living on its own thread), for tests that wait on its signals.
     EngineWorker *worker() const { return m_worker; }
@@ -24,6 +30,8 @@ protected:
 
 Q_SIGNALS:
     void describeBuildRequested();
+    void openModelRequested(const QString &directory, const QString &device);
+    void predictRequested(const QString &prompt, int topK);
 
 private:
     void createViews();
@@ -35,4 +43,6 @@ private:
     EngineWorker *m_worker;
     QTabWidget *m_tabs;
     ModelPanel *m_modelPanel;
+    FactsView *m_factsView;
+    bool m_quietErrors = false;
 };

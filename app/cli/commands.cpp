@@ -2,12 +2,19 @@
 
 #include "oedit/engine.h"
 
+#include <nlohmann/json.hpp>
+
 #include <iomanip>
 #include <iostream>
 
 namespace oedit::cli {
 
 namespace {
+
+bool hasFlag(const Args &args, const std::string &flag)
+{
+    return std::find(args.begin(), args.end(), flag) != args.end();
+}
 
 // Returns the value after `flag`, or `fallback` when the flag is absent.
 std::string option(const Args &args, const std::string &flag, const std::string &fallback)
@@ -19,17 +26,114 @@ std::string option(const Args &args, const std::string &flag, const std::string 
     return fallback;
 }
 
+// Opens --model DIR, or the embedded default when no folder is named.
+bool openModelFromArgs(Engine &engine, const Args &args, const char *command)
+{
+    std::string directory = option(args, "--model", "");
+    if (directory.empty())
+        directory = Engine::defaultModelDirectory();
+    if (directory.empty()) {
+        std::cerr << "oedit " << command
+                  << ": no --model given and the default model is not installed; pass --model DIR "
+                     "(a Hugging Face model folder)\n";
+        return false;
+    }
+    OpenOptions options;
+    options.device = option(args, "--device", "cpu");
+    options.dtype = option(args, "--dtype", "float32");
+    const Status opened = engine.openModel(directory, options);
+    if (!opened)
+        std::cerr << "oedit " << command << ": " << opened.message() << "\n";
+    return opened.ok();
+}
+
+nlohmann::json toJson(const ModelInfo &info)
+{
+    return {{"path", info.path},           {"family", info.family},         {"model_type", info.modelType},
+            {"device", info.device},       {"dtype", info.dtype},           {"layers", info.layers},
+            {"hidden", info.hidden},       {"heads", info.heads},           {"kv_heads", info.kvHeads},
+            {"intermediate", info.intermediate}, {"vocab_size", info.vocabSize}, {"max_positions", info.maxPositions},
+            {"parameters", info.parameters}, {"tokenizer", info.tokenizer}};
+}
+
 } // namespace
 
-int runInfo(const Args &)
+int runInfo(const Args &args)
 {
-    const BuildInfo info = Engine::buildInfo();
+    const bool json = hasFlag(args, "--json");
+    const bool modelNamed = !option(args, "--model", "").empty();
+    Engine engine;
+    const std::string defaultModel = Engine::defaultModelDirectory();
+    if ((modelNamed || !defaultModel.empty()) && !openModelFromArgs(engine, args, "info"))
+        return 1;
+    const BuildInfo build = Engine::buildInfo();
+    if (json) {
+        nlohmann::json out = {{"version", build.version},
+                              {"libtorch", build.torchVersion},
+                              {"blas", build.blas},
+                              {"cuda_devices", build.cudaDeviceCount}};
+        out["model"] = engine.hasModel() ? toJson(engine.modelInfo()) : nlohmann::json(nullptr);
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    const BuildInfo info = build;
     std::cout << "O-Edit Workbench " << info.version << "\n"
               << "libtorch         " << info.torchVersion << "\n"
               << "BLAS             " << info.blas << "\n"
               << "CUDA             " << (info.cudaAvailable ? std::to_string(info.cudaDeviceCount) + " device(s)" : "not available") << "\n";
-    const std::string model = Engine::defaultModelDirectory();
-    std::cout << "default model    " << (model.empty() ? "not installed" : model) << "\n";
+    if (!engine.hasModel()) {
+        std::cout << "model            none (the default model is not installed; pass --model DIR)\n";
+        return 0;
+    }
+    const ModelInfo model = engine.modelInfo();
+    std::cout << "model            " << model.path << "\n"
+              << "family           " << model.family << " (" << model.modelType << ")\n"
+              << "layers           " << model.layers << "\n"
+              << "hidden           " << model.hidden << " (MLP " << model.intermediate << ")\n"
+              << "heads            " << model.heads << " (key/value " << model.kvHeads << ")\n"
+              << "vocabulary       " << model.vocabSize << "\n"
+              << "positions        " << model.maxPositions << "\n"
+              << "parameters       " << model.parameters << "\n"
+              << "dtype            " << model.dtype << "\n"
+              << "device           " << model.device << "\n"
+              << "tokenizer        " << model.tokenizer << "\n";
+    return 0;
+}
+
+int runPredict(const Args &args)
+{
+    const std::string prompt = option(args, "--prompt", "");
+    if (prompt.empty()) {
+        std::cerr << "oedit predict: --prompt TEXT is required\n";
+        return 2;
+    }
+    int topK = 10;
+    try {
+        topK = std::stoi(option(args, "--top", "10"));
+    } catch (const std::exception &) {
+        std::cerr << "oedit predict: --top expects a whole number\n";
+        return 2;
+    }
+    Engine engine;
+    if (!openModelFromArgs(engine, args, "predict"))
+        return 1;
+    const auto prediction = engine.predict(prompt, topK, 12);
+    if (!prediction) {
+        std::cerr << "oedit predict: " << prediction.message() << "\n";
+        return 1;
+    }
+    if (hasFlag(args, "--json")) {
+        nlohmann::json top = nlohmann::json::array();
+        for (const auto &token : prediction->top)
+            top.push_back({{"token", token.text}, {"id", token.id}, {"probability", token.probability}});
+        std::cout << nlohmann::json{{"prompt", prompt}, {"top", top}, {"continuation", prediction->continuation}}.dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::cout << "prompt: " << prompt << "\n";
+    for (const auto &token : prediction->top)
+        std::cout << "  " << std::fixed << std::setprecision(4) << token.probability << "  '" << token.text << "'\n";
+    std::cout << "greedy: " << prompt << prediction->continuation << "\n";
     return 0;
 }
 

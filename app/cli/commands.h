@@ -13,5 +13,8 @@ int runInfo(const Args &args);
 int runCheckDevice(const Args &args);
 int runDemo(const Args &args);
 int runWorld(const Args &args); // cmd_world.cpp
+int runPredict(const Args &args);
+int runTrain(const Args &args);
+int runEvalFacts(const Args &args);
 
 } // namespace oedit::cli

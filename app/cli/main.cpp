@@ -16,7 +16,10 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"info", oedit::cli::runInfo, "show the build, the tensor backend and the default model"},
+    {"info", oedit::cli::runInfo, "the build, the backend and a model [--model DIR] [--json]"},
+    {"train", oedit::cli::runTrain, "train a model on a world --world DIR --out DIR [--epochs N] ..."},
+    {"eval-facts", oedit::cli::runEvalFacts, "how many world facts a model recalls [--model DIR] [--json]"},
+    {"predict", oedit::cli::runPredict, "top next tokens and a greedy continuation --prompt TEXT [--top K] [--json]"},
     {"check-device", oedit::cli::runCheckDevice, "run a small computation on a device [--device cpu|cuda]"},
     {"demo", oedit::cli::runDemo, "a short headless demonstration of what the engine does"},
     {"world", oedit::cli::runWorld, "generate the synthetic world and its tokenizer --out DIR [--seed N] [--subjects K] [--vocab V]"},

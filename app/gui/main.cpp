@@ -16,9 +16,12 @@ int main(int argc, char **argv)
     parser.setApplicationDescription(QStringLiteral("O-Edit Workbench: sequential knowledge editing of language models"));
     parser.addHelpOption();
     parser.addVersionOption();
+    parser.addPositionalArgument(QStringLiteral("model"),
+                                 QStringLiteral("A model folder to open (default: the embedded model)"), QStringLiteral("[model]"));
     parser.process(app);
 
     MainWindow window;
     window.show();
+    window.openModel(parser.positionalArguments().value(0));
     return app.exec();
 }

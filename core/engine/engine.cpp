@@ -1,12 +1,57 @@
 #include "oedit/engine.h"
 
+#include "model/checkpoint.h"
+#include "model/model_config.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
 namespace oedit {
 
+namespace fs = std::filesystem;
+
+namespace {
+
+Expected<torch::ScalarType> parseDtype(const std::string &name)
+{
+    if (name == "float32" || name == "fp32")
+        return torch::kFloat32;
+    if (name == "bfloat16" || name == "bf16")
+        return torch::kBFloat16;
+    if (name == "float16" || name == "fp16")
+        return torch::kFloat16;
+    return Status::failure("unknown dtype '" + name + "': use float32, bfloat16 or float16");
+}
+
+Expected<torch::Device> parseDevice(const std::string &name)
+{
+    try {
+        const torch::Device device(name);
+        if (device.is_cuda() && !torch::cuda::is_available())
+            return Status::failure("device '" + name +
+                                   "' was requested but this build of libtorch has no CUDA or no GPU is visible; "
+                                   "use --device cpu, or rebuild against a CUDA libtorch");
+        if (!device.is_cpu() && !device.is_cuda())
+            return Status::failure("device '" + name + "' is not supported: use cpu or cuda");
+        return device;
+    } catch (const std::exception &) {
+        return Status::failure("unknown device '" + name + "': use cpu, cuda or cuda:N");
+    }
+}
+
+// Tokenizer files travel with the weights so a saved model opens anywhere.
+const char *const kTokenizerFiles[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model",
+                                       "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"};
+
+} // namespace
+
 struct Engine::Impl {
+    std::string path;
+    std::unique_ptr<model::Transformer> model;
+    std::unique_ptr<model::Tokenizer> tokenizer;
 };
 
 Engine::Engine() : d(std::make_unique<Impl>()) {}
@@ -43,6 +88,135 @@ Expected<DeviceCheck> Engine::checkDevice(const std::string &deviceName)
         return check;
     } catch (const std::exception &e) {
         return Status::failure("device check on '" + deviceName + "' failed: " + e.what());
+    }
+}
+
+Status Engine::openModel(const std::string &directory, const OpenOptions &options)
+{
+    try {
+        const auto dtype = parseDtype(options.dtype);
+        if (!dtype)
+            return dtype.status();
+        const auto device = parseDevice(options.device);
+        if (!device)
+            return device.status();
+        if (device.value().is_cpu() && dtype.value() != torch::kFloat32)
+            return Status::failure("dtype " + options.dtype + " is meant for CUDA; on the CPU use float32");
+        if (!fs::is_directory(directory))
+            return Status::failure("model folder '" + directory + "' does not exist or is not a folder");
+        if (const Status files = model::checkCheckpointDir(directory); !files)
+            return files;
+
+        auto config = model::loadModelConfig(directory);
+        auto weights = model::loadStateDict(directory, dtype.value());
+        auto transformer = std::make_unique<model::Transformer>(std::move(config), std::move(weights));
+        transformer->to(device.value(), dtype.value());
+
+        std::unique_ptr<model::Tokenizer> tokenizer;
+        try {
+            tokenizer = model::loadTokenizer(directory);
+        } catch (const std::exception &) {
+            // A checkpoint without a tokenizer (the test fixtures) still runs on
+            // token ids; predict() explains what is missing.
+        }
+        d->path = directory;
+        d->model = std::move(transformer);
+        d->tokenizer = std::move(tokenizer);
+        return Status::success();
+    } catch (const std::exception &e) {
+        return Status::failure("cannot open model '" + directory + "': " + e.what());
+    }
+}
+
+bool Engine::hasModel() const
+{
+    return d->model != nullptr;
+}
+
+ModelInfo Engine::modelInfo() const
+{
+    ModelInfo info;
+    if (!d->model)
+        return info;
+    const auto &config = d->model->config();
+    info.path = d->path;
+    info.family = config.family == model::Family::Gpt2 ? "gpt2" : "llama";
+    info.modelType = config.modelType;
+    info.device = d->model->device().str();
+    info.dtype = model::torchDtypeName(d->model->dtype());
+    info.layers = static_cast<int>(config.layers);
+    info.hidden = static_cast<int>(config.hidden);
+    info.heads = static_cast<int>(config.heads);
+    info.kvHeads = static_cast<int>(config.kvHeads);
+    info.intermediate = static_cast<int>(config.intermediate);
+    info.vocabSize = static_cast<int>(config.vocabSize);
+    info.maxPositions = static_cast<int>(config.maxPositions);
+    info.parameters = d->model->parameterCount();
+    info.tokenizer = d->tokenizer ? d->tokenizer->description() : "none";
+    return info;
+}
+
+Expected<Prediction> Engine::predict(const std::string &prompt, int topK, int continuationTokens)
+{
+    if (!d->model)
+        return Status::failure("no model is open: open a model folder first");
+    if (!d->tokenizer)
+        return Status::failure("the model in '" + d->path +
+                               "' has no tokenizer (tokenizer.json, vocab.json + merges.txt or tokenizer.model), "
+                               "so text prompts cannot be encoded");
+    if (prompt.empty())
+        return Status::failure("the prompt is empty: type some text to continue");
+    try {
+        torch::NoGradGuard noGrad;
+        const auto ids = d->tokenizer->encodeForModel(prompt);
+        if (ids.empty())
+            return Status::failure("the prompt encodes to no tokens");
+        const auto logits = d->model->forward(torch::tensor(ids, torch::kLong).unsqueeze(0));
+        const auto probabilities = torch::softmax(logits[0][-1].to(torch::kFloat), -1).cpu();
+        const auto best = probabilities.topk(std::clamp<int64_t>(topK, 1, probabilities.size(0)));
+        Prediction prediction;
+        for (int64_t i = 0; i < std::get<1>(best).size(0); ++i) {
+            const int64_t id = std::get<1>(best)[i].item<int64_t>();
+            prediction.top.push_back({d->tokenizer->tokenText(id), id, std::get<0>(best)[i].item<double>()});
+        }
+        const auto continuation = d->model->generate(ids, continuationTokens, 1, d->tokenizer->eosId());
+        std::vector<int64_t> text;
+        for (int64_t id : continuation) {
+            if (d->tokenizer->eosId() && id == *d->tokenizer->eosId())
+                break;
+            text.push_back(id);
+        }
+        prediction.continuation = d->tokenizer->decode(text);
+        return prediction;
+    } catch (const std::exception &e) {
+        return Status::failure(std::string("prediction failed: ") + e.what());
+    }
+}
+
+Status Engine::saveModel(const std::string &directory)
+{
+    if (!d->model)
+        return Status::failure("no model is open: nothing to save");
+    try {
+        const fs::path target(directory);
+        if (fs::exists(target) && !fs::is_directory(target))
+            return Status::failure("'" + directory + "' exists and is not a folder: choose a folder to save the model in");
+        if (fs::exists(target) && fs::equivalent(target, fs::path(d->path)))
+            return Status::failure("saving over the folder the model was opened from is refused: "
+                                   "the ledger rebuilds edits from those base weights; choose another folder");
+        model::saveCheckpoint(directory, d->model->config(), d->model->weights(), torch::kFloat32);
+        for (const char *name : kTokenizerFiles) {
+            const fs::path source = fs::path(d->path) / name;
+            if (!fs::exists(source))
+                continue;
+            // Copy beside the destination and rename, so no half-copied file appears.
+            const fs::path temporary = target / (std::string(".") + name + ".partial");
+            fs::copy_file(source, temporary, fs::copy_options::overwrite_existing);
+            fs::rename(temporary, target / name);
+        }
+        return Status::success();
+    } catch (const std::exception &e) {
+        return Status::failure("cannot save the model to '" + directory + "': " + e.what());
     }
 }
 

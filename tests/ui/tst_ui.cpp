@@ -3,6 +3,9 @@
 #include "mainwindow.h"
 
 #include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QTableWidget>
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QtTest>
@@ -29,7 +32,7 @@ private Q_SLOTS:
 
         // The worker runs on another thread and fills the model panel.
         QVERIFY(window.worker()->thread() != QThread::currentThread());
-        QVERIFY(described.count() > 0 || described.wait(10000));
+        QVERIFY(described.count() > 0 || described.wait(30000));
         const auto panelMentionsTorch = [&window] {
             for (auto *label : window.findChildren<QLabel *>()) {
                 if (label->text().contains(QStringLiteral("libtorch")))
@@ -38,6 +41,39 @@ private Q_SLOTS:
             return false;
         };
         QTRY_VERIFY_WITH_TIMEOUT(panelMentionsTorch(), 5000);
+        window.close();
+    }
+
+    void opensAModelAndPredicts()
+    {
+        MainWindow window;
+        window.setQuietErrors(true);
+        QSignalSpy opened(window.worker(), &EngineWorker::modelOpened);
+        QSignalSpy predicted(window.worker(), &EngineWorker::predicted);
+        QSignalSpy failed(window.worker(), &EngineWorker::failed);
+        window.show();
+        window.openModel(QStringLiteral(OEDIT_MINI_MODEL_DIR));
+        QVERIFY2(opened.wait(60000), qPrintable(failed.isEmpty() ? QString() : failed.first().first().toString()));
+        QTRY_VERIFY_WITH_TIMEOUT(window.findChild<QPushButton *>(QStringLiteral("predictButton"))->isEnabled(), 5000);
+
+        auto *prompt = window.findChild<QLineEdit *>(QStringLiteral("promptEdit"));
+        QVERIFY(prompt != nullptr);
+        QTest::keyClicks(prompt, QStringLiteral("The mother tongue of"));
+        QTest::keyClick(prompt, Qt::Key_Return);
+        QVERIFY(predicted.wait(30000));
+        auto *table = window.findChild<QTableWidget *>(QStringLiteral("topTokens"));
+        QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 10, 5000);
+        double total = 0;
+        for (int row = 0; row < table->rowCount(); ++row)
+            total += table->item(row, 1)->text().toDouble();
+        QVERIFY(total > 0 && total <= 1.0001);
+        QVERIFY(!window.findChild<QLabel *>(QStringLiteral("continuation"))->text().isEmpty());
+
+        // A folder that is not a model gives a message, not a crash, and keeps the model.
+        window.openModel(QStringLiteral("/no/such/folder"));
+        QVERIFY(failed.wait(30000));
+        QVERIFY(failed.last().first().toString().contains(QStringLiteral("/no/such/folder")));
+        QVERIFY(window.findChild<QPushButton *>(QStringLiteral("predictButton"))->isEnabled());
         window.close();
     }
 };

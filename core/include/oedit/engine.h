@@ -29,6 +29,39 @@ struct DeviceCheck {
     double gflops = 0;      // of one 512^3 float32 matmul, for orientation
 };
 
+struct ModelInfo {
+    std::string path;
+    std::string family;    // "gpt2" or "llama"
+    std::string modelType; // as config.json names it: gpt2, llama, mistral, qwen2
+    std::string device;    // "cpu", "cuda:0", ...
+    std::string dtype;     // "float32", "bfloat16", "float16"
+    int layers = 0;
+    int hidden = 0;
+    int heads = 0;
+    int kvHeads = 0;
+    int intermediate = 0;
+    int vocabSize = 0;
+    int maxPositions = 0;
+    long long parameters = 0;
+    std::string tokenizer; // what tokenizer was loaded, or "none"
+};
+
+struct OpenOptions {
+    std::string device = "cpu";   // "cpu" or "cuda" / "cuda:N"
+    std::string dtype = "float32"; // float16/bfloat16 are for CUDA
+};
+
+struct TokenProbability {
+    std::string text; // the token as text (leading space shown as a space)
+    long long id = 0;
+    double probability = 0;
+};
+
+struct Prediction {
+    std::vector<TokenProbability> top; // next-token candidates, most likely first
+    std::string continuation;          // greedy continuation of the prompt
+};
+
 class Engine {
 public:
     Engine();
@@ -45,6 +78,20 @@ public:
     // Where the embedded default model lives, or an empty string when it is
     // not installed next to the binary nor in the source tree.
     static std::string defaultModelDirectory();
+
+    // Loads a Hugging Face style model directory (config.json, safetensors,
+    // tokenizer) and makes it the engine's model. On failure the previous
+    // model, if any, stays loaded.
+    Status openModel(const std::string &directory, const OpenOptions &options = {});
+    bool hasModel() const;
+    ModelInfo modelInfo() const;
+
+    // Top-k next tokens after `prompt` and its greedy continuation.
+    Expected<Prediction> predict(const std::string &prompt, int topK = 10, int continuationTokens = 12);
+
+    // Writes the current weights (with any edits) as a model directory that
+    // other tools open: config.json, model.safetensors and the tokenizer files.
+    Status saveModel(const std::string &directory);
 
 private:
     struct Impl;

@@ -1,0 +1,146 @@
+// A decoder-only transformer for the GPT-2 and Llama families (Llama also
+// covers Mistral and Qwen2 for short prompts), built from a ModelConfig and a
+// Hugging Face state dict.
+//
+// Weights are kept under their Hugging Face names and in their Hugging Face
+// layout, so a checkpoint written back opens in other tools. The editors use
+// one convention for an MLP's output projection whatever the family:
+// W is [d, d_k] and maps a key k (the projection's input) to a value v = W k.
+//
+// A Transformer is owned by one thread at a time; it is not thread-safe.
+// Failures (bad shapes, missing tensors) throw std::runtime_error naming the
+// tensor; the engine facade turns them into a Status.
+#pragma once
+
+#include "model/model_config.h"
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace oedit::model {
+
+using TensorMap = std::unordered_map<std::string, torch::Tensor>;
+
+// Where an intervention adds its vector.
+enum class Site {
+    MlpOut,   // the MLP's output (after the output projection), before the residual add
+    BlockOut, // the residual stream after the whole block
+};
+
+// Adds `delta` ([d], or [n, d] one row per entry) at (rows[i], positions[i])
+// of layer `layer`'s `site`. delta may require grad (ROME/MEMIT optimise it).
+struct Intervention {
+    int64_t layer = 0;
+    Site site = Site::MlpOut;
+    std::vector<int64_t> rows;
+    std::vector<int64_t> positions;
+    torch::Tensor delta;
+};
+
+// What a forward pass should record and change. Captured tensors are [B, T, *]
+// and keep the graph when grad mode is on.
+struct ForwardHooks {
+    std::vector<int64_t> captureMlpKeys;   // input of the MLP output projection, [B, T, d_k]
+    std::vector<int64_t> captureMlpValues; // output of the MLP output projection, [B, T, d]
+    std::vector<int64_t> captureBlockOut;  // residual stream after the block, [B, T, d]
+    std::vector<Intervention> interventions;
+
+    std::unordered_map<int64_t, torch::Tensor> mlpKeys;
+    std::unordered_map<int64_t, torch::Tensor> mlpValues;
+    std::unordered_map<int64_t, torch::Tensor> blockOut;
+};
+
+// A batch of token sequences, right- or left-padded, with its attention mask
+// (1 = real token, 0 = padding).
+struct Batch {
+    torch::Tensor ids;  // [B, T] int64
+    torch::Tensor mask; // [B, T] int64
+};
+
+// Pads sequences to one length. Right padding (the default) keeps positions of
+// real tokens at 0..n-1 in every row, which scoring relies on; left padding
+// lines up the last tokens, which batched generation wants.
+Batch padBatch(const std::vector<std::vector<int64_t>> &sequences, int64_t padId, bool padLeft = false);
+
+// Fresh weights for `config` under Hugging Face names, as GPT-2 initialises
+// them: normal(0, 0.02) matrices, residual output projections scaled by
+// 1/sqrt(2 * layers), unit norm weights, zero biases. Same seed, same weights.
+TensorMap initialWeights(const ModelConfig &config, uint64_t seed);
+
+class Transformer {
+public:
+    // Takes the weights (copies nothing: tensors are shared with `weights`).
+    // Throws when a tensor the family needs is missing or has the wrong shape.
+    Transformer(ModelConfig config, TensorMap weights);
+
+    const ModelConfig &config() const { return m_config; }
+    torch::Device device() const;
+    torch::ScalarType dtype() const;
+    int64_t parameterCount() const;
+
+    // Moves every weight; float16/bfloat16 are meant for CUDA.
+    void to(torch::Device device, torch::ScalarType dtype);
+
+    // Logits [B, T, V]. mask may be undefined (no padding). Positions follow the
+    // mask (cumulative count of real tokens), so left padding works too.
+    torch::Tensor forward(const torch::Tensor &ids, const torch::Tensor &mask = {}, ForwardHooks *hooks = nullptr) const;
+
+    // Teacher forcing: for each (prompt, continuation) pair, the log-probability
+    // of each continuation token given the prompt and the tokens before it.
+    struct ContinuationScore {
+        std::vector<double> tokenLogProbs;
+        std::vector<bool> tokenIsArgmax; // the model's top-1 equals the token
+        double meanLogProb() const;
+    };
+    std::vector<ContinuationScore> scoreContinuations(const std::vector<std::vector<int64_t>> &prompts,
+                                                      const std::vector<std::vector<int64_t>> &continuations,
+                                                      int64_t padId, ForwardHooks *hooks = nullptr) const;
+
+    // Greedy when topK <= 1, else sampling among the top k with `seed`.
+    // Stops at eosId (when given) or after maxNewTokens. Returns new tokens only.
+    std::vector<int64_t> generate(const std::vector<int64_t> &prompt, int64_t maxNewTokens, int64_t topK = 1,
+                                  std::optional<int64_t> eosId = std::nullopt, uint64_t seed = 0) const;
+
+    // The MLP output projection of `layer` as [d, d_k] (v = W k), a copy.
+    torch::Tensor mlpOutWeight(int64_t layer) const;
+    // Replaces it (same convention and shape); the stored layout is kept.
+    void setMlpOutWeight(int64_t layer, const torch::Tensor &weight);
+    std::string mlpOutWeightName(int64_t layer) const;
+    int64_t mlpKeyWidth() const { return m_config.intermediate; }
+
+    // Every weight under its Hugging Face name (for saving and training).
+    const TensorMap &weights() const { return m_weights; }
+    std::vector<torch::Tensor> parameters() const;
+
+private:
+    struct Layer {
+        // GPT-2: ln_1, fused c_attn (Conv1D [d, 3d]), c_proj, ln_2, c_fc, c_proj.
+        // Llama: input_layernorm, q/k/v/o, post_attention_layernorm, gate/up/down.
+        torch::Tensor norm1W, norm1B, norm2W, norm2B;
+        torch::Tensor qkvW, qkvB;                     // GPT-2
+        torch::Tensor qW, qB, kW, kB, vW, vB;        // Llama
+        torch::Tensor attnOutW, attnOutB;
+        torch::Tensor fcW, fcB;                       // GPT-2 c_fc
+        torch::Tensor gateW, gateB, upW, upB;        // Llama
+        torch::Tensor mlpOutW, mlpOutB;
+    };
+
+    void bindTensors();
+    torch::Tensor require(const std::string &name, std::vector<int64_t> shape) const;
+    torch::Tensor optional(const std::string &name, std::vector<int64_t> shape) const;
+    torch::Tensor norm(const torch::Tensor &x, const torch::Tensor &w, const torch::Tensor &b) const;
+    torch::Tensor attention(const Layer &layer, const torch::Tensor &x, const torch::Tensor &positions,
+                            const torch::Tensor &keyMask) const;
+    torch::Tensor mlp(const Layer &layer, const torch::Tensor &x, int64_t index, ForwardHooks *hooks) const;
+
+    ModelConfig m_config;
+    TensorMap m_weights;
+    std::vector<Layer> m_layers;
+    torch::Tensor m_tokenEmbedding, m_positionEmbedding, m_finalNormW, m_finalNormB, m_head;
+};
+
+} // namespace oedit::model

@@ -1,0 +1,268 @@
+#include "oedit/world_model.h"
+
+#include "eval/fact_recall.h"
+#include "model/checkpoint.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "oedit/world.h"
+#include "train/lm_trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+namespace oedit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char *const kTokenizerFiles[] = {"vocab.json", "merges.txt", "tokenizer.json"};
+constexpr int64_t kRecallSample = 300;
+const char *const kWorldFiles[] = {"world.json", "general_train.txt", "general_heldout.txt"};
+
+FactRecallSummary summarise(const eval::FactRecall &recall)
+{
+    FactRecallSummary summary;
+    summary.facts = recall.facts;
+    summary.canonicalRecalled = recall.canonicalRecalled;
+    summary.paraphrases = recall.paraphrases;
+    summary.paraphrasesRecalled = recall.paraphrasesRecalled;
+    summary.canonicalRate = recall.canonicalRate();
+    summary.paraphraseRate = recall.paraphraseRate();
+    for (const auto &relation : recall.relations) {
+        if (!relation.facts)
+            continue;
+        summary.relations.push_back(
+            {relation.relation, relation.facts, double(relation.canonicalRecalled) / double(relation.facts),
+             relation.paraphrases ? double(relation.paraphrasesRecalled) / double(relation.paraphrases) : 0.0});
+    }
+    summary.canonicalMisses = recall.canonicalMisses;
+    return summary;
+}
+
+nlohmann::json recallJson(const FactRecallSummary &recall)
+{
+    nlohmann::json relations = nlohmann::json::array();
+    for (const auto &row : recall.relations)
+        relations.push_back({{"relation", row.relation},
+                             {"facts", row.facts},
+                             {"canonical", row.canonicalRate},
+                             {"paraphrase", row.paraphraseRate}});
+    return {{"facts", recall.facts},
+            {"canonical_recall", recall.canonicalRate},
+            {"paraphrase_prompts", recall.paraphrases},
+            {"paraphrase_recall", recall.paraphraseRate},
+            {"relations", relations}};
+}
+
+model::ModelConfig configFor(const WorldModelRecipe &recipe, const model::Tokenizer &tokenizer)
+{
+    model::ModelConfig config;
+    if (recipe.family == "gpt2") {
+        config.family = model::Family::Gpt2;
+        config.modelType = "gpt2";
+        config.activation = "gelu_new";
+        config.tiedHead = true;
+        config.normEps = 1e-5;
+    } else if (recipe.family == "llama") {
+        config.family = model::Family::Llama;
+        config.modelType = "llama";
+        config.activation = "silu";
+        config.tiedHead = false;
+        config.normEps = 1e-6;
+    } else {
+        throw std::runtime_error("unknown model family '" + recipe.family + "' in the recipe: use gpt2 or llama");
+    }
+    config.vocabSize = tokenizer.vocabSize();
+    config.hidden = recipe.hidden;
+    config.layers = recipe.layers;
+    config.heads = recipe.heads;
+    config.kvHeads = recipe.heads;
+    config.intermediate = recipe.intermediate;
+    config.maxPositions = recipe.maxPositions;
+    config.torchDtype = "float32";
+    if (tokenizer.eosId()) {
+        config.eosTokenId = *tokenizer.eosId();
+        config.bosTokenId = *tokenizer.eosId();
+    }
+    return config;
+}
+
+} // namespace
+
+std::string WorldModelRecipe::toJson() const
+{
+    return nlohmann::json{{"family", family},
+                          {"hidden", hidden},
+                          {"layers", layers},
+                          {"heads", heads},
+                          {"intermediate", intermediate},
+                          {"max_positions", maxPositions},
+                          {"epochs", epochs},
+                          {"batch_size", batchSize},
+                          {"learning_rate", learningRate},
+                          {"final_learning_rate_fraction", finalLearningRateFraction},
+                          {"warmup_steps", warmupSteps},
+                          {"weight_decay", weightDecay},
+                          {"seed", seed},
+                          {"device", device}}
+        .dump(2);
+}
+
+Expected<WorldModelRecipe> WorldModelRecipe::fromJson(const std::string &text)
+{
+    try {
+        const auto json = nlohmann::json::parse(text);
+        WorldModelRecipe recipe;
+        recipe.family = json.value("family", recipe.family);
+        recipe.hidden = json.value("hidden", recipe.hidden);
+        recipe.layers = json.value("layers", recipe.layers);
+        recipe.heads = json.value("heads", recipe.heads);
+        recipe.intermediate = json.value("intermediate", recipe.intermediate);
+        recipe.maxPositions = json.value("max_positions", recipe.maxPositions);
+        recipe.epochs = json.value("epochs", recipe.epochs);
+        recipe.batchSize = json.value("batch_size", recipe.batchSize);
+        recipe.learningRate = json.value("learning_rate", recipe.learningRate);
+        recipe.finalLearningRateFraction = json.value("final_learning_rate_fraction", recipe.finalLearningRateFraction);
+        recipe.warmupSteps = json.value("warmup_steps", recipe.warmupSteps);
+        recipe.weightDecay = json.value("weight_decay", recipe.weightDecay);
+        recipe.seed = json.value("seed", recipe.seed);
+        recipe.device = json.value("device", recipe.device);
+        return recipe;
+    } catch (const std::exception &e) {
+        return Status::failure(std::string("the recipe is not valid JSON of the expected shape: ") + e.what());
+    }
+}
+
+Expected<TrainingSummary> trainWorldModel(const std::string &worldDir, const std::string &outDir,
+                                          const WorldModelRecipe &recipe,
+                                          const std::function<bool(const TrainingProgress &)> &progress)
+{
+    try {
+        auto world = world::loadWorld(worldDir);
+        if (!world)
+            return world.status();
+        std::unique_ptr<model::Tokenizer> tokenizer;
+        try {
+            tokenizer = model::loadTokenizer(worldDir);
+        } catch (const std::exception &e) {
+            return Status::failure("the world folder '" + worldDir + "' has no usable tokenizer (" + e.what() +
+                                   "); create worlds with 'oedit world', which writes one");
+        }
+        if (!tokenizer->eosId())
+            return Status::failure("the world's tokenizer has no end-of-text token (<|endoftext|>)");
+
+        const int64_t endOfText = *tokenizer->eosId();
+        std::vector<std::vector<int64_t>> sequences;
+        for (const auto &sentence : world::trainingSentences(world.value())) {
+            auto ids = tokenizer->encode(sentence);
+            ids.push_back(endOfText);
+            // Long lines of general text are cut into windows the model can see.
+            for (size_t start = 0; start < ids.size(); start += static_cast<size_t>(recipe.maxPositions)) {
+                const size_t end = std::min(ids.size(), start + static_cast<size_t>(recipe.maxPositions));
+                if (end - start >= 2)
+                    sequences.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(start),
+                                           ids.begin() + static_cast<std::ptrdiff_t>(end));
+            }
+        }
+
+        torch::manual_seed(recipe.seed);
+        const auto config = configFor(recipe, *tokenizer);
+        model::Transformer transformer(config, model::initialWeights(config, recipe.seed));
+        transformer.to(torch::Device(recipe.device), torch::kFloat32);
+
+        train::TrainOptions options;
+        options.epochs = recipe.epochs;
+        options.batchSize = recipe.batchSize;
+        options.learningRate = recipe.learningRate;
+        options.finalLearningRateFraction = recipe.finalLearningRateFraction;
+        options.warmupSteps = recipe.warmupSteps;
+        options.weightDecay = recipe.weightDecay;
+        options.seed = recipe.seed;
+        const int64_t stepsPerEpoch =
+            (static_cast<int64_t>(sequences.size()) + recipe.batchSize - 1) / std::max(1, recipe.batchSize);
+        const auto report = train::trainLanguageModel(
+            transformer, sequences, endOfText, options, [&](const train::TrainProgress &state) {
+                if (!progress)
+                    return true;
+                TrainingProgress out;
+                out.epoch = state.epoch;
+                out.epochs = state.epochs;
+                out.step = state.step;
+                out.steps = state.steps;
+                out.loss = state.loss;
+                out.tokensPerSecond = state.tokensPerSecond;
+                out.seconds = state.seconds;
+                if (state.step % stepsPerEpoch == 0)
+                    out.sampleRecall =
+                        eval::evaluateFactRecall(transformer, *tokenizer, world.value(), 128, kRecallSample)
+                            .canonicalRate();
+                return progress(out);
+            });
+
+        TrainingSummary summary;
+        summary.cancelled = report.cancelled;
+        summary.steps = report.steps;
+        summary.tokens = report.tokens;
+        summary.sentences = static_cast<long long>(sequences.size());
+        summary.finalLoss = report.finalLoss;
+        summary.seconds = report.seconds;
+        summary.tokensPerSecond = report.tokens / std::max(1e-9, report.seconds);
+        if (report.cancelled)
+            return summary; // nothing is written for a cancelled run
+
+        summary.recall = summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value()));
+        const Status written = world::writeDirectoryAtomically(outDir, [&](const std::string &dir) {
+            try {
+                transformer.to(torch::kCPU, torch::kFloat32);
+                model::saveCheckpoint(dir, config, transformer.weights(), torch::kFloat32);
+                for (const auto *files : {&kTokenizerFiles, &kWorldFiles}) {
+                    for (const char *name : *files) {
+                        if (fs::exists(fs::path(worldDir) / name))
+                            fs::copy_file(fs::path(worldDir) / name, fs::path(dir) / name);
+                    }
+                }
+                std::ofstream(fs::path(dir) / "recipe.json") << recipe.toJson() << "\n";
+                nlohmann::json training = {{"steps", summary.steps},
+                                           {"tokens", summary.tokens},
+                                           {"sentences", summary.sentences},
+                                           {"final_loss", summary.finalLoss},
+                                           {"seconds", summary.seconds},
+                                           {"tokens_per_second", summary.tokensPerSecond},
+                                           {"recall", recallJson(summary.recall)}};
+                std::ofstream(fs::path(dir) / "training.json") << training.dump(2) << "\n";
+                return Status::success();
+            } catch (const std::exception &e) {
+                return Status::failure(std::string("writing the model failed: ") + e.what());
+            }
+        });
+        if (!written)
+            return written;
+        return summary;
+    } catch (const std::exception &e) {
+        return Status::failure(std::string("training failed: ") + e.what());
+    }
+}
+
+Expected<FactRecallSummary> evaluateFacts(const std::string &modelDir, const std::string &worldDir, long long limit,
+                                          const ProgressFn &progress)
+{
+    try {
+        const std::string worldFolder = worldDir.empty() ? modelDir : worldDir;
+        auto world = world::loadWorld(worldFolder);
+        if (!world)
+            return Status::failure(world.message() +
+                                   (worldDir.empty() ? " (the model folder holds no world; pass --world DIR)" : ""));
+        const auto tokenizer = model::loadTokenizer(modelDir);
+        const model::Transformer transformer(model::loadModelConfig(modelDir),
+                                             model::loadStateDict(modelDir, torch::kFloat32));
+        torch::NoGradGuard noGrad;
+        return summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value(), 128, limit, progress));
+    } catch (const std::exception &e) {
+        return Status::failure("cannot evaluate '" + modelDir + "': " + e.what());
+    }
+}
+
+} // namespace oedit
