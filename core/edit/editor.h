@@ -1,0 +1,261 @@
+// The editing methods behind one interface: an EditRequest goes in, an
+// EditResult (the update of every edited layer plus diagnostics) comes out.
+// Methods are small strategies (EditMethod) created by name from a registry;
+// their hyperparameters are JSON objects whose defaults live in
+// resources/hparams/<method>.json.
+//
+// Ownership and threads: an EditMethod holds only its hyperparameters. The
+// per-run state (statistics caches, O-Edit subspaces, AlphaEdit's accumulated
+// keys, the history of applied updates) lives in an EditContext owned by the
+// caller; one thread at a time may use a context and its model.
+//
+// Failure: everything here throws EditError with a message that names what
+// was wrong and what to do. Input is validated before any weight changes;
+// edit() leaves the weights as it found them (MEMIT-style methods change
+// layers temporarily and restore them by copy). Weights change only in
+// applyEdit/unapplyEdit, which are exact inverses of each other.
+#pragma once
+
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "oedit/status.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace oedit::edit {
+
+class EditError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A progress callback returned false.
+class EditCancelled : public EditError {
+public:
+    EditCancelled() : EditError("cancelled") {}
+};
+
+struct EditRequest {
+    std::string subject;
+    std::string prompt; // with "{}" where the subject goes, or containing the subject literally
+    std::string targetNew;
+    std::optional<std::string> targetTrue;
+
+    nlohmann::json toJson() const;
+    static EditRequest fromJson(const nlohmann::json &json);
+};
+
+// The update of one layer's MLP output projection W ([d, d_k], v = W k):
+// rank one as factors (DeltaW = right * left^T) or dense.
+struct LayerUpdate {
+    int64_t layer = 0;
+    torch::Tensor right; // [d]     rank one: the value-side factor
+    torch::Tensor left;  // [d_k]   rank one: the key-side factor
+    torch::Tensor dense; // [d, d_k] when not rank one
+
+    bool rankOne() const { return right.defined() && left.defined(); }
+    // DeltaW as [d, d_k] float32 on the CPU; the same bits on every call, so
+    // adding and then subtracting it is exact up to float32 rounding of W.
+    torch::Tensor matrix() const;
+};
+
+struct EditDiagnostics {
+    std::vector<double> lossCurve;     // total loss per optimisation step
+    double finalTargetNll = 0;         // mean target NLL at the last step
+    double deltaNorm = 0;              // ||delta|| (value shift) at the end
+    std::vector<double> updateNorms;   // ||DeltaW||_F per edited layer
+    double maxAbsCosWithEarlier = 0;   // largest |cos|_F with earlier applied updates of the same layer
+    double maxAbsCosWithProtected = 0; // O-Edit(+): largest |cos| of DeltaW's columns with the protected basis
+    int64_t protectedRank = 0;         // O-Edit(+): rank of U_S used for this edit (max over layers)
+    int64_t remainingCapacity = -1; // O-Edit(+): edit directions left before the layer fills (min over layers); -1 n/a
+    std::string capacityNote;       // what the capacity policy did, empty when nothing happened
+    int64_t lookupPosition = 0;     // token index of the subject's last token in the bare prompt
+};
+
+struct EditTimings {
+    double statistics = 0; // C / implicit basis / templates (0 when cached in the context)
+    double key = 0;
+    double value = 0;
+    double update = 0;
+    double total = 0;
+};
+
+struct EditResult {
+    int64_t id = 0; // assigned by the context, unique within a run
+    std::string method;
+    nlohmann::json hparams; // the full set used, defaults included
+    EditRequest request;
+    std::vector<LayerUpdate> layers;
+    // AlphaEdit: the keys K ([d_k, n]) per edited layer, so C_p can take them
+    // out again when the edit is unapplied.
+    std::map<int64_t, torch::Tensor> keys;
+    EditDiagnostics diagnostics;
+    EditTimings timings;
+
+    // Everything but the tensors, as JSON (hparams, request, diagnostics).
+    nlohmann::json summaryJson() const;
+    // Tensors and summary in one file (torch archive); load gives an equal result.
+    void save(const std::string &path) const;
+    static EditResult load(const std::string &path);
+};
+
+// O-Edit's state for one layer (output side).
+struct OEditLayerState {
+    torch::Tensor deltaTotal;          // [d, d_k] sum of applied updates
+    std::vector<int64_t> blockOwner;   // edit id of each column block of U_E
+    std::vector<torch::Tensor> blocks; // [d, r_i] orthonormal, mutually orthogonal
+    torch::Tensor implicitBasis;       // U_I [d, q], columns by decreasing energy (undefined until computed)
+    torch::Tensor implicitEnergy;      // [q] eigenvalues of sum_j G_j G_j^T
+
+    torch::Tensor editBasis() const; // U_E [d, r] (r may be 0)
+    int64_t editRank() const;
+};
+
+// Options of a context; the cache folder holds statistics across runs.
+struct ContextOptions {
+    std::string modelDir;   // for the default corpus (general_train.txt) and cache keys
+    std::string corpusPath; // text file for statistics; empty: modelDir/general_train.txt
+    std::string cacheDir;   // empty: $XDG_CACHE_HOME/oedit-workbench or ~/.cache/oedit-workbench
+    ProgressFn progress;    // statistics progress; return false to cancel (EditCancelled)
+};
+
+// Per-run state. Statistics are computed on first use from the weights as
+// they are then (call prepare() before the first edit to get them from the
+// unedited model) and cached on disk keyed by (model hash, layer, corpus hash,
+// sample count).
+class EditContext {
+public:
+    explicit EditContext(ContextOptions options = {});
+
+    const ContextOptions &options() const { return m_options; }
+
+    // C = E[k k^T] at `layer` over `samples` passages of the corpus (0 = all), float64 [d_k, d_k].
+    const torch::Tensor &secondMoment(const model::Transformer &model, const model::Tokenizer &tokenizer, int64_t layer,
+                                      int64_t samples);
+    // sum_j G_j G_j^T for the LM-loss gradient G_j w.r.t. layer's W on passage j, float64 [d, d].
+    const torch::Tensor &implicitGram(const model::Transformer &model, const model::Tokenizer &tokenizer, int64_t layer,
+                                      int64_t samples);
+    // ROME's context prefixes ("" first, then `count` sampled ones ending in ". "), generated once per
+    // (count, length, seed) from the model and kept for the run.
+    const std::vector<std::string> &contextPrefixes(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                                                    int64_t count, int64_t length, uint64_t seed);
+
+    // How statistics were obtained so far (tests check that the second run reads the cache).
+    int64_t statisticsComputed() const { return m_computed; }
+    int64_t statisticsLoadedFromCache() const { return m_loaded; }
+    double statisticsSeconds() const { return m_statisticsSeconds; }
+
+    // The corpus passages used for statistics (loaded once).
+    const std::vector<std::string> &corpus();
+
+    OEditLayerState &oeditLayer(int64_t layer) { return m_oedit[layer]; }
+    const std::map<int64_t, OEditLayerState> &oeditLayers() const { return m_oedit; }
+    torch::Tensor &alphaEditKeyGram(int64_t layer, int64_t dk); // C_p, float64 [d_k, d_k]
+
+    // Updates applied in this run, per layer, in order (for |cos| diagnostics).
+    const std::vector<std::pair<int64_t, torch::Tensor>> &history(int64_t layer);
+    int64_t nextEditId() { return ++m_lastId; }
+
+    // Called by applyEdit/unapplyEdit.
+    void recordApplied(const EditResult &result);
+    void recordUnapplied(const EditResult &result);
+
+    // The run state (O-Edit subspaces, C_p, history, ids) to a file and back;
+    // statistics are not saved (they are in the cache).
+    void saveState(const std::string &path) const;
+    void loadState(const std::string &path);
+
+    std::string cacheDir() const;
+    double epsE = 0.99; // set by O-Edit methods before applying (how much of each update U_E keeps)
+
+private:
+    std::string modelHash(const model::Transformer &model);
+    std::string corpusHash();
+
+    ContextOptions m_options;
+    std::vector<std::string> m_corpus;
+    bool m_corpusLoaded = false;
+    std::map<std::string, torch::Tensor> m_stats; // key -> tensor
+    std::map<std::string, std::vector<std::string>> m_prefixes;
+    std::map<int64_t, OEditLayerState> m_oedit;
+    std::map<int64_t, torch::Tensor> m_alphaGram;
+    std::map<int64_t, std::vector<std::pair<int64_t, torch::Tensor>>> m_history;
+    int64_t m_lastId = 0;
+    int64_t m_computed = 0, m_loaded = 0;
+    double m_statisticsSeconds = 0;
+};
+
+class EditMethod {
+public:
+    virtual ~EditMethod() = default;
+    virtual std::string name() const = 0;
+    const nlohmann::json &hparams() const { return m_hparams; }
+
+    // Computes the update for `request`; weights are unchanged on return, and
+    // on failure. Throws EditError for bad input before doing any work.
+    virtual EditResult edit(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
+                            EditContext &context) = 0;
+
+    // Statistics this method will need (C, implicit basis), computed now from
+    // the model as it is; call before the first edit of a run.
+    virtual void prepare(model::Transformer &model, const model::Tokenizer &tokenizer, EditContext &context) {}
+
+protected:
+    nlohmann::json m_hparams;
+    friend std::unique_ptr<EditMethod> createEditMethod(const std::string &, const nlohmann::json &,
+                                                        const model::ModelConfig &);
+};
+
+// "ft", "rome", "memit", "alphaedit", "oedit", "oedit+".
+std::vector<std::string> editMethodNames();
+
+// The defaults of `method` for a model of this config (resources/hparams/<method>.json,
+// presets applied), overridden by `overrides`. Throws EditError for an unknown
+// method, an unknown hyperparameter name (listing the known ones), a value of
+// the wrong type, or a layer outside the model.
+nlohmann::json resolveHparams(const std::string &method, const nlohmann::json &overrides,
+                              const model::ModelConfig &config);
+std::unique_ptr<EditMethod> createEditMethod(const std::string &method, const nlohmann::json &overrides,
+                                             const model::ModelConfig &config);
+// Where resources/hparams is found: $OEDIT_HPARAMS_DIR, the installed share
+// folder, then the source tree.
+std::string hparamsDirectory();
+
+// W += DeltaW for every layer of `result` (context: recordApplied when given).
+void applyEdit(model::Transformer &model, const EditResult &result, EditContext *context = nullptr);
+// W -= DeltaW, the exact inverse (context: recordUnapplied).
+void unapplyEdit(model::Transformer &model, const EditResult &result, EditContext *context = nullptr);
+
+// Tokens of a prompt with the position of the subject's last token.
+struct PromptTokens {
+    std::vector<int64_t> ids;
+    int64_t lookup = 0;
+};
+// Splits `prompt` at "{}" (or at the first literal occurrence of `subject`),
+// tokenizes prefix (with `contextPrefix` in front), subject and suffix
+// separately and concatenates them (BOS first when the tokenizer adds one).
+// The space before the subject goes with the subject. Throws EditError when the
+// subject is empty or not in the prompt.
+PromptTokens tokenizePrompt(const model::Tokenizer &tokenizer, const std::string &prompt, const std::string &subject,
+                            const std::string &contextPrefix = {});
+// The prompt with the subject filled in.
+std::string filledPrompt(const std::string &prompt, const std::string &subject);
+
+// Teacher-forced P(" " + target | prompt) = exp(-mean token NLL).
+double targetProbability(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                         const std::vector<int64_t> &promptIds, const std::string &target);
+
+// Checks a request against the model before anything changes: subject in the
+// prompt, non-empty target, target different from the model's current greedy
+// continuation and from targetTrue. Throws EditError.
+void validateRequest(const model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request);
+
+} // namespace oedit::edit

@@ -1,0 +1,793 @@
+// The editing methods (ft, rome, memit, alphaedit, oedit, oedit+), their
+// shared value optimisation, and the registry with hyperparameter files.
+// See shared/design/ALGORITHMS.md for the algorithms and their knobs.
+#include "edit/closed_forms.h"
+#include "edit/editor.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace oedit::edit {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since(Clock::time_point start)
+{
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// ---------------------------------------------------------------------------
+// Hyperparameter files
+
+std::string hparamsFileName(const std::string &method)
+{
+    std::string name = method;
+    if (!name.empty() && name.back() == '+')
+        name = name.substr(0, name.size() - 1) + "_plus";
+    return name + ".json";
+}
+
+bool presetMatches(const nlohmann::json &when, const model::ModelConfig &config)
+{
+    const std::string family = config.family == model::Family::Gpt2 ? "gpt2" : "llama";
+    for (const auto &[key, value] : when.items()) {
+        if (key == "family" && value.get<std::string>() != family)
+            return false;
+        if (key == "model_type" && value.get<std::string>() != config.modelType)
+            return false;
+        if (key == "min_layers" && config.layers < value.get<int64_t>())
+            return false;
+        if (key == "max_layers" && config.layers > value.get<int64_t>())
+            return false;
+        if (key == "min_hidden" && config.hidden < value.get<int64_t>())
+            return false;
+        if (key == "max_hidden" && config.hidden > value.get<int64_t>())
+            return false;
+    }
+    return true;
+}
+
+std::string typeName(const nlohmann::json &v)
+{
+    if (v.is_boolean())
+        return "a boolean";
+    if (v.is_number())
+        return "a number";
+    if (v.is_string())
+        return "a string";
+    if (v.is_array())
+        return "a list";
+    return "an object";
+}
+
+bool sameKind(const nlohmann::json &a, const nlohmann::json &b)
+{
+    return (a.is_number() && b.is_number()) || (a.is_boolean() && b.is_boolean()) || (a.is_string() && b.is_string()) ||
+           (a.is_array() && b.is_array());
+}
+
+void checkLayer(const std::string &method, const std::string &key, int64_t layer, const model::ModelConfig &config)
+{
+    if (layer < 0 || layer >= config.layers)
+        throw EditError(method + ": " + key + " " + std::to_string(layer) +
+                        " is out of range: the model has layers 0.." + std::to_string(config.layers - 1));
+}
+
+void checkChoice(const std::string &method, const nlohmann::json &hp, const std::string &key,
+                 const std::vector<std::string> &allowed)
+{
+    if (!hp.contains(key))
+        return;
+    const auto value = hp[key].get<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+        std::string list;
+        for (const auto &a : allowed)
+            list += (list.empty() ? "" : ", ") + a;
+        throw EditError(method + ": " + key + " '" + value + "' is not supported (choose " + list + ")");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared pieces of the locate-then-edit methods
+
+std::vector<int64_t> targetTokens(const model::Tokenizer &tokenizer, const std::string &target)
+{
+    auto ids = tokenizer.encode(" " + target);
+    if (ids.empty())
+        throw EditError("the target '" + target + "' tokenizes to nothing");
+    return ids;
+}
+
+// Keys at `layer` at the subject's last token of every prompt.
+torch::Tensor lookupKeys(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                         const std::vector<PromptTokens> &prompts, int64_t layer)
+{
+    torch::NoGradGuard noGrad;
+    std::vector<std::vector<int64_t>> ids;
+    for (const auto &p : prompts)
+        ids.push_back(p.ids);
+    const auto batch = model::padBatch(ids, tokenizer.eosId().value_or(0));
+    model::ForwardHooks hooks;
+    hooks.captureMlpKeys = {layer};
+    model.forward(batch.ids, batch.mask, &hooks);
+    const auto keys = hooks.mlpKeys.at(layer).to(torch::kCPU, torch::kFloat);
+    std::vector<torch::Tensor> rows;
+    for (size_t i = 0; i < prompts.size(); ++i)
+        rows.push_back(keys[static_cast<int64_t>(i)][prompts[i].lookup]);
+    return torch::stack(rows); // [n, d_k]
+}
+
+// What the value optimisation needs to know about where delta goes and what it protects.
+struct ValueSpec {
+    int64_t layer = 0;
+    model::Site site = model::Site::MlpOut;
+    torch::Tensor protect; // U_S [d, r] float32 on the CPU, or undefined
+    double lambdaOrth = 0;
+    bool project = false;
+};
+
+struct ValueOutcome {
+    torch::Tensor delta; // [d]
+    torch::Tensor vInit; // value at the bare prompt's lookup before the edit
+    std::vector<double> lossCurve;
+    double finalNll = 0;
+};
+
+ValueOutcome optimiseValue(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                           const EditRequest &request, const std::vector<std::string> &prefixes,
+                           const nlohmann::json &hp, const ValueSpec &spec)
+{
+    const auto target = targetTokens(tokenizer, request.targetNew);
+    std::vector<std::vector<int64_t>> sequences;
+    std::vector<int64_t> lookups, starts;
+    for (const auto &prefix : prefixes) {
+        const auto p = tokenizePrompt(tokenizer, request.prompt, request.subject, prefix);
+        auto seq = p.ids;
+        seq.insert(seq.end(), target.begin(), target.end() - 1);
+        starts.push_back(static_cast<int64_t>(p.ids.size()) - 1); // logits here predict target[0]
+        lookups.push_back(p.lookup);
+        sequences.push_back(std::move(seq));
+    }
+    const int64_t rewriteRows = static_cast<int64_t>(sequences.size());
+    // ROME's essence prompt: keeps what the model thinks the subject is.
+    const auto essence = tokenizePrompt(tokenizer, "{} is a", request.subject);
+    sequences.push_back(essence.ids);
+    lookups.push_back(essence.lookup);
+    const auto batch = model::padBatch(sequences, tokenizer.eosId().value_or(0));
+    const auto device = model.device();
+    const auto ids = batch.ids.to(device), mask = batch.mask.to(device);
+
+    std::vector<int64_t> rows(sequences.size());
+    std::iota(rows.begin(), rows.end(), 0);
+    const int64_t d = model.config().hidden;
+    auto delta = torch::zeros({d}, torch::TensorOptions().dtype(torch::kFloat).device(device)).set_requires_grad(true);
+    torch::optim::Adam optimiser({delta}, torch::optim::AdamOptions(hp.value("v_lr", 0.5)));
+
+    // Gather indices of the target tokens: (row, position, token).
+    std::vector<int64_t> tRows, tPos, tTok;
+    for (int64_t r = 0; r < rewriteRows; ++r)
+        for (size_t j = 0; j < target.size(); ++j) {
+            tRows.push_back(r);
+            tPos.push_back(starts[static_cast<size_t>(r)] + static_cast<int64_t>(j));
+            tTok.push_back(target[j]);
+        }
+    const auto longOpts = torch::TensorOptions().dtype(torch::kLong).device(device);
+    const auto tRowsT = torch::tensor(tRows, longOpts), tPosT = torch::tensor(tPos, longOpts),
+               tTokT = torch::tensor(tTok, longOpts);
+    const double perRow = static_cast<double>(target.size());
+
+    const int64_t steps = hp.value("v_num_grad_steps", 25);
+    const double stopAt = hp.value("v_loss_stop", 0.05), klFactor = hp.value("kl_factor", 0.0625),
+                 weightDecay = hp.value("v_weight_decay", 0.5), clampFactor = hp.value("clamp_norm_factor", 4.0);
+    torch::Tensor protect =
+        spec.protect.defined() && spec.protect.size(1) > 0 ? spec.protect.to(device) : torch::Tensor();
+
+    ValueOutcome out;
+    torch::Tensor klInit;
+    double maxNorm = 0;
+    torch::AutoGradMode gradMode(true);
+    for (int64_t step = 0; step <= steps; ++step) {
+        model::ForwardHooks hooks;
+        model::Intervention shift;
+        shift.layer = spec.layer;
+        shift.site = spec.site;
+        shift.rows = rows;
+        shift.positions = lookups;
+        shift.delta = delta;
+        hooks.interventions.push_back(shift);
+        if (step == 0) {
+            if (spec.site == model::Site::MlpOut)
+                hooks.captureMlpValues = {spec.layer};
+            else
+                hooks.captureBlockOut = {spec.layer};
+        }
+        const auto logits = model.forward(ids, mask, &hooks).to(torch::kFloat);
+        const auto logProbs = torch::log_softmax(logits, -1);
+        if (step == 0) {
+            const auto &captured =
+                spec.site == model::Site::MlpOut ? hooks.mlpValues.at(spec.layer) : hooks.blockOut.at(spec.layer);
+            out.vInit = captured[0][lookups[0]].detach().to(torch::kCPU, torch::kFloat).clone();
+            maxNorm = clampFactor * out.vInit.norm().item<double>();
+            klInit = logProbs[rewriteRows][lookups.back()].detach();
+        }
+        const auto nll = -logProbs.index({tRowsT, tPosT, tTokT}).sum() / (perRow * static_cast<double>(rewriteRows));
+        const auto klNow = logProbs[rewriteRows][lookups.back()];
+        const auto kl = (klNow.exp() * (klNow - klInit)).sum();
+        const double vNorm2 = std::max(out.vInit.pow(2).sum().item<double>(), 1e-12);
+        auto loss = nll + klFactor * kl + weightDecay * delta.norm() / vNorm2;
+        if (protect.defined() && spec.lambdaOrth > 0)
+            loss = loss + spec.lambdaOrth * protect.t().matmul(delta).pow(2).sum() / (delta.pow(2).sum() + 1e-12);
+        out.lossCurve.push_back(loss.item<double>());
+        out.finalNll = nll.item<double>();
+        if (out.finalNll < stopAt || step == steps)
+            break;
+        optimiser.zero_grad();
+        loss.backward();
+        optimiser.step();
+        torch::NoGradGuard noGrad;
+        // O-Edit+: exact orthogonality, enforced before the norm clamp.
+        if (spec.project && protect.defined())
+            delta.sub_(protect.matmul(protect.t().matmul(delta)));
+        const double n = delta.norm().item<double>();
+        if (n > maxNorm && n > 0)
+            delta.mul_(maxNorm / n);
+    }
+    out.delta = delta.detach().to(torch::kCPU, torch::kFloat).clone();
+    return out;
+}
+
+double maxCosWithHistory(EditContext &context, int64_t layer, const torch::Tensor &M)
+{
+    double best = 0;
+    for (const auto &entry : context.history(layer))
+        best = std::max(best, std::abs(frobeniusCos(M, entry.second)));
+    return best;
+}
+
+// Prompts for keys: the bare prompt and each context prefix.
+std::vector<PromptTokens> keyPrompts(const model::Tokenizer &tokenizer, const EditRequest &request,
+                                     const std::vector<std::string> &prefixes)
+{
+    std::vector<PromptTokens> prompts;
+    for (const auto &prefix : prefixes)
+        prompts.push_back(tokenizePrompt(tokenizer, request.prompt, request.subject, prefix));
+    return prompts;
+}
+
+const std::vector<std::string> &prefixesFor(EditContext &context, const model::Transformer &model,
+                                            const model::Tokenizer &tokenizer, const nlohmann::json &hp)
+{
+    return context.contextPrefixes(model, tokenizer, hp.value("context_template_count", 5),
+                                   hp.value("context_template_length", 5), hp.value("seed", 0));
+}
+
+// ---------------------------------------------------------------------------
+// O-Edit's protected basis and capacity
+
+struct Protection {
+    torch::Tensor basis;    // U_S, float32 [d, r]
+    int64_t remaining = -1; // capacity before this edit
+    bool relaxed = false;   // layer full: projection off, soft loss only
+    std::string note;
+};
+
+int64_t rankCap(const nlohmann::json &hp, int64_t d)
+{
+    return std::clamp<int64_t>(static_cast<int64_t>(std::floor(hp.value("rank_cap_fraction", 0.75) * double(d))), 1, d);
+}
+
+Protection protectionFor(EditContext &context, const model::Transformer &model, const model::Tokenizer &tokenizer,
+                         const nlohmann::json &hp, int64_t layer)
+{
+    auto &state = context.oeditLayer(layer);
+    const int64_t d = model.config().hidden, cap = rankCap(hp, d);
+    if (!state.implicitBasis.defined()) {
+        const auto &gram = context.implicitGram(model, tokenizer, layer, hp.value("implicit_n_samples", 1000));
+        auto basis = energyBasis(gram, hp.value("eps_I", 0.95), cap);
+        state.implicitBasis = basis.first.to(torch::kFloat);
+        state.implicitEnergy = basis.second.to(torch::kFloat);
+    }
+    Protection p;
+    const auto UE = state.blocks.empty() ? torch::zeros({d, 0}, torch::kDouble) : state.editBasis();
+    p.remaining = cap - UE.size(1);
+    int64_t dropped = 0;
+    p.basis = protectedBasis(UE, state.implicitBasis, state.implicitEnergy, cap, &dropped).to(torch::kFloat);
+    if (dropped > 0)
+        p.note = "layer " + std::to_string(layer) + ": " + std::to_string(dropped) +
+                 " weakest implicit-knowledge directions dropped to keep room for edits";
+    return p;
+}
+
+// ---------------------------------------------------------------------------
+// Methods
+
+class LocateEditMethod : public EditMethod {
+public:
+    void prepare(model::Transformer &model, const model::Tokenizer &tokenizer, EditContext &context) override
+    {
+        for (const auto layer : statLayers())
+            context.secondMoment(model, tokenizer, layer, m_hparams.value("mom2_n_samples", 0));
+        if (isOEdit())
+            for (const auto layer : editLayers())
+                context.implicitGram(model, tokenizer, layer, m_hparams.value("implicit_n_samples", 1000));
+        prefixesFor(context, model, tokenizer, m_hparams);
+    }
+
+protected:
+    virtual std::vector<int64_t> editLayers() const = 0;
+    virtual std::vector<int64_t> statLayers() const { return editLayers(); }
+    virtual bool isOEdit() const { return false; }
+
+    void begin(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request)
+    {
+        validateRequest(model, tokenizer, request);
+        torch::manual_seed(m_hparams.value("seed", 0));
+    }
+};
+
+// ROME (and the ROME base of O-Edit / O-Edit+).
+class RomeMethod : public LocateEditMethod {
+public:
+    explicit RomeMethod(std::string name) : m_name(std::move(name)) {}
+    std::string name() const override { return m_name; }
+
+    EditResult edit(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
+                    EditContext &context) override
+    {
+        const auto start = Clock::now();
+        begin(model, tokenizer, request);
+        EditResult result;
+        result.method = m_name;
+        result.hparams = m_hparams;
+        result.request = request;
+        int64_t layer = m_hparams["layer"];
+
+        // O-Edit: pick the layer (capacity policy) and its protected basis.
+        Protection protection;
+        auto statStart = Clock::now();
+        const double statBefore = context.statisticsSeconds();
+        if (isOEdit()) {
+            protection = protectionFor(context, model, tokenizer, m_hparams, layer);
+            if (protection.remaining <= 0) {
+                const std::string policy = m_hparams.value("capacity_policy", "relax");
+                const std::string full = "layer " + std::to_string(layer) + " is full (" +
+                                         std::to_string(rankCap(m_hparams, model.config().hidden)) +
+                                         " edit directions)";
+                if (policy == "refuse")
+                    throw EditError(full + ": the capacity policy is 'refuse'; roll back edits, raise "
+                                           "rank_cap_fraction or choose another policy");
+                if (policy == "spread") {
+                    bool moved = false;
+                    for (const auto &next : m_hparams.value("spread_layers", std::vector<int64_t>{})) {
+                        auto candidate = protectionFor(context, model, tokenizer, m_hparams, next);
+                        if (candidate.remaining > 0) {
+                            protection = candidate;
+                            protection.note = full + "; edit moved to layer " + std::to_string(next);
+                            layer = next;
+                            moved = true;
+                            break;
+                        }
+                    }
+                    if (!moved)
+                        throw EditError(full + " and so are the spread_layers: roll back edits or raise "
+                                               "rank_cap_fraction");
+                } else {
+                    protection.relaxed = true;
+                    protection.note = full + ": exact orthogonality relaxed to the soft loss for this edit";
+                }
+            }
+        }
+        const bool mom2 = m_hparams.value("mom2_adjustment", true);
+        torch::Tensor C;
+        if (mom2)
+            C = context.secondMoment(model, tokenizer, layer, m_hparams.value("mom2_n_samples", 0));
+        const auto &prefixes = prefixesFor(context, model, tokenizer, m_hparams);
+        result.timings.statistics = context.statisticsSeconds() - statBefore;
+        (void)statStart;
+
+        auto t = Clock::now();
+        const auto prompts = keyPrompts(tokenizer, request, prefixes);
+        const auto keys = lookupKeys(model, tokenizer, prompts, layer);
+        const auto kStar = keys.mean(0), kBare = keys[0];
+        result.diagnostics.lookupPosition = prompts[0].lookup;
+        result.timings.key = since(t);
+
+        t = Clock::now();
+        ValueSpec spec;
+        spec.layer = layer;
+        spec.site = model::Site::MlpOut;
+        if (isOEdit()) {
+            spec.protect = protection.basis;
+            spec.lambdaOrth =
+                m_name == "oedit+" && !m_hparams.value("keep_loss", true) ? 0.0 : m_hparams.value("lambda_o", 1.0);
+            spec.project = m_name == "oedit+" && !protection.relaxed;
+        }
+        const auto value = optimiseValue(model, tokenizer, request, prefixes, m_hparams, spec);
+        result.timings.value = since(t);
+
+        t = Clock::now();
+        // (W + DeltaW) k = W k + b + delta: the residual is delta itself.
+        auto factors = romeRankOne(C, kStar, kBare, value.delta, mom2);
+        if (spec.project)
+            factors.first = projectOut(protection.basis, factors.first);
+        LayerUpdate update;
+        update.layer = layer;
+        update.right = factors.first;
+        update.left = factors.second;
+        const auto M = update.matrix();
+        result.layers.push_back(update);
+        result.diagnostics.updateNorms.push_back(M.norm().item<double>());
+        result.diagnostics.maxAbsCosWithEarlier = maxCosWithHistory(context, layer, M);
+        if (isOEdit()) {
+            result.diagnostics.maxAbsCosWithProtected = maxCosWithBasis(protection.basis, M);
+            result.diagnostics.protectedRank = protection.basis.size(1);
+            const auto grown = growBasis(context.oeditLayer(layer).editBasis(), M, m_hparams.value("eps_E", 0.99));
+            result.diagnostics.remainingCapacity = std::max<int64_t>(protection.remaining - grown.size(1), 0);
+            result.diagnostics.capacityNote = protection.note;
+        }
+        result.timings.update = since(t);
+        result.diagnostics.lossCurve = value.lossCurve;
+        result.diagnostics.finalTargetNll = value.finalNll;
+        result.diagnostics.deltaNorm = value.delta.norm().item<double>();
+        result.id = context.nextEditId();
+        result.timings.total = since(start);
+        return result;
+    }
+
+protected:
+    std::vector<int64_t> editLayers() const override
+    {
+        std::vector<int64_t> layers = {m_hparams["layer"].get<int64_t>()};
+        if (isOEdit())
+            for (const auto &l : m_hparams.value("spread_layers", std::vector<int64_t>{}))
+                layers.push_back(l);
+        return layers;
+    }
+    bool isOEdit() const override { return m_name == "oedit" || m_name == "oedit+"; }
+
+private:
+    std::string m_name;
+};
+
+// MEMIT, AlphaEdit, and the MEMIT base of O-Edit / O-Edit+.
+class MemitMethod : public LocateEditMethod {
+public:
+    explicit MemitMethod(std::string name) : m_name(std::move(name)) {}
+    std::string name() const override { return m_name; }
+
+    EditResult edit(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
+                    EditContext &context) override
+    {
+        const auto start = Clock::now();
+        begin(model, tokenizer, request);
+        EditResult result;
+        result.method = m_name;
+        result.hparams = m_hparams;
+        result.request = request;
+        const auto layers = editLayers();
+        const int64_t last = layers.back();
+        const bool alpha = m_name == "alphaedit";
+        const double statBefore = context.statisticsSeconds();
+
+        std::map<int64_t, Protection> protections;
+        torch::Tensor unionBasis;
+        if (isOEdit()) {
+            std::vector<torch::Tensor> parts;
+            for (const auto layer : layers) {
+                protections[layer] = protectionFor(context, model, tokenizer, m_hparams, layer);
+                if (protections[layer].remaining <= 0) {
+                    const std::string policy = m_hparams.value("capacity_policy", "relax");
+                    const std::string full = "layer " + std::to_string(layer) + " is full";
+                    if (policy == "refuse")
+                        throw EditError(full + ": the capacity policy is 'refuse'; roll back edits, raise "
+                                               "rank_cap_fraction or choose another policy");
+                    // MEMIT spreads by itself; a full layer gets the soft loss only.
+                    protections[layer].relaxed = true;
+                    protections[layer].note = full + ": exact orthogonality relaxed to the soft loss";
+                }
+                if (!protections[layer].relaxed)
+                    parts.push_back(protections[layer].basis);
+            }
+            // delta lives in the residual stream that every edited layer writes to.
+            if (!parts.empty()) {
+                const auto all = torch::cat(parts, 1).to(torch::kDouble);
+                const auto svd = torch::svd(all);
+                const int64_t r = (std::get<1>(svd) > 1e-6).sum().item<int64_t>();
+                unionBasis = std::get<0>(svd).narrow(1, 0, r).to(torch::kFloat).contiguous();
+            }
+        }
+        std::map<int64_t, torch::Tensor> stats; // C or P per layer
+        for (const auto layer : layers) {
+            const auto &C = context.secondMoment(model, tokenizer, layer, m_hparams.value("mom2_n_samples", 0));
+            stats[layer] = alpha ? nullSpaceProjector(C, m_hparams.value("nullspace_threshold", 2e-2),
+                                                      m_hparams.value("nullspace_relative", true))
+                                 : C;
+        }
+        const auto &prefixes = prefixesFor(context, model, tokenizer, m_hparams);
+        result.timings.statistics = context.statisticsSeconds() - statBefore;
+
+        auto t = Clock::now();
+        ValueSpec spec;
+        spec.layer = last;
+        spec.site = model::Site::BlockOut;
+        if (isOEdit()) {
+            spec.protect = unionBasis;
+            spec.lambdaOrth =
+                m_name == "oedit+" && !m_hparams.value("keep_loss", true) ? 0.0 : m_hparams.value("lambda_o", 1.0);
+            spec.project = m_name == "oedit+" && unionBasis.defined();
+        }
+        const auto value = optimiseValue(model, tokenizer, request, prefixes, m_hparams, spec);
+        const auto z = value.vInit + value.delta;
+        result.timings.value = since(t);
+
+        const auto prompts = keyPrompts(tokenizer, request, prefixes);
+        result.diagnostics.lookupPosition = prompts[0].lookup;
+        // Layers change while we go (later residuals depend on earlier
+        // updates); the originals come back by copy, so edit() leaves no trace.
+        std::map<int64_t, torch::Tensor> originals;
+        for (const auto layer : layers)
+            originals[layer] = model.mlpOutWeight(layer);
+        try {
+            for (size_t i = 0; i < layers.size(); ++i) {
+                const int64_t layer = layers[i];
+                t = Clock::now();
+                const auto keys = lookupKeys(model, tokenizer, prompts, layer);
+                // MEMIT: half the bare prompt, half the mean over prefixed prompts.
+                const auto k =
+                    keys.size(0) > 1 ? 0.5 * (keys[0] + keys.narrow(0, 1, keys.size(0) - 1).mean(0)) : keys[0];
+                const auto K = k.unsqueeze(1);
+                result.timings.key += since(t);
+                t = Clock::now();
+                torch::Tensor h;
+                {
+                    torch::NoGradGuard noGrad;
+                    model::ForwardHooks hooks;
+                    hooks.captureBlockOut = {last};
+                    model.forward(torch::tensor(prompts[0].ids, torch::kLong).unsqueeze(0), {}, &hooks);
+                    h = hooks.blockOut.at(last)[0][prompts[0].lookup].to(torch::kCPU, torch::kFloat);
+                }
+                const auto R = ((z - h) / double(layers.size() - i)).unsqueeze(1);
+                torch::Tensor M;
+                if (alpha) {
+                    const auto &Cp = context.alphaEditKeyGram(layer, model.mlpKeyWidth());
+                    M = alphaEditUpdate(stats[layer], Cp, K, R, m_hparams.value("L2", 10.0));
+                    result.keys[layer] = K.clone();
+                } else {
+                    M = memitUpdate(stats[layer], K, R, m_hparams.value("mom2_update_weight", 15000.0));
+                }
+                if (isOEdit() && !protections[layer].relaxed)
+                    M = projectOut(protections[layer].basis, M);
+                LayerUpdate update;
+                update.layer = layer;
+                update.dense = M;
+                result.layers.push_back(update);
+                result.diagnostics.updateNorms.push_back(M.norm().item<double>());
+                result.diagnostics.maxAbsCosWithEarlier =
+                    std::max(result.diagnostics.maxAbsCosWithEarlier, maxCosWithHistory(context, layer, M));
+                if (isOEdit()) {
+                    const auto &p = protections[layer];
+                    result.diagnostics.maxAbsCosWithProtected =
+                        std::max(result.diagnostics.maxAbsCosWithProtected, maxCosWithBasis(p.basis, M));
+                    result.diagnostics.protectedRank = std::max(result.diagnostics.protectedRank, p.basis.size(1));
+                    const auto grown =
+                        growBasis(context.oeditLayer(layer).editBasis(), M, m_hparams.value("eps_E", 0.99));
+                    const int64_t left = std::max<int64_t>(p.remaining - grown.size(1), 0);
+                    result.diagnostics.remainingCapacity = result.diagnostics.remainingCapacity < 0
+                                                               ? left
+                                                               : std::min(result.diagnostics.remainingCapacity, left);
+                    if (!p.note.empty())
+                        result.diagnostics.capacityNote +=
+                            (result.diagnostics.capacityNote.empty() ? "" : "; ") + p.note;
+                }
+                const auto W = model.mlpOutWeight(layer);
+                model.setMlpOutWeight(layer, W + M.to(W.device(), W.scalar_type()));
+                result.timings.update += since(t);
+            }
+        } catch (...) {
+            for (const auto &[layer, W] : originals)
+                model.setMlpOutWeight(layer, W);
+            throw;
+        }
+        for (const auto &[layer, W] : originals)
+            model.setMlpOutWeight(layer, W);
+        result.diagnostics.lossCurve = value.lossCurve;
+        result.diagnostics.finalTargetNll = value.finalNll;
+        result.diagnostics.deltaNorm = value.delta.norm().item<double>();
+        result.id = context.nextEditId();
+        result.timings.total = since(start);
+        return result;
+    }
+
+protected:
+    std::vector<int64_t> editLayers() const override { return m_hparams["layers"].get<std::vector<int64_t>>(); }
+    bool isOEdit() const override { return m_name == "oedit" || m_name == "oedit+"; }
+
+private:
+    std::string m_name;
+};
+
+// Fine-tuning of one MLP output projection, each entry of DeltaW bounded by
+// norm_constraint (FT-L's L-infinity constraint): the naive baseline.
+class FineTuneMethod : public EditMethod {
+public:
+    std::string name() const override { return "ft"; }
+
+    EditResult edit(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
+                    EditContext &context) override
+    {
+        const auto start = Clock::now();
+        validateRequest(model, tokenizer, request);
+        torch::manual_seed(m_hparams.value("seed", 0));
+        EditResult result;
+        result.method = "ft";
+        result.hparams = m_hparams;
+        result.request = request;
+        const int64_t layer = m_hparams["layer"];
+        const auto prompt = tokenizePrompt(tokenizer, request.prompt, request.subject);
+        const auto target = targetTokens(tokenizer, request.targetNew);
+        auto seq = prompt.ids;
+        seq.insert(seq.end(), target.begin(), target.end() - 1);
+        const auto ids = torch::tensor(seq, torch::kLong).unsqueeze(0).to(model.device());
+        const int64_t first = static_cast<int64_t>(prompt.ids.size()) - 1;
+        const auto targetT = torch::tensor(target, torch::kLong).to(model.device());
+
+        // The stored weight itself takes gradients for the duration (the
+        // tensor handle shares storage with the model); restored below.
+        torch::Tensor weight = model.weights().at(model.mlpOutWeightName(layer));
+        const auto original = weight.detach().clone();
+        const auto originalEditView = model.mlpOutWeight(layer);
+        const double bound = m_hparams.value("norm_constraint", 5e-3);
+        auto t = Clock::now();
+        try {
+            weight.set_requires_grad(true);
+            torch::optim::Adam optimiser({weight}, torch::optim::AdamOptions(m_hparams.value("lr", 5e-3)));
+            torch::AutoGradMode gradMode(true);
+            const int64_t steps = m_hparams.value("num_steps", 25);
+            for (int64_t step = 0; step <= steps; ++step) {
+                const auto logProbs = torch::log_softmax(model.forward(ids).to(torch::kFloat)[0], -1);
+                const auto positions = torch::arange(first, first + static_cast<int64_t>(target.size()),
+                                                     torch::TensorOptions().dtype(torch::kLong).device(model.device()));
+                const auto nll = -logProbs.index({positions, targetT}).mean();
+                result.diagnostics.lossCurve.push_back(nll.item<double>());
+                result.diagnostics.finalTargetNll = nll.item<double>();
+                if (nll.item<double>() < m_hparams.value("loss_stop", 0.05) || step == steps)
+                    break;
+                optimiser.zero_grad();
+                nll.backward();
+                optimiser.step();
+                torch::NoGradGuard noGrad;
+                weight.copy_(torch::max(torch::min(weight, original + bound), original - bound));
+            }
+        } catch (...) {
+            torch::NoGradGuard noGrad;
+            weight.set_requires_grad(false);
+            weight.copy_(original);
+            throw;
+        }
+        {
+            torch::NoGradGuard noGrad;
+            weight.set_requires_grad(false);
+        }
+        const auto M = (model.mlpOutWeight(layer) - originalEditView).to(torch::kCPU, torch::kFloat);
+        {
+            torch::NoGradGuard noGrad;
+            weight.copy_(original);
+        }
+        result.timings.value = since(t);
+        LayerUpdate update;
+        update.layer = layer;
+        update.dense = M;
+        result.layers.push_back(update);
+        result.diagnostics.updateNorms.push_back(M.norm().item<double>());
+        result.diagnostics.maxAbsCosWithEarlier = maxCosWithHistory(context, layer, M);
+        result.diagnostics.lookupPosition = prompt.lookup;
+        result.id = context.nextEditId();
+        result.timings.total = since(start);
+        return result;
+    }
+};
+
+} // namespace
+
+std::vector<std::string> editMethodNames()
+{
+    return {"ft", "rome", "memit", "alphaedit", "oedit", "oedit+"};
+}
+
+std::string hparamsDirectory()
+{
+    std::vector<fs::path> candidates;
+    if (const char *env = std::getenv("OEDIT_HPARAMS_DIR"); env && *env)
+        candidates.emplace_back(env);
+    candidates.emplace_back("/usr/share/oedit-workbench/hparams");
+    candidates.emplace_back(fs::path(OEDIT_SOURCE_RESOURCES) / "hparams");
+    for (const auto &candidate : candidates) {
+        std::error_code ec;
+        if (fs::exists(candidate / "rome.json", ec))
+            return candidate.string();
+    }
+    return (fs::path(OEDIT_SOURCE_RESOURCES) / "hparams").string();
+}
+
+nlohmann::json resolveHparams(const std::string &method, const nlohmann::json &overrides,
+                              const model::ModelConfig &config)
+{
+    const auto names = editMethodNames();
+    if (std::find(names.begin(), names.end(), method) == names.end()) {
+        std::string list;
+        for (const auto &n : names)
+            list += (list.empty() ? "" : ", ") + n;
+        throw EditError("unknown editing method '" + method + "' (known: " + list + ")");
+    }
+    const auto path = fs::path(hparamsDirectory()) / hparamsFileName(method);
+    std::ifstream in(path);
+    if (!in)
+        throw EditError("cannot read the default hyperparameters of '" + method + "' from " + path.string() +
+                        " (set OEDIT_HPARAMS_DIR to the resources/hparams folder)");
+    nlohmann::json file;
+    try {
+        file = nlohmann::json::parse(in);
+    } catch (const std::exception &e) {
+        throw EditError(path.string() + ": " + e.what());
+    }
+    nlohmann::json hp = file.at("defaults");
+    for (const auto &preset : file.value("presets", nlohmann::json::array()))
+        if (presetMatches(preset.value("when", nlohmann::json::object()), config))
+            for (const auto &[key, value] : preset.at("set").items())
+                hp[key] = value;
+    if (!overrides.is_null() && !overrides.is_object())
+        throw EditError(method + ": hyperparameters must be a JSON object of name: value");
+    if (overrides.is_object())
+        for (const auto &[key, value] : overrides.items()) {
+            if (!hp.contains(key)) {
+                std::string known;
+                for (const auto &[k, v] : hp.items())
+                    known += (known.empty() ? "" : ", ") + k;
+                throw EditError(method + ": unknown hyperparameter '" + key + "' (known: " + known + ")");
+            }
+            if (!sameKind(hp[key], value))
+                throw EditError(method + ": hyperparameter '" + key + "' must be " + typeName(hp[key]) + ", got " +
+                                typeName(value));
+            hp[key] = value;
+        }
+    if (hp.contains("layer"))
+        checkLayer(method, "layer", hp["layer"].get<int64_t>(), config);
+    for (const char *listKey : {"layers", "spread_layers"})
+        if (hp.contains(listKey))
+            for (const auto &l : hp[listKey])
+                checkLayer(method, listKey, l.get<int64_t>(), config);
+    if (hp.contains("layers") && hp["layers"].empty())
+        throw EditError(method + ": 'layers' is empty: list the layers to edit");
+    checkChoice(method, hp, "base", {"rome", "memit"});
+    checkChoice(method, hp, "side", {"output"});
+    checkChoice(method, hp, "capacity_policy", {"relax", "spread", "refuse"});
+    return hp;
+}
+
+std::unique_ptr<EditMethod> createEditMethod(const std::string &method, const nlohmann::json &overrides,
+                                             const model::ModelConfig &config)
+{
+    auto hp = resolveHparams(method, overrides, config);
+    std::unique_ptr<EditMethod> m;
+    if (method == "ft")
+        m = std::make_unique<FineTuneMethod>();
+    else if (method == "rome")
+        m = std::make_unique<RomeMethod>(method);
+    else if (method == "memit" || method == "alphaedit")
+        m = std::make_unique<MemitMethod>(method);
+    else if (hp.value("base", std::string("rome")) == "memit")
+        m = std::make_unique<MemitMethod>(method);
+    else
+        m = std::make_unique<RomeMethod>(method);
+    m->m_hparams = std::move(hp);
+    return m;
+}
+
+} // namespace oedit::edit
