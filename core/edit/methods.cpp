@@ -105,6 +105,16 @@ std::vector<int64_t> targetTokens(const model::Tokenizer &tokenizer, const std::
     return ids;
 }
 
+// ROME's fact_token knob: "subject_last" (the default: the subject's last
+// token) or "last" (the prompt's last token, where small models trained on
+// one template per relation tend to look the fact up).
+PromptTokens withLookup(PromptTokens p, const nlohmann::json &hp)
+{
+    if (hp.value("fact_token", std::string("subject_last")) == "last")
+        p.lookup = static_cast<int64_t>(p.ids.size()) - 1;
+    return p;
+}
+
 // Keys at `layer` at the subject's last token of every prompt.
 torch::Tensor lookupKeys(const model::Transformer &model, const model::Tokenizer &tokenizer,
                          const std::vector<PromptTokens> &prompts, int64_t layer)
@@ -148,7 +158,7 @@ ValueOutcome optimiseValue(const model::Transformer &model, const model::Tokeniz
     std::vector<std::vector<int64_t>> sequences;
     std::vector<int64_t> lookups, starts;
     for (const auto &prefix : prefixes) {
-        const auto p = tokenizePrompt(tokenizer, request.prompt, request.subject, prefix);
+        const auto p = withLookup(tokenizePrompt(tokenizer, request.prompt, request.subject, prefix), hp);
         auto seq = p.ids;
         seq.insert(seq.end(), target.begin(), target.end() - 1);
         starts.push_back(static_cast<int64_t>(p.ids.size()) - 1); // logits here predict target[0]
@@ -157,7 +167,7 @@ ValueOutcome optimiseValue(const model::Transformer &model, const model::Tokeniz
     }
     const int64_t rewriteRows = static_cast<int64_t>(sequences.size());
     // ROME's essence prompt: keeps what the model thinks the subject is.
-    const auto essence = tokenizePrompt(tokenizer, "{} is a", request.subject);
+    const auto essence = withLookup(tokenizePrompt(tokenizer, "{} is a", request.subject), hp);
     sequences.push_back(essence.ids);
     lookups.push_back(essence.lookup);
     const auto batch = model::padBatch(sequences, tokenizer.eosId().value_or(0));
@@ -253,11 +263,11 @@ double maxCosWithHistory(EditContext &context, int64_t layer, const torch::Tenso
 
 // Prompts for keys: the bare prompt and each context prefix.
 std::vector<PromptTokens> keyPrompts(const model::Tokenizer &tokenizer, const EditRequest &request,
-                                     const std::vector<std::string> &prefixes)
+                                     const std::vector<std::string> &prefixes, const nlohmann::json &hp)
 {
     std::vector<PromptTokens> prompts;
     for (const auto &prefix : prefixes)
-        prompts.push_back(tokenizePrompt(tokenizer, request.prompt, request.subject, prefix));
+        prompts.push_back(withLookup(tokenizePrompt(tokenizer, request.prompt, request.subject, prefix), hp));
     return prompts;
 }
 
@@ -393,7 +403,7 @@ public:
         (void)statStart;
 
         auto t = Clock::now();
-        const auto prompts = keyPrompts(tokenizer, request, prefixes);
+        const auto prompts = keyPrompts(tokenizer, request, prefixes, m_hparams);
         const auto keys = lookupKeys(model, tokenizer, prompts, layer);
         const auto kStar = keys.mean(0), kBare = keys[0];
         result.diagnostics.lookupPosition = prompts[0].lookup;
@@ -527,7 +537,7 @@ public:
         const auto z = value.vInit + value.delta;
         result.timings.value = since(t);
 
-        const auto prompts = keyPrompts(tokenizer, request, prefixes);
+        const auto prompts = keyPrompts(tokenizer, request, prefixes, m_hparams);
         result.diagnostics.lookupPosition = prompts[0].lookup;
         // Layers change while we go (later residuals depend on earlier
         // updates); the originals come back by copy, so edit() leaves no trace.
@@ -562,7 +572,7 @@ public:
                 } else {
                     M = memitUpdate(stats[layer], K, R, m_hparams.value("mom2_update_weight", 15000.0));
                 }
-                if (isOEdit() && !protections[layer].relaxed)
+                if (m_name == "oedit+" && !protections[layer].relaxed)
                     M = projectOut(protections[layer].basis, M);
                 LayerUpdate update;
                 update.layer = layer;
@@ -768,6 +778,7 @@ nlohmann::json resolveHparams(const std::string &method, const nlohmann::json &o
     checkChoice(method, hp, "base", {"rome", "memit"});
     checkChoice(method, hp, "side", {"output"});
     checkChoice(method, hp, "capacity_policy", {"relax", "spread", "refuse"});
+    checkChoice(method, hp, "fact_token", {"subject_last", "last"});
     return hp;
 }
 

@@ -1,0 +1,282 @@
+// Every editing method on the mini world model (trained once per build tree by
+// the mini_model fixture): single edits succeed, identical seeds give
+// identical updates, O-Edit+ keeps exact orthogonality over a sequence, the
+// capacity policy does what it says, and statistics are computed once.
+#include "edit/editor.h"
+#include "model/checkpoint.h"
+#include "model/model_config.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "oedit/world.h"
+
+#include <torch/torch.h>
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <chrono>
+#include <random>
+
+using namespace oedit;
+using namespace oedit::edit;
+
+namespace {
+
+struct Mini {
+    std::unique_ptr<model::Transformer> model;
+    std::unique_ptr<model::Tokenizer> tokenizer;
+    world::World world;
+};
+
+// One model for the whole suite: loading is cheap, but statistics are keyed by
+// the weights, which every test leaves as it found them.
+Mini &mini()
+{
+    static Mini m = [] {
+        Mini out;
+        const std::string dir = OEDIT_MINI_MODEL_DIR;
+        out.model = std::make_unique<model::Transformer>(model::loadModelConfig(dir),
+                                                         model::loadStateDict(dir, torch::kFloat32));
+        out.tokenizer = model::loadTokenizer(dir);
+        auto w = world::loadWorld(dir);
+        if (!w)
+            throw std::runtime_error(w.message());
+        out.world = w.value();
+        return out;
+    }();
+    return m;
+}
+
+// 20 (fact, new object) pairs, the same on every run: mt19937 is specified
+// by the standard, and the draws use plain modulo.
+std::vector<EditRequest> randomRequests(int count, uint32_t seed)
+{
+    const auto &w = mini().world;
+    std::mt19937 random(seed);
+    std::vector<EditRequest> out;
+    while (static_cast<int>(out.size()) < count) {
+        const auto &fact = w.facts[random() % w.facts.size()];
+        const auto &relation = w.relationOf(fact);
+        const int other = static_cast<int>(random() % relation.objects.size());
+        if (other == fact.object)
+            continue;
+        out.push_back({w.subjectName(fact), relation.templates[0], relation.objects[static_cast<size_t>(other)],
+                       w.objectName(fact)});
+    }
+    return out;
+}
+
+bool succeeded(const EditRequest &r)
+{
+    const auto prompt = tokenizePrompt(*mini().tokenizer, r.prompt, r.subject);
+    return targetProbability(*mini().model, *mini().tokenizer, prompt.ids, r.targetNew) >
+           targetProbability(*mini().model, *mini().tokenizer, prompt.ids, *r.targetTrue);
+}
+
+ContextOptions contextOptions(const QTemporaryDir &cache)
+{
+    ContextOptions options;
+    options.modelDir = OEDIT_MINI_MODEL_DIR;
+    options.cacheDir = cache.path().toStdString();
+    return options;
+}
+
+QTemporaryDir &sharedCache()
+{
+    static QTemporaryDir dir;
+    return dir;
+}
+
+} // namespace
+
+class TestEditMini : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() { torch::set_num_threads(1); } // tiny matrices: threads cost more than they bring
+
+    // 20 random single edits, each applied to the unedited model, scored, and
+    // un-applied again; at least 19 must put P(new) above P(old).
+    void singleEditsSucceed_data()
+    {
+        QTest::addColumn<QString>("method");
+        QTest::addColumn<QString>("overrides");
+        for (const auto &name : editMethodNames())
+            QTest::newRow(name.c_str()) << QString::fromStdString(name) << "{}";
+        QTest::newRow("oedit on memit") << "oedit"
+                                        << R"({"base": "memit"})";
+        QTest::newRow("oedit+ on memit") << "oedit+"
+                                         << R"({"base": "memit"})";
+    }
+    void singleEditsSucceed()
+    {
+        QFETCH(QString, method);
+        QFETCH(QString, overrides);
+        auto &m = mini();
+        EditContext context(contextOptions(sharedCache()));
+        auto editor =
+            createEditMethod(method.toStdString(), nlohmann::json::parse(overrides.toStdString()), m.model->config());
+        editor->prepare(*m.model, *m.tokenizer, context);
+        const auto W0 = m.model->mlpOutWeight(1);
+        int successes = 0, edits = 0;
+        double seconds = 0, maxProtectedCos = 0;
+        for (const auto &request : randomRequests(20, 5)) {
+            const auto result = editor->edit(*m.model, *m.tokenizer, request, context);
+            seconds += result.timings.total;
+            maxProtectedCos = std::max(maxProtectedCos, result.diagnostics.maxAbsCosWithProtected);
+            applyEdit(*m.model, result);
+            successes += succeeded(request) ? 1 : 0;
+            ++edits;
+            unapplyEdit(*m.model, result);
+        }
+        qInfo("%s %s: efficacy %d/%d, %.3f s per edit", qPrintable(method), qPrintable(overrides), successes, edits,
+              seconds / edits);
+        QVERIFY(successes >= 19);
+        QVERIFY((m.model->mlpOutWeight(1) - W0).abs().max().item<double>() <= 1e-6);
+        if (method == "oedit+")
+            QVERIFY(maxProtectedCos <= 1e-4);
+    }
+
+    void identicalSeedsGiveIdenticalUpdates_data()
+    {
+        QTest::addColumn<QString>("method");
+        QTest::newRow("rome") << "rome";
+        QTest::newRow("oedit+") << "oedit+";
+        QTest::newRow("alphaedit") << "alphaedit";
+    }
+    void identicalSeedsGiveIdenticalUpdates()
+    {
+        QFETCH(QString, method);
+        auto &m = mini();
+        const auto request = randomRequests(1, 11).front();
+        std::vector<torch::Tensor> updates;
+        for (int run = 0; run < 2; ++run) {
+            EditContext context(contextOptions(sharedCache()));
+            auto editor = createEditMethod(method.toStdString(), {{"seed", 4}}, m.model->config());
+            const auto result = editor->edit(*m.model, *m.tokenizer, request, context);
+            updates.push_back(result.layers.back().matrix());
+        }
+        QVERIFY(torch::equal(updates[0], updates[1]));
+    }
+
+    // A short sequence of applied O-Edit+ edits: each update is orthogonal to
+    // every earlier one (and to the protected basis), and the run state can
+    // be rolled back.
+    void oeditPlusSequenceIsOrthogonal()
+    {
+        auto &m = mini();
+        EditContext context(contextOptions(sharedCache()));
+        auto editor = createEditMethod("oedit+", {}, m.model->config());
+        const int64_t layer = editor->hparams()["layer"];
+        const auto W0 = m.model->mlpOutWeight(layer);
+        std::vector<EditResult> applied;
+        int successes = 0;
+        for (const auto &request : randomRequests(8, 23)) {
+            auto result = editor->edit(*m.model, *m.tokenizer, request, context);
+            const auto M = result.layers[0].matrix();
+            for (const auto &earlier : applied) {
+                const auto E = earlier.layers[0].matrix().to(torch::kDouble);
+                const double cos = (M.to(torch::kDouble) * E).sum().item<double>() /
+                                   (M.to(torch::kDouble).norm().item<double>() * E.norm().item<double>());
+                QVERIFY2(std::abs(cos) <= 1e-4, qPrintable(QString::number(cos)));
+            }
+            QVERIFY(result.diagnostics.maxAbsCosWithEarlier <= 1e-4);
+            QVERIFY(result.diagnostics.maxAbsCosWithProtected <= 1e-4);
+            QVERIFY(result.diagnostics.protectedRank > 0);
+            QVERIFY(result.diagnostics.remainingCapacity >= 0);
+            applyEdit(*m.model, result, &context);
+            successes += succeeded(request) ? 1 : 0;
+            applied.push_back(std::move(result));
+        }
+        qInfo("oedit+ sequence: %d/8 edits hold right after being made, edit rank %lld", successes,
+              static_cast<long long>(context.oeditLayer(layer).editRank()));
+        QCOMPARE(context.oeditLayer(layer).editRank(), 8L);
+        for (auto it = applied.rbegin(); it != applied.rend(); ++it)
+            unapplyEdit(*m.model, *it, &context);
+        QCOMPARE(context.oeditLayer(layer).editRank(), 0L);
+        QVERIFY((m.model->mlpOutWeight(layer) - W0).abs().max().item<double>() <= 1e-6);
+    }
+
+    // The default capacity policy ('relax') keeps editing once the layer is
+    // full and says so; 'refuse' stops with a clear message and changes nothing.
+    void capacityPolicy()
+    {
+        auto &m = mini();
+        const auto requests = randomRequests(3, 31);
+        for (const std::string policy : {"relax", "refuse"}) {
+            EditContext context(contextOptions(sharedCache()));
+            nlohmann::json overrides = {{"rank_cap_fraction", 0.02}}; // 1 edit direction on a 64-wide layer
+            if (policy != "relax")
+                overrides["capacity_policy"] = policy;
+            auto editor = createEditMethod("oedit+", overrides, m.model->config());
+            QCOMPARE(editor->hparams()["capacity_policy"].get<std::string>(), policy);
+            auto first = editor->edit(*m.model, *m.tokenizer, requests[0], context);
+            QCOMPARE(first.diagnostics.remainingCapacity, 0L);
+            applyEdit(*m.model, first, &context);
+            const auto W = m.model->mlpOutWeight(1);
+            if (policy == "relax") {
+                const auto second = editor->edit(*m.model, *m.tokenizer, requests[1], context);
+                QVERIFY2(second.diagnostics.capacityNote.find("relaxed") != std::string::npos,
+                         second.diagnostics.capacityNote.c_str());
+            } else {
+                QVERIFY_THROWS_EXCEPTION(EditError, editor->edit(*m.model, *m.tokenizer, requests[1], context));
+                QVERIFY(torch::equal(m.model->mlpOutWeight(1), W));
+            }
+            unapplyEdit(*m.model, first, &context);
+        }
+    }
+
+    void statisticsAreComputedOnceAndReused()
+    {
+        auto &m = mini();
+        QTemporaryDir cache;
+        auto editor = createEditMethod("oedit+", {}, m.model->config());
+        EditContext first(contextOptions(cache));
+        long long progressCalls = 0;
+        ContextOptions options = contextOptions(cache);
+        options.progress = [&](long long, long long) { return ++progressCalls > 0; };
+        EditContext counted(options);
+        counted.secondMoment(*m.model, *m.tokenizer, 2, 0); // a layer nobody else uses here
+        QCOMPARE(counted.statisticsComputed(), 1L);
+        QVERIFY(progressCalls > 0);
+        editor->prepare(*m.model, *m.tokenizer, first);
+        QCOMPARE(first.statisticsComputed(), 2L); // C and the implicit Gram of layer 1
+        QCOMPARE(first.statisticsLoadedFromCache(), 0L);
+        EditContext second(contextOptions(cache));
+        editor->prepare(*m.model, *m.tokenizer, second);
+        QCOMPARE(second.statisticsComputed(), 0L);
+        QCOMPARE(second.statisticsLoadedFromCache(), 2L);
+        QVERIFY(torch::equal(first.secondMoment(*m.model, *m.tokenizer, 1, 0),
+                             second.secondMoment(*m.model, *m.tokenizer, 1, 0)));
+        // Cancelling from the progress callback stops the computation.
+        options.progress = [](long long, long long) { return false; };
+        EditContext cancelled(options);
+        QVERIFY_THROWS_EXCEPTION(EditCancelled, cancelled.secondMoment(*m.model, *m.tokenizer, 3, 0));
+    }
+
+    void targetAlreadyPredictedIsRejected()
+    {
+        auto &m = mini();
+        // A fact the model knows: its greedy answer is the true object.
+        for (const auto &fact : m.world.facts) {
+            const auto &relation = m.world.relationOf(fact);
+            const EditRequest request{m.world.subjectName(fact), relation.templates[0], m.world.objectName(fact), {}};
+            const auto prompt = tokenizePrompt(*m.tokenizer, request.prompt, request.subject);
+            const auto answer = m.tokenizer->encode(" " + request.targetNew);
+            if (m.model->generate(prompt.ids, static_cast<int64_t>(answer.size())) != answer)
+                continue;
+            EditContext context;
+            auto editor = createEditMethod("rome", {}, m.model->config());
+            try {
+                editor->edit(*m.model, *m.tokenizer, request, context);
+                QFAIL("no error");
+            } catch (const EditError &e) {
+                QVERIFY2(std::string(e.what()).find("already answers") != std::string::npos, e.what());
+            }
+            return;
+        }
+        QFAIL("the mini model recalls no fact");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestEditMini)
+#include "tst_edit_mini.moc"
