@@ -1,8 +1,11 @@
-// `oedit world`: generates the synthetic knowledge world, trains a byte-level
-// BPE tokenizer on its text and writes both into one directory, atomically.
+// `oedit world`: generates the synthetic knowledge world (or builds one from
+// a real editing data set), trains a byte-level BPE tokenizer on its text and
+// writes both into one directory, atomically.
 #include "commands.h"
 
 #include "oedit/bpe_trainer.h"
+#include "oedit/dataset_world.h"
+#include "oedit/datasets.h"
 #include "oedit/world.h"
 
 #include <algorithm>
@@ -17,14 +20,23 @@ namespace {
 
 const char *const kWorldUsage =
     "usage: oedit world --out DIR [--preset default|mini] [--seed N] [--subjects K] [--vocab V]\n"
-    "  Generates the synthetic knowledge world and a GPT-2 style BPE tokenizer\n"
-    "  trained on its text, and writes world.json, general_train.txt,\n"
-    "  general_heldout.txt, vocab.json and merges.txt into DIR.\n"
+    "       oedit world --out DIR --dataset FILE.json [--format F] [--limit N] [--vocab V]\n"
+    "  Generates the synthetic knowledge world, or builds one from the true facts\n"
+    "  of a CounterFact or zsRE file, and a GPT-2 style BPE tokenizer trained on\n"
+    "  its text, and writes world.json, general_train.txt, general_heldout.txt,\n"
+    "  vocab.json and merges.txt into DIR.\n"
     "  --preset   default (600 subjects, seed 1) or mini (30 subjects); default: default\n"
     "  --seed     generator seed, 0..2^64-1 (default: the preset's)\n"
     "  --subjects number of subjects, 1..100000 (default: the preset's)\n"
+    "  --dataset  an edit data set: one fact per case (its prompt and paraphrases,\n"
+    "             the true target; the new target is a second object to edit to),\n"
+    "             its neighbourhood prompts as general text\n"
+    "  --format   auto, counterfact (the flat EasyEdit format), counterfact-rome\n"
+    "             or zsre (default: auto, from the first record)\n"
+    "  --limit    only the first N cases of the data set\n"
     "  --vocab    tokenizer vocabulary size, 257..65536 (default: by world size,\n"
-    "             3000 for the default world, 1400 for mini)\n";
+    "             3000 for the default world, 1400 for mini; for a data set\n"
+    "             1000..8000 by its number of distinct words)\n";
 
 std::optional<uint64_t> parseUnsigned(const std::string &text)
 {
@@ -47,12 +59,94 @@ int usageError(const std::string &message)
     return 2;
 }
 
+// Notes beyond this many are counted, not printed: a whole CounterFact file
+// gives about a hundred.
+constexpr size_t kNotesShown = 8;
+
 } // namespace
+
+int writeDatasetWorld(const DatasetWorldRequest &request, const std::string &dir, const char *command,
+                      int *longestSentenceTokens)
+{
+    const std::string prefix = std::string("oedit ") + command + ": ";
+    // "counterfact" is the format most files come in (EasyEdit's flat one).
+    const Expected<world::DatasetFormat> format =
+        world::parseDatasetFormat(request.format == "counterfact" ? "counterfact-flat" : request.format);
+    if (!format) {
+        std::cerr << prefix << "--format: " << format.message() << "\n";
+        return 2;
+    }
+    Expected<std::vector<world::EditCase>> cases = world::loadEditCases(request.file, format.value());
+    if (!cases) {
+        std::cerr << prefix << cases.message() << "\n";
+        return 1;
+    }
+    std::vector<world::EditCase> &selected = cases.value();
+    const size_t total = selected.size();
+    if (request.limit > 0 && selected.size() > static_cast<size_t>(request.limit))
+        selected.resize(static_cast<size_t>(request.limit));
+
+    world::DatasetWorldReport report;
+    const Expected<world::World> built = world::worldFromEditCases(selected, request.file, &report);
+    if (!built) {
+        std::cerr << prefix << built.message() << "\n";
+        return 1;
+    }
+    for (size_t i = 0; i < report.notes.size() && i < kNotesShown; ++i)
+        std::cerr << prefix << "note: " << report.notes[i] << "\n";
+    if (report.notes.size() > kNotesShown)
+        std::cerr << prefix << "note: ... and " << report.notes.size() - kNotesShown << " more\n";
+
+    const world::World &w = built.value();
+    const int vocabSize = request.vocab > 0 ? request.vocab : world::suggestedDatasetVocabSize(w);
+    const Expected<world::BpeModel> bpe = world::trainByteLevelBpe(world::tokenizerCorpus(w), vocabSize);
+    if (!bpe) {
+        std::cerr << prefix << bpe.message() << "\n";
+        return 1;
+    }
+    const Status written = world::writeDirectoryAtomically(dir, [&](const std::string &tmp) {
+        if (Status status = world::writeWorldFiles(w, tmp); !status)
+            return status;
+        return world::writeBpeFiles(bpe.value(), tmp);
+    });
+    if (!written) {
+        std::cerr << prefix << written.message() << "\n";
+        return 1;
+    }
+
+    // Token counts tell whether the model's context holds every sentence and
+    // whether objects stayed whole.
+    world::BpeEncoder encoder(bpe.value());
+    size_t longest = 0, templates = 0, objectTokens = 0, singleTokenObjects = 0;
+    // Facts only: longer general text is cut into windows, which costs a
+    // neighbour line little, but a fact cut in two loses its subject.
+    for (const std::string &sentence : world::trainingSentences(w, false))
+        longest = std::max(longest, encoder.encode(sentence).size() + 1); // + <|endoftext|>
+    for (const world::Relation &relation : w.relations)
+        templates += relation.templates.size();
+    for (const world::Fact &fact : w.facts) {
+        const size_t n = encoder.encode(" " + w.objectName(fact)).size();
+        objectTokens += n;
+        singleTokenObjects += n == 1;
+    }
+    if (longestSentenceTokens)
+        *longestSentenceTokens = static_cast<int>(longest);
+    std::cout << std::fixed << std::setprecision(2) << "dataset     " << request.file << " ("
+              << world::datasetFormatName(format.value()) << "): " << selected.size() << " of " << total << " cases -> "
+              << report.facts << " facts (" << report.skippedCases << " skipped), " << w.subjects.size()
+              << " subjects, " << templates << " templates, " << w.generalTrain.size() << " neighbourhood lines\n";
+    std::cout << "tokenizer   vocab " << bpe->vocab.size() << "; " << singleTokenObjects << "/" << w.facts.size()
+              << " true objects are one token ("
+              << static_cast<double>(objectTokens) / static_cast<double>(std::max<size_t>(1, w.facts.size()))
+              << " tokens each); longest fact sentence " << longest << " tokens\n";
+    return 0;
+}
 
 int runWorld(const Args &args)
 {
-    std::string out, preset = "default";
-    std::optional<uint64_t> seed, subjects;
+    std::string out, preset = "default", dataset, format = "auto";
+    bool presetGiven = false;
+    std::optional<uint64_t> seed, subjects, limit;
     std::optional<uint64_t> vocab;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string &flag = args[i];
@@ -60,7 +154,8 @@ int runWorld(const Args &args)
             std::cout << kWorldUsage;
             return 0;
         }
-        if (flag != "--out" && flag != "--preset" && flag != "--seed" && flag != "--subjects" && flag != "--vocab")
+        if (flag != "--out" && flag != "--preset" && flag != "--seed" && flag != "--subjects" && flag != "--vocab" &&
+            flag != "--dataset" && flag != "--format" && flag != "--limit")
             return usageError("unknown option '" + flag + "'");
         if (i + 1 >= args.size())
             return usageError(flag + " needs a value");
@@ -71,6 +166,15 @@ int runWorld(const Args &args)
         }
         if (flag == "--preset") {
             preset = value;
+            presetGiven = true;
+            continue;
+        }
+        if (flag == "--dataset") {
+            dataset = value;
+            continue;
+        }
+        if (flag == "--format") {
+            format = value;
             continue;
         }
         const std::optional<uint64_t> number = parseUnsigned(value);
@@ -80,6 +184,8 @@ int runWorld(const Args &args)
             seed = number;
         else if (flag == "--subjects")
             subjects = number;
+        else if (flag == "--limit")
+            limit = number;
         else
             vocab = number;
     }
@@ -89,6 +195,24 @@ int runWorld(const Args &args)
         return usageError("--subjects must be between 1 and 100000");
     if (vocab && (*vocab < 257 || *vocab > 65536))
         return usageError("--vocab must be between 257 and 65536");
+    if (!dataset.empty()) {
+        if (presetGiven || seed || subjects)
+            return usageError("--preset, --seed and --subjects describe the synthetic world, not --dataset");
+        if (limit && *limit < 1)
+            return usageError("--limit must be at least 1");
+        DatasetWorldRequest request;
+        request.file = dataset;
+        request.format = format;
+        request.limit = limit ? static_cast<long long>(std::min<uint64_t>(*limit, INT64_MAX)) : 0;
+        request.vocab = vocab ? static_cast<int>(*vocab) : 0;
+        const int rc = writeDatasetWorld(request, out, "world");
+        if (rc == 0)
+            std::cout << "wrote       " << out
+                      << ": world.json general_train.txt general_heldout.txt vocab.json merges.txt\n";
+        return rc;
+    }
+    if (format != "auto" || limit)
+        return usageError("--format and --limit need --dataset FILE");
 
     Expected<world::WorldOptions> options = world::worldPreset(preset);
     if (!options)

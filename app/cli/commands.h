@@ -17,4 +17,23 @@ int runPredict(const Args &args);
 int runTrain(const Args &args);
 int runEvalFacts(const Args &args);
 
+// A world built from an edit data set, for `oedit world --dataset` and
+// `oedit train --dataset` (cmd_world.cpp).
+struct DatasetWorldRequest {
+    std::string file;
+    std::string format = "auto"; // auto, counterfact (= counterfact-flat), counterfact-rome, zsre
+    long long limit = 0;         // > 0: only the first `limit` cases
+    int vocab = 0;               // tokenizer size; 0: world::suggestedDatasetVocabSize
+};
+
+// Loads the data set, builds its world and BPE tokenizer and writes them
+// (world files, vocab.json, merges.txt) into `dir` through a temporary
+// directory. Prints a summary to stdout; notes and errors go to stderr as
+// "oedit <command>: ...". Returns 0; 2 for an unknown format; 1 for bad data
+// or a failed write, with nothing written to `dir`. `longestSentenceTokens`
+// receives the length in tokens of the longest fact sentence ("prompt
+// object."), end-of-text token included.
+int writeDatasetWorld(const DatasetWorldRequest &request, const std::string &dir, const char *command,
+                      int *longestSentenceTokens = nullptr);
+
 } // namespace oedit::cli

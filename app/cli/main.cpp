@@ -17,12 +17,14 @@ struct Command {
 
 const Command kCommands[] = {
     {"info", oedit::cli::runInfo, "the build, the backend and a model [--model DIR] [--json]"},
-    {"train", oedit::cli::runTrain, "train a model on a world --world DIR --out DIR [--epochs N] ..."},
+    {"train", oedit::cli::runTrain,
+     "train a model on a world or on a data set's true facts (--world DIR | --dataset FILE) --out DIR ..."},
     {"eval-facts", oedit::cli::runEvalFacts, "how many world facts a model recalls [--model DIR] [--json]"},
     {"predict", oedit::cli::runPredict, "top next tokens and a greedy continuation --prompt TEXT [--top K] [--json]"},
     {"check-device", oedit::cli::runCheckDevice, "run a small computation on a device [--device cpu|cuda]"},
     {"demo", oedit::cli::runDemo, "a short headless demonstration of what the engine does"},
-    {"world", oedit::cli::runWorld, "generate the synthetic world and its tokenizer --out DIR [--seed N] [--subjects K] [--vocab V]"},
+    {"world", oedit::cli::runWorld,
+     "generate the synthetic world (or one from --dataset FILE) and its tokenizer --out DIR [--seed N] ..."},
 };
 
 void printUsage(std::ostream &out)
