@@ -137,24 +137,6 @@ void printRecall(const FactRecallSummary &recall)
         std::cout << "  ... and " << recall.relations.size() - kRowsShown << " more relations (--json lists all)\n";
 }
 
-nlohmann::json recallJson(const FactRecallSummary &recall)
-{
-    nlohmann::json relations = nlohmann::json::array();
-    for (const auto &row : recall.relations)
-        relations.push_back({{"relation", row.relation},
-                             {"facts", row.facts},
-                             {"canonical_recall", row.canonicalRate},
-                             {"paraphrase_recall", row.paraphraseRate}});
-    return {{"facts", recall.facts},
-            {"canonical_recalled", recall.canonicalRecalled},
-            {"canonical_recall", recall.canonicalRate},
-            {"paraphrase_prompts", recall.paraphrases},
-            {"paraphrase_recalled", recall.paraphrasesRecalled},
-            {"paraphrase_recall", recall.paraphraseRate},
-            {"relations", relations},
-            {"canonical_misses", recall.canonicalMisses}};
-}
-
 } // namespace
 
 int runTrain(const Args &args)
@@ -295,7 +277,7 @@ int runEvalFacts(const Args &args)
         return 1;
     }
     if (flag(args, "--json")) {
-        auto json = recallJson(recall.value());
+        auto json = nlohmann::json::parse(recall->toJson());
         json["model"] = modelDir;
         std::cout << json.dump(2) << "\n";
     } else {

@@ -1,6 +1,8 @@
 #include "commands.h"
 
 #include "oedit/engine.h"
+#include "oedit/world.h"
+#include "oedit/world_model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -152,10 +154,45 @@ int runCheckDevice(const Args &args)
 
 int runDemo(const Args &args)
 {
-    std::cout << "== O-Edit Workbench headless demo ==\n";
+    std::cout << "== O-Edit Workbench headless demo ==\n\n";
     if (const int rc = runInfo(args))
         return rc;
-    return runCheckDevice(args);
+    std::cout << "\n";
+    if (const int rc = runCheckDevice(args))
+        return rc;
+
+    Engine engine;
+    if (!openModelFromArgs(engine, args, "demo"))
+        return 1;
+    const std::string modelDir = engine.modelInfo().path;
+    const auto world = world::loadWorld(modelDir);
+    if (!world) {
+        std::cout << "\n(the model folder holds no world, so there are no facts to show)\n";
+        return 0;
+    }
+    std::cout << "\n-- what the model knows: a few facts of its world --\n";
+    const auto &facts = world->facts;
+    for (size_t i = 0; i < facts.size() && i < 60; i += 20) {
+        const std::string prompt = world::factPrompt(world.value(), facts[i]);
+        const auto prediction = engine.predict(prompt, 3, 4);
+        if (!prediction) {
+            std::cerr << "oedit demo: " << prediction.message() << "\n";
+            return 1;
+        }
+        std::cout << prompt << " ->";
+        for (const auto &token : prediction->top)
+            std::cout << "  '" << token.text << "' " << std::fixed << std::setprecision(3) << token.probability;
+        std::cout << "   (true: " << world->objectName(facts[i]) << ")\n";
+    }
+    std::cout << "\n-- recall on the first 300 facts (oedit eval-facts measures all) --\n";
+    const auto recall = evaluateFacts(modelDir, {}, 300);
+    if (!recall) {
+        std::cerr << "oedit demo: " << recall.message() << "\n";
+        return 1;
+    }
+    std::cout << std::fixed << std::setprecision(1) << "canonical " << 100.0 * recall->canonicalRate
+              << "%, paraphrase " << 100.0 * recall->paraphraseRate << "%\n";
+    return 0;
 }
 
 } // namespace oedit::cli

@@ -222,16 +222,19 @@ Status Engine::saveModel(const std::string &directory)
 
 std::string Engine::defaultModelDirectory()
 {
-    namespace fs = std::filesystem;
-    // An explicit override first, then the installed location, then the source
-    // tree (for running from a build directory).
+    // An explicit override first, then the installed location relative to the
+    // executable (<prefix>/bin/oedit -> <prefix>/share/oedit-workbench/...),
+    // then the source tree (for running from a build directory).
     std::vector<fs::path> candidates;
     if (const char *env = std::getenv("OEDIT_DEFAULT_MODEL"))
         candidates.emplace_back(env);
-    candidates.emplace_back(fs::path("/usr/share/oedit-workbench/models/default"));
+    std::error_code ec;
+    const fs::path executable = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec)
+        candidates.emplace_back(executable.parent_path().parent_path() / "share" / "oedit-workbench" / "models" /
+                                "default");
     candidates.emplace_back(fs::path(OEDIT_SOURCE_RESOURCES) / "models" / "default");
     for (const auto &candidate : candidates) {
-        std::error_code ec;
         if (fs::exists(candidate / "config.json", ec))
             return candidate.string();
     }

@@ -42,21 +42,6 @@ FactRecallSummary summarise(const eval::FactRecall &recall)
     return summary;
 }
 
-nlohmann::json recallJson(const FactRecallSummary &recall)
-{
-    nlohmann::json relations = nlohmann::json::array();
-    for (const auto &row : recall.relations)
-        relations.push_back({{"relation", row.relation},
-                             {"facts", row.facts},
-                             {"canonical", row.canonicalRate},
-                             {"paraphrase", row.paraphraseRate}});
-    return {{"facts", recall.facts},
-            {"canonical_recall", recall.canonicalRate},
-            {"paraphrase_prompts", recall.paraphrases},
-            {"paraphrase_recall", recall.paraphraseRate},
-            {"relations", relations}};
-}
-
 model::ModelConfig configFor(const WorldModelRecipe &recipe, const model::Tokenizer &tokenizer)
 {
     model::ModelConfig config;
@@ -91,6 +76,25 @@ model::ModelConfig configFor(const WorldModelRecipe &recipe, const model::Tokeni
 }
 
 } // namespace
+
+std::string FactRecallSummary::toJson() const
+{
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto &row : relations)
+        rows.push_back({{"relation", row.relation},
+                        {"facts", row.facts},
+                        {"canonical_recall", row.canonicalRate},
+                        {"paraphrase_recall", row.paraphraseRate}});
+    return nlohmann::json{{"facts", facts},
+                          {"canonical_recalled", canonicalRecalled},
+                          {"canonical_recall", canonicalRate},
+                          {"paraphrase_prompts", paraphrases},
+                          {"paraphrase_recalled", paraphrasesRecalled},
+                          {"paraphrase_recall", paraphraseRate},
+                          {"relations", rows},
+                          {"canonical_misses", canonicalMisses}}
+        .dump(2);
+}
 
 std::string WorldModelRecipe::toJson() const
 {
@@ -231,7 +235,7 @@ Expected<TrainingSummary> trainWorldModel(const std::string &worldDir, const std
                                            {"final_loss", summary.finalLoss},
                                            {"seconds", summary.seconds},
                                            {"tokens_per_second", summary.tokensPerSecond},
-                                           {"recall", recallJson(summary.recall)}};
+                                           {"recall", nlohmann::json::parse(summary.recall.toJson())}};
                 std::ofstream(fs::path(dir) / "training.json") << training.dump(2) << "\n";
                 return Status::success();
             } catch (const std::exception &e) {

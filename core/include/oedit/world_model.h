@@ -66,6 +66,9 @@ struct FactRecallSummary {
     double paraphraseRate = 0;
     std::vector<RelationRecallRow> relations;
     std::vector<std::string> canonicalMisses; // the first few, "prompt -> expected object"
+
+    // As a JSON object (rates, counts, per relation, misses), for --json and training.json.
+    std::string toJson() const;
 };
 
 struct TrainingSummary {
