@@ -38,7 +38,9 @@ fi
 
 echo "== building (Release) in $build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+build_start=$SECONDS
 cmake --build "$build" --parallel "$(nproc)"
+echo "== build took $((SECONDS - build_start)) s"
 
 case "$mode" in
   run)
