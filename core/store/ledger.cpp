@@ -1,0 +1,993 @@
+// The edit ledger on SQLite: schema and migrations, edits with their exact
+// updates as BLOBs, checkpoints and metrics, rollback events.
+#include "store/ledger.h"
+
+#include "store/sqlite_db.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+// The BLOBs are documented as little-endian float32/float64; a big-endian
+// build would need a byte swap in encode/decode.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the ledger stores tensors little-endian");
+
+namespace oedit::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// 'OEDT': marks the file as an O-Edit ledger for `file(1)` and for us.
+constexpr int64_t kApplicationId = 0x4F454454;
+
+#define OEDIT_NOW "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+
+struct Migration {
+    int version;
+    const char *what;
+    const char *sql;
+};
+
+// Applied in order inside one transaction; never edit a released step, add one.
+const Migration kMigrations[] = {
+    {1, "models, runs, edits, updates, checkpoints, metrics",
+     "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+     "INSERT INTO schema_version (version) VALUES (0);"
+     "CREATE TABLE models ("
+     "  id INTEGER PRIMARY KEY,"
+     "  path TEXT NOT NULL,"
+     "  hash TEXT NOT NULL,"
+     "  created TEXT NOT NULL DEFAULT " OEDIT_NOW ","
+     "  UNIQUE (path, hash));"
+     "CREATE TABLE runs ("
+     "  id INTEGER PRIMARY KEY,"
+     "  model INTEGER REFERENCES models(id),"
+     "  method TEXT NOT NULL,"
+     "  hparams TEXT NOT NULL CHECK (json_valid(hparams)),"
+     "  seed INTEGER NOT NULL,"
+     "  dataset TEXT NOT NULL,"
+     "  base_hash TEXT NOT NULL,"
+     "  created TEXT NOT NULL DEFAULT " OEDIT_NOW ","
+     "  status TEXT NOT NULL DEFAULT 'created'"
+     "    CHECK (status IN ('created', 'running', 'cancelled', 'failed', 'finished')),"
+     "  options TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(options)));"
+     "CREATE TABLE edits ("
+     "  id INTEGER PRIMARY KEY,"
+     "  run INTEGER NOT NULL REFERENCES runs(id),"
+     "  step INTEGER NOT NULL CHECK (step >= 1),"
+     "  result_id INTEGER NOT NULL,"
+     "  method TEXT NOT NULL,"
+     "  request TEXT NOT NULL CHECK (json_valid(request)),"
+     "  hparams TEXT NOT NULL CHECK (json_valid(hparams)),"
+     "  diagnostics TEXT NOT NULL CHECK (json_valid(diagnostics)),"
+     "  timings TEXT NOT NULL CHECK (json_valid(timings)),"
+     "  created TEXT NOT NULL DEFAULT " OEDIT_NOW ","
+     "  UNIQUE (run, step));"
+     // kind rank1: a = right [rows], b = left [cols]; dense: a = DeltaW [rows, cols];
+     // keys (AlphaEdit's K): a = [rows, cols]. Raw little-endian floats of `dtype`.
+     "CREATE TABLE updates ("
+     "  id INTEGER PRIMARY KEY,"
+     "  edit INTEGER NOT NULL REFERENCES edits(id),"
+     "  position INTEGER NOT NULL,"
+     "  layer INTEGER NOT NULL,"
+     "  kind TEXT NOT NULL CHECK (kind IN ('rank1', 'dense', 'keys')),"
+     "  dtype TEXT NOT NULL CHECK (dtype IN ('f32', 'f64')),"
+     "  rows INTEGER NOT NULL CHECK (rows >= 0),"
+     "  cols INTEGER NOT NULL CHECK (cols >= 0),"
+     "  a BLOB NOT NULL,"
+     "  b BLOB,"
+     "  UNIQUE (edit, position));"
+     "CREATE TABLE checkpoints ("
+     "  id INTEGER PRIMARY KEY,"
+     "  run INTEGER NOT NULL REFERENCES runs(id),"
+     "  step INTEGER NOT NULL CHECK (step >= 0),"
+     "  created TEXT NOT NULL DEFAULT " OEDIT_NOW ");"
+     "CREATE INDEX checkpoints_run ON checkpoints (run, step);"
+     "CREATE TABLE metrics ("
+     "  id INTEGER PRIMARY KEY,"
+     "  checkpoint INTEGER NOT NULL REFERENCES checkpoints(id),"
+     "  name TEXT NOT NULL,"
+     "  value REAL,"
+     "  edit INTEGER REFERENCES edits(id));"
+     "CREATE INDEX metrics_checkpoint ON metrics (checkpoint);"},
+    {2, "active flags and rollback events",
+     "ALTER TABLE edits ADD COLUMN active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1));"
+     "CREATE INDEX edits_run_active ON edits (run, active, step);"
+     "CREATE TABLE rollback_events ("
+     "  id INTEGER PRIMARY KEY,"
+     "  run INTEGER NOT NULL REFERENCES runs(id),"
+     "  kind TEXT NOT NULL CHECK (kind IN ('revert', 'remove', 'redo')),"
+     "  target_step INTEGER,"
+     "  target_edit INTEGER REFERENCES edits(id),"
+     "  target_event INTEGER REFERENCES rollback_events(id),"
+     "  undone_by INTEGER REFERENCES rollback_events(id),"
+     "  created TEXT NOT NULL DEFAULT " OEDIT_NOW ");"
+     "CREATE INDEX rollback_events_run ON rollback_events (run);"
+     "CREATE TABLE rollback_changes ("
+     "  event INTEGER NOT NULL REFERENCES rollback_events(id),"
+     "  edit INTEGER NOT NULL REFERENCES edits(id),"
+     "  active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+     "  PRIMARY KEY (event, edit));"},
+};
+
+constexpr int kCurrentVersion = 2;
+
+void applyMigrations(Database &db, int from, int to)
+{
+    for (const auto &migration : kMigrations) {
+        if (migration.version <= from || migration.version > to)
+            continue;
+        db.exec(migration.sql);
+        db.exec("UPDATE schema_version SET version = " + std::to_string(migration.version));
+    }
+    if (from == 0)
+        db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+}
+
+// SQLite's own errors, re-thrown with the ledger named and a hint for the
+// cases a user can act on.
+[[noreturn]] void rethrow(const std::string &path, const std::string &what, const std::exception &error)
+{
+    std::string message = "ledger '" + path + "': " + what + ": " + error.what();
+    const std::string text = error.what();
+    if (text.find("database is locked") != std::string::npos || text.find("database is busy") != std::string::npos)
+        message += " (another process is writing to this ledger; wait for it to finish or use another file)";
+    else if (text.find("not a database") != std::string::npos || text.find("malformed") != std::string::npos)
+        message += " (the file is damaged or not an O-Edit ledger)";
+    throw LedgerError(message);
+}
+
+template<typename F> auto guarded(const std::string &path, const char *what, F &&body) -> decltype(body())
+{
+    try {
+        return body();
+    } catch (const LedgerError &) {
+        throw;
+    } catch (const edit::EditError &error) {
+        throw LedgerError("ledger '" + path + "': " + what + ": " + error.what());
+    } catch (const SqliteError &error) {
+        rethrow(path, what, error);
+    } catch (const nlohmann::json::exception &error) {
+        throw LedgerError("ledger '" + path + "': " + what + ": a JSON column is damaged (" + error.what() + ")");
+    } catch (const c10::Error &error) {
+        throw LedgerError("ledger '" + path + "': " + what + ": " + error.what_without_backtrace());
+    }
+}
+
+int64_t scalarInt(Database &db, const std::string &sql)
+{
+    Statement statement(db, sql);
+    return statement.step() ? statement.columnInt(0) : 0;
+}
+
+std::optional<int64_t> optionalInt(const Statement &statement, int column)
+{
+    if (statement.columnIsNull(column))
+        return std::nullopt;
+    return statement.columnInt(column);
+}
+
+void bindOptional(Statement &statement, int index, const std::optional<int64_t> &value)
+{
+    if (value)
+        statement.bind(index, *value);
+    else
+        statement.bindNull(index);
+}
+
+// --- tensors as BLOBs -------------------------------------------------------
+
+struct EncodedTensor {
+    std::string dtype; // f32 | f64
+    std::vector<int64_t> shape;
+    torch::Tensor data; // contiguous CPU tensor of that dtype
+};
+
+EncodedTensor encode(const torch::Tensor &tensor, bool wide)
+{
+    EncodedTensor out;
+    out.dtype = wide ? "f64" : "f32";
+    out.data = tensor.detach().to(torch::kCPU, wide ? torch::kDouble : torch::kFloat).contiguous();
+    out.shape = out.data.sizes().vec();
+    return out;
+}
+
+size_t byteSize(const EncodedTensor &t)
+{
+    return static_cast<size_t>(t.data.numel()) * t.data.element_size();
+}
+
+torch::Tensor decode(const std::vector<uint8_t> &bytes, const std::string &dtype, std::vector<int64_t> shape,
+                     const std::string &where)
+{
+    const auto scalar = dtype == "f64" ? torch::kDouble : torch::kFloat;
+    const size_t element = dtype == "f64" ? 8 : 4;
+    int64_t count = 1;
+    for (const auto s : shape)
+        count *= s;
+    if (bytes.size() != static_cast<size_t>(count) * element)
+        throw LedgerError(where + " holds " + std::to_string(bytes.size()) + " bytes but its shape needs " +
+                          std::to_string(static_cast<size_t>(count) * element) +
+                          ": the ledger is damaged (run `PRAGMA integrity_check`, or restore a copy)");
+    auto out = torch::empty(shape, torch::TensorOptions().dtype(scalar));
+    if (!bytes.empty())
+        std::memcpy(out.data_ptr(), bytes.data(), bytes.size());
+    return out;
+}
+
+bool isWide(const torch::Tensor &t)
+{
+    return t.defined() && t.scalar_type() == torch::kDouble;
+}
+
+EditRow readEditRow(const Statement &s)
+{
+    // Column order of kEditColumns.
+    EditRow row;
+    row.id = s.columnInt(0);
+    row.run = s.columnInt(1);
+    row.step = s.columnInt(2);
+    row.resultId = s.columnInt(3);
+    row.method = s.columnText(4);
+    row.request = edit::EditRequest::fromJson(nlohmann::json::parse(s.columnText(5)));
+    row.hparams = nlohmann::json::parse(s.columnText(6));
+    row.diagnostics = nlohmann::json::parse(s.columnText(7));
+    row.timings = nlohmann::json::parse(s.columnText(8));
+    row.created = s.columnText(9);
+    row.active = s.columnInt(10) != 0;
+    return row;
+}
+
+const char *const kEditColumns =
+    "id, run, step, result_id, method, request, hparams, diagnostics, timings, created, active";
+
+RunInfo readRun(const Statement &s)
+{
+    RunInfo run;
+    run.id = s.columnInt(0);
+    run.modelId = s.columnIsNull(1) ? 0 : s.columnInt(1);
+    run.modelPath = s.columnText(2);
+    run.method = s.columnText(3);
+    run.hparams = nlohmann::json::parse(s.columnText(4));
+    run.seed = static_cast<uint64_t>(s.columnInt(5));
+    run.dataset = s.columnText(6);
+    run.baseModelHash = s.columnText(7);
+    run.created = s.columnText(8);
+    run.status = s.columnText(9);
+    run.options = nlohmann::json::parse(s.columnText(10));
+    return run;
+}
+
+const char *const kRunSelect =
+    "SELECT runs.id, runs.model, COALESCE(models.path, ''), method, hparams, seed, dataset, base_hash, runs.created, "
+    "status, options FROM runs LEFT JOIN models ON models.id = runs.model";
+
+bool validStatus(const std::string &status)
+{
+    return status == "created" || status == "running" || status == "cancelled" || status == "failed" ||
+           status == "finished";
+}
+
+} // namespace
+
+int Ledger::currentSchemaVersion()
+{
+    return kCurrentVersion;
+}
+
+void createSchemaForTest(Database &db, int version)
+{
+    Transaction transaction(db);
+    applyMigrations(db, 0, version);
+    transaction.commit();
+}
+
+Ledger::Ledger(const std::string &path) : m_path(path)
+{
+    try {
+        m_db = std::make_unique<Database>(path);
+    } catch (const SqliteError &error) {
+        rethrow(path, "cannot open", error);
+    }
+    guarded(m_path, "cannot open", [&] { migrate(); });
+}
+
+Ledger::~Ledger() = default;
+
+std::unique_ptr<Ledger> openLedger(const std::string &path)
+{
+    return std::make_unique<Ledger>(path);
+}
+
+void Ledger::migrate()
+{
+    auto readVersion = [&]() -> int {
+        if (scalarInt(*m_db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") ==
+            0) {
+            if (scalarInt(*m_db, "SELECT count(*) FROM sqlite_master") > 0)
+                throw LedgerError("'" + m_path +
+                                  "' is an SQLite file but not an O-Edit ledger (it has no schema_version table): "
+                                  "give a new file name or an existing ledger");
+            return 0;
+        }
+        return static_cast<int>(scalarInt(*m_db, "SELECT version FROM schema_version"));
+    };
+    const int64_t applicationId = scalarInt(*m_db, "PRAGMA application_id");
+    if (applicationId != 0 && applicationId != kApplicationId)
+        throw LedgerError("'" + m_path + "' belongs to another application (SQLite application_id " +
+                          std::to_string(applicationId) + "), not an O-Edit ledger");
+    int version = readVersion();
+    if (version > kCurrentVersion)
+        throw LedgerError("ledger '" + m_path + "' has schema version " + std::to_string(version) +
+                          ", newer than this build of O-Edit Workbench reads (" + std::to_string(kCurrentVersion) +
+                          "): open it with a newer version; nothing was changed");
+    if (version == kCurrentVersion)
+        return;
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    Transaction transaction(*m_db);
+    version = readVersion();
+    if (version < kCurrentVersion) {
+        applyMigrations(*m_db, version, kCurrentVersion);
+        transaction.commit();
+    }
+}
+
+int Ledger::schemaVersion()
+{
+    return guarded(m_path, "reading the schema version",
+                   [&] { return static_cast<int>(scalarInt(*m_db, "SELECT version FROM schema_version")); });
+}
+
+int64_t Ledger::registerModel(const std::string &path, const std::string &contentHash)
+{
+    return guarded(m_path, "registering a model", [&] {
+        Transaction transaction(*m_db);
+        Statement find(*m_db, "SELECT id FROM models WHERE path = ? AND hash = ?");
+        find.bind(1, path);
+        find.bind(2, contentHash);
+        if (find.step())
+            return find.columnInt(0);
+        Statement insert(*m_db, "INSERT INTO models (path, hash) VALUES (?, ?)");
+        insert.bind(1, path);
+        insert.bind(2, contentHash);
+        insert.step();
+        const int64_t id = m_db->lastInsertId();
+        transaction.commit();
+        return id;
+    });
+}
+
+int64_t Ledger::createRun(const RunSpec &spec)
+{
+    if (spec.method.empty())
+        throw LedgerError("ledger '" + m_path + "': a run needs a method name");
+    return guarded(m_path, "creating a run", [&] {
+        Transaction transaction(*m_db);
+        std::optional<int64_t> model;
+        if (!spec.modelPath.empty() || !spec.baseModelHash.empty()) {
+            Statement find(*m_db, "SELECT id FROM models WHERE path = ? AND hash = ?");
+            find.bind(1, spec.modelPath);
+            find.bind(2, spec.baseModelHash);
+            if (find.step()) {
+                model = find.columnInt(0);
+            } else {
+                Statement insert(*m_db, "INSERT INTO models (path, hash) VALUES (?, ?)");
+                insert.bind(1, spec.modelPath);
+                insert.bind(2, spec.baseModelHash);
+                insert.step();
+                model = m_db->lastInsertId();
+            }
+        }
+        Statement insert(*m_db, "INSERT INTO runs (model, method, hparams, seed, dataset, base_hash, options) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)");
+        bindOptional(insert, 1, model);
+        insert.bind(2, spec.method);
+        insert.bind(3, spec.hparams.dump());
+        insert.bind(4, static_cast<int64_t>(spec.seed));
+        insert.bind(5, spec.dataset);
+        insert.bind(6, spec.baseModelHash);
+        insert.bind(7, spec.options.dump());
+        insert.step();
+        const int64_t id = m_db->lastInsertId();
+        transaction.commit();
+        return id;
+    });
+}
+
+void Ledger::requireRun(int64_t runId)
+{
+    Statement find(*m_db, "SELECT 1 FROM runs WHERE id = ?");
+    find.bind(1, runId);
+    if (!find.step())
+        throw LedgerError("ledger '" + m_path + "' has no run " + std::to_string(runId) + " (`oedit runs --db " +
+                          m_path + "` lists the runs)");
+}
+
+RunInfo Ledger::run(int64_t runId)
+{
+    return guarded(m_path, "reading a run", [&] {
+        Statement select(*m_db, std::string(kRunSelect) + " WHERE runs.id = ?");
+        select.bind(1, runId);
+        if (!select.step())
+            requireRun(runId); // throws with the message
+        return readRun(select);
+    });
+}
+
+std::vector<RunInfo> Ledger::runs()
+{
+    return guarded(m_path, "listing runs", [&] {
+        Statement select(*m_db, std::string(kRunSelect) + " ORDER BY runs.id");
+        std::vector<RunInfo> out;
+        while (select.step())
+            out.push_back(readRun(select));
+        return out;
+    });
+}
+
+void Ledger::setRunStatus(int64_t runId, const std::string &status)
+{
+    if (!validStatus(status))
+        throw LedgerError("unknown run status '" + status + "' (created, running, cancelled, failed, finished)");
+    guarded(m_path, "setting a run's status", [&] {
+        Transaction transaction(*m_db);
+        requireRun(runId);
+        Statement update(*m_db, "UPDATE runs SET status = ? WHERE id = ?");
+        update.bind(1, status);
+        update.bind(2, runId);
+        update.step();
+        transaction.commit();
+    });
+}
+
+void Ledger::setRunOptions(int64_t runId, const nlohmann::json &options)
+{
+    guarded(m_path, "setting a run's options", [&] {
+        Transaction transaction(*m_db);
+        requireRun(runId);
+        Statement update(*m_db, "UPDATE runs SET options = ? WHERE id = ?");
+        update.bind(1, options.dump());
+        update.bind(2, runId);
+        update.step();
+        transaction.commit();
+    });
+}
+
+int64_t Ledger::appendEdit(int64_t runId, const edit::EditResult &result)
+{
+    return guarded(m_path, "appending an edit", [&] {
+        if (result.layers.empty())
+            throw LedgerError("edit " + std::to_string(result.id) + " has no layer updates: nothing to record");
+        Transaction transaction(*m_db);
+        requireRun(runId);
+        const auto summary = result.summaryJson();
+        Statement next(*m_db, "SELECT COALESCE(MAX(step), 0) + 1 FROM edits WHERE run = ?");
+        next.bind(1, runId);
+        next.step();
+        const int64_t step = next.columnInt(0);
+        Statement insert(*m_db, "INSERT INTO edits (run, step, result_id, method, request, hparams, diagnostics, "
+                                "timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        insert.bind(1, runId);
+        insert.bind(2, step);
+        insert.bind(3, result.id);
+        insert.bind(4, result.method);
+        insert.bind(5, result.request.toJson().dump());
+        insert.bind(6, (result.hparams.is_null() ? nlohmann::json::object() : result.hparams).dump());
+        insert.bind(7, summary["diagnostics"].dump());
+        insert.bind(8, summary["timings"].dump());
+        insert.step();
+        const int64_t editId = m_db->lastInsertId();
+
+        Statement row(*m_db, "INSERT INTO updates (edit, position, layer, kind, dtype, rows, cols, a, b) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        int64_t position = 0;
+        auto insertRow = [&](int64_t layer, const char *kind, const EncodedTensor &a, const EncodedTensor *b) {
+            row.reset();
+            row.bind(1, editId);
+            row.bind(2, position++);
+            row.bind(3, layer);
+            row.bind(4, std::string(kind));
+            row.bind(5, a.dtype);
+            row.bind(6, a.shape.at(0));
+            row.bind(7, b ? b->shape.at(0) : a.shape.at(1));
+            row.bindBlob(8, a.data.data_ptr(), byteSize(a));
+            if (b)
+                row.bindBlob(9, b->data.data_ptr(), byteSize(*b));
+            else
+                row.bindNull(9);
+            row.step();
+        };
+        // Tensors are encoded one layer at a time, inside the transaction: a
+        // bad one throws here and the rollback takes the rows before it too.
+        for (const auto &update : result.layers) {
+            const std::string where = "edit " + std::to_string(result.id) + ", layer " + std::to_string(update.layer);
+            if (update.rankOne()) {
+                if (update.right.dim() != 1 || update.left.dim() != 1)
+                    throw LedgerError(where + ": rank-one factors must be vectors");
+                const bool wide = isWide(update.right) || isWide(update.left);
+                const auto right = encode(update.right, wide), left = encode(update.left, wide);
+                insertRow(update.layer, "rank1", right, &left);
+            } else if (update.dense.defined()) {
+                if (update.dense.dim() != 2)
+                    throw LedgerError(where + ": a dense update must be a matrix");
+                insertRow(update.layer, "dense", encode(update.dense, isWide(update.dense)), nullptr);
+            } else {
+                throw LedgerError(where + ": the update holds no tensor (neither factors nor a matrix)");
+            }
+        }
+        for (const auto &[layer, K] : result.keys) {
+            if (!K.defined() || K.dim() != 2)
+                throw LedgerError("edit " + std::to_string(result.id) + ": the keys of layer " + std::to_string(layer) +
+                                  " must be a matrix");
+            insertRow(layer, "keys", encode(K, isWide(K)), nullptr);
+        }
+        transaction.commit();
+        return editId;
+    });
+}
+
+std::vector<EditRow> Ledger::listEdits(int64_t runId, bool activeOnly)
+{
+    return guarded(m_path, "listing edits", [&] {
+        requireRun(runId);
+        Statement select(*m_db, std::string("SELECT ") + kEditColumns + " FROM edits WHERE run = ?" +
+                                    (activeOnly ? " AND active = 1" : "") + " ORDER BY step");
+        select.bind(1, runId);
+        std::vector<EditRow> out;
+        while (select.step())
+            out.push_back(readEditRow(select));
+        return out;
+    });
+}
+
+std::vector<EditRow> Ledger::activeEdits(int64_t runId, std::optional<int64_t> step)
+{
+    return guarded(m_path, "listing active edits", [&] {
+        requireRun(runId);
+        Statement select(*m_db, std::string("SELECT ") + kEditColumns +
+                                    " FROM edits WHERE run = ? AND active = 1 AND step <= ? ORDER BY step");
+        select.bind(1, runId);
+        select.bind(2, step.value_or(std::numeric_limits<int64_t>::max()));
+        std::vector<EditRow> out;
+        while (select.step())
+            out.push_back(readEditRow(select));
+        return out;
+    });
+}
+
+EditRow Ledger::editRow(int64_t editId)
+{
+    return guarded(m_path, "reading an edit", [&] {
+        Statement select(*m_db, std::string("SELECT ") + kEditColumns + " FROM edits WHERE id = ?");
+        select.bind(1, editId);
+        if (!select.step())
+            throw LedgerError("ledger '" + m_path + "' has no edit " + std::to_string(editId));
+        return readEditRow(select);
+    });
+}
+
+std::vector<edit::LayerUpdate> Ledger::loadUpdate(int64_t editId)
+{
+    return guarded(m_path, "reading an update", [&] {
+        Statement select(*m_db, "SELECT layer, kind, dtype, rows, cols, a, b FROM updates "
+                                "WHERE edit = ? AND kind != 'keys' ORDER BY position");
+        select.bind(1, editId);
+        std::vector<edit::LayerUpdate> out;
+        while (select.step()) {
+            edit::LayerUpdate update;
+            update.layer = select.columnInt(0);
+            const auto kind = select.columnText(1), dtype = select.columnText(2);
+            const int64_t rows = select.columnInt(3), cols = select.columnInt(4);
+            const std::string where =
+                "the update of layer " + std::to_string(update.layer) + " of edit " + std::to_string(editId);
+            if (kind == "rank1") {
+                update.right = decode(select.columnBlob(5), dtype, {rows}, where);
+                update.left = decode(select.columnBlob(6), dtype, {cols}, where);
+            } else {
+                update.dense = decode(select.columnBlob(5), dtype, {rows, cols}, where);
+            }
+            out.push_back(update);
+        }
+        if (out.empty())
+            throw LedgerError("ledger '" + m_path + "' has no stored update for edit " + std::to_string(editId) +
+                              " (unknown edit id, or a damaged ledger)");
+        return out;
+    });
+}
+
+edit::EditResult Ledger::loadEdit(int64_t editId)
+{
+    const auto row = editRow(editId);
+    edit::EditResult result;
+    result.id = row.resultId;
+    result.method = row.method;
+    result.hparams = row.hparams;
+    result.request = row.request;
+    result.layers = loadUpdate(editId);
+    guarded(m_path, "reading an edit", [&] {
+        const auto &d = row.diagnostics;
+        result.diagnostics.lossCurve = d.value("loss_curve", std::vector<double>{});
+        result.diagnostics.finalTargetNll = d.value("final_target_nll", 0.0);
+        result.diagnostics.deltaNorm = d.value("delta_norm", 0.0);
+        result.diagnostics.updateNorms = d.value("update_norms", std::vector<double>{});
+        result.diagnostics.maxAbsCosWithEarlier = d.value("max_abs_cos_with_earlier", 0.0);
+        result.diagnostics.maxAbsCosWithProtected = d.value("max_abs_cos_with_protected", 0.0);
+        result.diagnostics.protectedRank = d.value("protected_rank", int64_t(0));
+        result.diagnostics.remainingCapacity = d.value("remaining_capacity", int64_t(-1));
+        result.diagnostics.capacityNote = d.value("capacity_note", std::string());
+        result.diagnostics.lookupPosition = d.value("lookup_position", int64_t(0));
+        const auto &t = row.timings;
+        result.timings = {t.value("statistics", 0.0), t.value("key", 0.0), t.value("value", 0.0),
+                          t.value("update", 0.0), t.value("total", 0.0)};
+        Statement keys(*m_db, "SELECT layer, dtype, rows, cols, a FROM updates WHERE edit = ? AND kind = 'keys' "
+                              "ORDER BY position");
+        keys.bind(1, editId);
+        while (keys.step())
+            result.keys[keys.columnInt(0)] =
+                decode(keys.columnBlob(4), keys.columnText(1), {keys.columnInt(2), keys.columnInt(3)},
+                       "the keys of layer " + std::to_string(keys.columnInt(0)) + " of edit " + std::to_string(editId));
+    });
+    return result;
+}
+
+int64_t Ledger::lastStep(int64_t runId)
+{
+    return guarded(m_path, "reading the last step", [&] {
+        requireRun(runId);
+        Statement select(*m_db, "SELECT COALESCE(MAX(step), 0) FROM edits WHERE run = ?");
+        select.bind(1, runId);
+        select.step();
+        return select.columnInt(0);
+    });
+}
+
+int64_t Ledger::activeEditCount(int64_t runId)
+{
+    return guarded(m_path, "counting edits", [&] {
+        requireRun(runId);
+        Statement select(*m_db, "SELECT count(*) FROM edits WHERE run = ? AND active = 1");
+        select.bind(1, runId);
+        select.step();
+        return select.columnInt(0);
+    });
+}
+
+namespace {
+void insertMetrics(Database &db, int64_t checkpointId, const std::vector<Metric> &metrics)
+{
+    Statement insert(db, "INSERT INTO metrics (checkpoint, name, value, edit) VALUES (?, ?, ?, ?)");
+    for (const auto &metric : metrics) {
+        if (metric.name.empty())
+            throw LedgerError("a metric needs a name");
+        insert.reset();
+        insert.bind(1, checkpointId);
+        insert.bind(2, metric.name);
+        insert.bind(3, metric.value);
+        bindOptional(insert, 4, metric.edit);
+        insert.step();
+    }
+}
+} // namespace
+
+int64_t Ledger::recordCheckpoint(int64_t runId, int64_t step, const std::vector<Metric> &metrics)
+{
+    return guarded(m_path, "recording a checkpoint", [&] {
+        Transaction transaction(*m_db);
+        requireRun(runId);
+        Statement insert(*m_db, "INSERT INTO checkpoints (run, step) VALUES (?, ?)");
+        insert.bind(1, runId);
+        insert.bind(2, step);
+        insert.step();
+        const int64_t id = m_db->lastInsertId();
+        insertMetrics(*m_db, id, metrics);
+        transaction.commit();
+        return id;
+    });
+}
+
+void Ledger::addMetrics(int64_t checkpointId, const std::vector<Metric> &metrics)
+{
+    guarded(m_path, "adding metrics", [&] {
+        Transaction transaction(*m_db);
+        Statement find(*m_db, "SELECT 1 FROM checkpoints WHERE id = ?");
+        find.bind(1, checkpointId);
+        if (!find.step())
+            throw LedgerError("ledger '" + m_path + "' has no checkpoint " + std::to_string(checkpointId));
+        insertMetrics(*m_db, checkpointId, metrics);
+        transaction.commit();
+    });
+}
+
+std::vector<CheckpointRow> Ledger::checkpoints(int64_t runId)
+{
+    return guarded(m_path, "listing checkpoints", [&] {
+        requireRun(runId);
+        Statement select(*m_db, "SELECT id, run, step, created FROM checkpoints WHERE run = ? ORDER BY id");
+        select.bind(1, runId);
+        std::vector<CheckpointRow> out;
+        while (select.step())
+            out.push_back({select.columnInt(0), select.columnInt(1), select.columnInt(2), select.columnText(3)});
+        return out;
+    });
+}
+
+std::vector<Metric> Ledger::metrics(int64_t checkpointId)
+{
+    return guarded(m_path, "reading metrics", [&] {
+        Statement select(*m_db, "SELECT name, value, edit FROM metrics WHERE checkpoint = ? ORDER BY id");
+        select.bind(1, checkpointId);
+        std::vector<Metric> out;
+        while (select.step())
+            out.push_back({select.columnText(0), select.columnDouble(1), optionalInt(select, 2)});
+        return out;
+    });
+}
+
+// --- rollback ---------------------------------------------------------------
+
+RollbackEvent Ledger::recordRollback(int64_t runId, const std::string &kind, std::optional<int64_t> targetStep,
+                                     std::optional<int64_t> targetEdit, std::optional<int64_t> targetEvent,
+                                     const std::vector<int64_t> &deactivate, const std::vector<int64_t> &activate)
+{
+    // Runs inside the caller's transaction.
+    Statement insert(*m_db, "INSERT INTO rollback_events (run, kind, target_step, target_edit, target_event) "
+                            "VALUES (?, ?, ?, ?, ?)");
+    insert.bind(1, runId);
+    insert.bind(2, kind);
+    bindOptional(insert, 3, targetStep);
+    bindOptional(insert, 4, targetEdit);
+    bindOptional(insert, 5, targetEvent);
+    insert.step();
+    const int64_t eventId = m_db->lastInsertId();
+    Statement change(*m_db, "INSERT INTO rollback_changes (event, edit, active) VALUES (?, ?, ?)");
+    Statement flag(*m_db, "UPDATE edits SET active = ? WHERE id = ? AND run = ?");
+    auto apply = [&](const std::vector<int64_t> &edits, int64_t active) {
+        for (const auto edit : edits) {
+            change.reset();
+            change.bind(1, eventId);
+            change.bind(2, edit);
+            change.bind(3, active);
+            change.step();
+            flag.reset();
+            flag.bind(1, active);
+            flag.bind(2, edit);
+            flag.bind(3, runId);
+            flag.step();
+        }
+    };
+    apply(deactivate, 0);
+    apply(activate, 1);
+    if (targetEvent) {
+        Statement undone(*m_db, "UPDATE rollback_events SET undone_by = ? WHERE id = ?");
+        undone.bind(1, eventId);
+        undone.bind(2, *targetEvent);
+        undone.step();
+    }
+    return rollbackEvent(eventId);
+}
+
+RollbackEvent Ledger::revertToStep(int64_t runId, int64_t step)
+{
+    return guarded(m_path, "reverting", [&] {
+        Transaction transaction(*m_db);
+        requireRun(runId);
+        if (step < 0)
+            throw LedgerError("cannot revert run " + std::to_string(runId) + " to step " + std::to_string(step) +
+                              ": steps start at 0 (the base model)");
+        Statement select(*m_db, "SELECT id FROM edits WHERE run = ? AND active = 1 AND step > ? ORDER BY step");
+        select.bind(1, runId);
+        select.bind(2, step);
+        std::vector<int64_t> edits;
+        while (select.step())
+            edits.push_back(select.columnInt(0));
+        if (edits.empty())
+            throw LedgerError("run " + std::to_string(runId) + " has no active edit after step " +
+                              std::to_string(step) + ": nothing to revert");
+        auto event = recordRollback(runId, "revert", step, std::nullopt, std::nullopt, edits, {});
+        transaction.commit();
+        return event;
+    });
+}
+
+RollbackEvent Ledger::removeEdit(int64_t runId, int64_t editId)
+{
+    return guarded(m_path, "removing an edit", [&] {
+        Transaction transaction(*m_db);
+        requireRun(runId);
+        Statement select(*m_db, "SELECT run, active FROM edits WHERE id = ?");
+        select.bind(1, editId);
+        if (!select.step() || select.columnInt(0) != runId)
+            throw LedgerError("run " + std::to_string(runId) + " has no edit " + std::to_string(editId) +
+                              " (`oedit report --db " + m_path + " --run " + std::to_string(runId) +
+                              "` lists its edits)");
+        if (select.columnInt(1) == 0)
+            throw LedgerError("edit " + std::to_string(editId) + " of run " + std::to_string(runId) +
+                              " is already rolled back");
+        auto event = recordRollback(runId, "remove", std::nullopt, editId, std::nullopt, {editId}, {});
+        transaction.commit();
+        return event;
+    });
+}
+
+RollbackEvent Ledger::undoRollback(int64_t eventId)
+{
+    return guarded(m_path, "undoing a rollback", [&] {
+        Transaction transaction(*m_db);
+        const auto event = rollbackEvent(eventId);
+        if (event.kind == "redo")
+            throw LedgerError("event " + std::to_string(eventId) +
+                              " is itself an undo; to take its edits out again, revert or remove them");
+        if (event.undoneBy)
+            throw LedgerError("rollback event " + std::to_string(eventId) + " was already undone by event " +
+                              std::to_string(*event.undoneBy));
+        // Only edits still inactive come back (a later rollback may have
+        // touched them; what it did stays recorded in its own event).
+        std::vector<int64_t> activate;
+        Statement state(*m_db, "SELECT active FROM edits WHERE id = ?");
+        for (const auto edit : event.deactivated) {
+            state.reset();
+            state.bind(1, edit);
+            if (state.step() && state.columnInt(0) == 0)
+                activate.push_back(edit);
+        }
+        auto redo = recordRollback(event.run, "redo", std::nullopt, std::nullopt, eventId, {}, activate);
+        transaction.commit();
+        return redo;
+    });
+}
+
+RollbackEvent Ledger::rollbackEvent(int64_t eventId)
+{
+    return guarded(m_path, "reading a rollback event", [&] {
+        Statement select(*m_db, "SELECT id, run, kind, target_step, target_edit, target_event, undone_by, created "
+                                "FROM rollback_events WHERE id = ?");
+        select.bind(1, eventId);
+        if (!select.step())
+            throw LedgerError("ledger '" + m_path + "' has no rollback event " + std::to_string(eventId));
+        RollbackEvent event;
+        event.id = select.columnInt(0);
+        event.run = select.columnInt(1);
+        event.kind = select.columnText(2);
+        event.targetStep = optionalInt(select, 3);
+        event.targetEdit = optionalInt(select, 4);
+        event.targetEvent = optionalInt(select, 5);
+        event.undoneBy = optionalInt(select, 6);
+        event.created = select.columnText(7);
+        Statement changes(*m_db, "SELECT rollback_changes.edit, rollback_changes.active FROM rollback_changes "
+                                 "JOIN edits ON edits.id = rollback_changes.edit "
+                                 "WHERE event = ? ORDER BY edits.step");
+        changes.bind(1, eventId);
+        while (changes.step())
+            (changes.columnInt(1) ? event.activated : event.deactivated).push_back(changes.columnInt(0));
+        return event;
+    });
+}
+
+std::vector<RollbackEvent> Ledger::rollbackEvents(int64_t runId)
+{
+    std::vector<int64_t> ids = guarded(m_path, "listing rollback events", [&] {
+        requireRun(runId);
+        Statement select(*m_db, "SELECT id FROM rollback_events WHERE run = ? ORDER BY id");
+        select.bind(1, runId);
+        std::vector<int64_t> out;
+        while (select.step())
+            out.push_back(select.columnInt(0));
+        return out;
+    });
+    std::vector<RollbackEvent> out;
+    for (const auto id : ids)
+        out.push_back(rollbackEvent(id));
+    return out;
+}
+
+IntegrityReport Ledger::integrityCheck()
+{
+    return guarded(m_path, "checking integrity", [&] {
+        IntegrityReport report;
+        {
+            Statement check(*m_db, "PRAGMA integrity_check");
+            while (check.step()) {
+                const auto line = check.columnText(0);
+                if (line != "ok")
+                    report.problems.push_back("integrity_check: " + line);
+            }
+        }
+        {
+            Statement check(*m_db, "PRAGMA foreign_key_check");
+            while (check.step())
+                report.problems.push_back("foreign key: table " + check.columnText(0) + " row " +
+                                          std::to_string(check.columnInt(1)) + " refers to a missing " +
+                                          check.columnText(2) + " row");
+        }
+        {
+            Statement check(*m_db, "SELECT edit, layer, kind, dtype, rows, cols, length(a), length(b) FROM updates");
+            while (check.step()) {
+                const int64_t element = check.columnText(3) == "f64" ? 8 : 4;
+                const auto kind = check.columnText(2);
+                const int64_t rows = check.columnInt(4), cols = check.columnInt(5);
+                const int64_t a = check.columnInt(6), b = check.columnIsNull(7) ? -1 : check.columnInt(7);
+                const bool good = kind == "rank1" ? (a == rows * element && b == cols * element)
+                                                  : (a == rows * cols * element && b < 0);
+                if (!good)
+                    report.problems.push_back("update of layer " + std::to_string(check.columnInt(1)) + " of edit " +
+                                              std::to_string(check.columnInt(0)) +
+                                              ": BLOB size does not match its shape");
+            }
+        }
+        {
+            Statement check(*m_db, "SELECT id FROM edits WHERE NOT EXISTS "
+                                   "(SELECT 1 FROM updates WHERE updates.edit = edits.id AND kind != 'keys')");
+            while (check.step())
+                report.problems.push_back("edit " + std::to_string(check.columnInt(0)) + " has no stored update");
+        }
+        report.ok = report.problems.empty();
+        return report;
+    });
+}
+
+// --- model hash -------------------------------------------------------------
+
+std::string modelFolderHash(const std::string &modelDir)
+{
+    constexpr uint64_t kOffset = 1469598103934665603ULL, kPrime = 1099511628211ULL;
+    uint64_t h = kOffset;
+    auto mix = [&](const void *data, size_t bytes) {
+        const auto *p = static_cast<const unsigned char *>(data);
+        for (size_t i = 0; i < bytes; ++i) {
+            h ^= p[i];
+            h *= kPrime;
+        }
+    };
+    std::error_code ec;
+    if (!fs::is_directory(modelDir, ec))
+        throw LedgerError("model folder '" + modelDir + "' does not exist");
+    std::vector<fs::path> files;
+    for (const auto &entry : fs::directory_iterator(modelDir, ec)) {
+        const auto name = entry.path().filename().string();
+        const auto ext = entry.path().extension().string();
+        if (entry.is_regular_file() && (name == "config.json" || ext == ".safetensors" || ext == ".bin"))
+            files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty())
+        throw LedgerError("model folder '" + modelDir + "' has no config.json or weight files");
+    constexpr size_t kChunk = size_t(1) << 20, kSampleAbove = size_t(256) << 20;
+    std::vector<char> buffer(kChunk);
+    for (const auto &file : files) {
+        const auto name = file.filename().string();
+        mix(name.data(), name.size());
+        const uint64_t size = fs::file_size(file, ec);
+        mix(&size, sizeof size);
+        std::ifstream in(file, std::ios::binary);
+        if (!in)
+            throw LedgerError("cannot read '" + file.string() + "' to hash the model");
+        // Large files: every 64th MiB-chunk plus the last one.
+        const size_t stride = size > kSampleAbove ? 64 * kChunk : kChunk;
+        for (uint64_t offset = 0; offset < size; offset += stride) {
+            in.seekg(static_cast<std::streamoff>(offset));
+            in.read(buffer.data(), static_cast<std::streamsize>(kChunk));
+            mix(buffer.data(), static_cast<size_t>(in.gcount()));
+            in.clear();
+        }
+        if (size > kSampleAbove && size > kChunk) {
+            in.seekg(static_cast<std::streamoff>(size - kChunk));
+            in.read(buffer.data(), static_cast<std::streamsize>(kChunk));
+            mix(buffer.data(), static_cast<size_t>(in.gcount()));
+        }
+    }
+    std::ostringstream out;
+    out << std::hex;
+    out.width(16);
+    out.fill('0');
+    out << h;
+    return out.str();
+}
+
+} // namespace oedit::store

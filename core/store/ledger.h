@@ -1,0 +1,207 @@
+// The edit ledger: one SQLite file that is the source of truth for sequential
+// editing runs. It holds the models a run started from, the runs (method,
+// hyperparameters, seed, data set, base-model hash, status), every edit in
+// order with its request and diagnostics, the exact update of every edited
+// layer (float tensors as raw little-endian BLOBs with their shape), the
+// evaluation checkpoints with their metric rows, and the rollback events.
+//
+// Weights are never stored: the weights of a run at a step are the base model
+// plus the updates of the run's active edits up to that step (see rebuild.h).
+// A rollback only flips edits' active flags, and is itself an event that can
+// be undone, so nothing is ever deleted.
+//
+// Ownership and threads: a Ledger owns one SQLite connection and may be used
+// by one thread at a time (open another Ledger on the same file for another
+// thread or process; WAL lets readers run beside the one writer).
+//
+// Failure: every call throws LedgerError with a message that names the ledger
+// file or the row that was wrong and what to do. Each change runs in one RAII
+// transaction, so a failure (or a kill) in the middle leaves the ledger as it
+// was before the call: never half an edit, never a half-applied rollback.
+#pragma once
+
+#include "edit/editor.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace oedit::store {
+
+class Database;
+
+class LedgerError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// What createRun needs. Hyperparameters are the full resolved set; `options`
+// holds what the runner needs to resume (planned edits, evaluation schedule, ...).
+struct RunSpec {
+    std::string method;
+    nlohmann::json hparams = nlohmann::json::object();
+    uint64_t seed = 0;
+    std::string dataset; // "world", a file path, or "manual"
+    std::string modelPath;
+    std::string baseModelHash;
+    nlohmann::json options = nlohmann::json::object();
+};
+
+struct RunInfo {
+    int64_t id = 0;
+    int64_t modelId = 0;
+    std::string modelPath;
+    std::string method;
+    nlohmann::json hparams;
+    uint64_t seed = 0;
+    std::string dataset;
+    std::string baseModelHash;
+    std::string created; // ISO 8601, UTC
+    std::string status;  // created | running | cancelled | failed | finished
+    nlohmann::json options;
+};
+
+// One edit of a run, without its tensors (loadEdit/loadUpdate read those).
+struct EditRow {
+    int64_t id = 0; // ledger-wide edit id
+    int64_t run = 0;
+    int64_t step = 0;     // 1, 2, ... in the order edits were appended; never reused
+    int64_t resultId = 0; // EditResult::id (the EditContext's id, O-Edit block owner)
+    std::string method;
+    edit::EditRequest request;
+    nlohmann::json hparams;
+    nlohmann::json diagnostics;
+    nlohmann::json timings;
+    std::string created;
+    bool active = true;
+};
+
+struct Metric {
+    std::string name;
+    double value = 0;
+    std::optional<int64_t> edit; // the edit it is about (retention rows), or none for run-level metrics
+};
+
+struct CheckpointRow {
+    int64_t id = 0;
+    int64_t run = 0;
+    int64_t step = 0;
+    std::string created;
+};
+
+// A rollback as recorded: `deactivated`/`activated` are the edit ids whose
+// active flag it changed (a revert or remove only deactivates; a redo, which
+// undoes an earlier event, only re-activates).
+struct RollbackEvent {
+    int64_t id = 0;
+    int64_t run = 0;
+    std::string kind;                   // revert | remove | redo
+    std::optional<int64_t> targetStep;  // revert: the step reverted to
+    std::optional<int64_t> targetEdit;  // remove: the edit removed
+    std::optional<int64_t> targetEvent; // redo: the event undone
+    std::optional<int64_t> undoneBy;    // the redo event that undid this one
+    std::string created;
+    std::vector<int64_t> deactivated;
+    std::vector<int64_t> activated;
+};
+
+struct IntegrityReport {
+    bool ok = true;
+    std::vector<std::string> problems; // empty when ok
+};
+
+class Ledger {
+public:
+    // The schema this build writes. Older files are migrated on open.
+    static int currentSchemaVersion();
+
+    // Opens or creates the ledger at `path` (":memory:" for tests), migrating
+    // an older schema in one transaction. Throws LedgerError for a file that
+    // is not an O-Edit ledger or is damaged, a newer schema, or a locked file.
+    explicit Ledger(const std::string &path);
+    ~Ledger();
+    Ledger(const Ledger &) = delete;
+    Ledger &operator=(const Ledger &) = delete;
+
+    const std::string &path() const { return m_path; }
+    int schemaVersion();
+
+    // Models: one row per (path, hash); returns the existing row when present.
+    int64_t registerModel(const std::string &path, const std::string &contentHash);
+
+    int64_t createRun(const RunSpec &spec);
+    RunInfo run(int64_t runId); // throws for an unknown id
+    std::vector<RunInfo> runs();
+    void setRunStatus(int64_t runId, const std::string &status);
+    void setRunOptions(int64_t runId, const nlohmann::json &options);
+
+    // Appends `result` as the run's next step, with all of its layer updates
+    // (and AlphaEdit's keys), in one transaction. Returns the ledger edit id.
+    int64_t appendEdit(int64_t runId, const edit::EditResult &result);
+    // The run's edits in step order (all, or only active ones).
+    std::vector<EditRow> listEdits(int64_t runId, bool activeOnly = false);
+    // Active edits with step <= `step` (all active ones when no step), in order.
+    std::vector<EditRow> activeEdits(int64_t runId, std::optional<int64_t> step = std::nullopt);
+    EditRow editRow(int64_t editId);
+    // The stored layer updates, bit for bit as appended (float32 CPU tensors,
+    // or float64 where the method produced float64).
+    std::vector<edit::LayerUpdate> loadUpdate(int64_t editId);
+    // The whole EditResult (request, hparams, diagnostics, updates, keys).
+    edit::EditResult loadEdit(int64_t editId);
+    int64_t lastStep(int64_t runId); // 0 when the run has no edits
+    int64_t activeEditCount(int64_t runId);
+
+    // One checkpoint with its metrics, in one transaction.
+    int64_t recordCheckpoint(int64_t runId, int64_t step, const std::vector<Metric> &metrics);
+    void addMetrics(int64_t checkpointId, const std::vector<Metric> &metrics);
+    std::vector<CheckpointRow> checkpoints(int64_t runId);
+    std::vector<Metric> metrics(int64_t checkpointId);
+
+    // Rollbacks. Each changes active flags and records itself in one
+    // transaction; none changes weights (rebuild.h brings a model along).
+    // Deactivates the active edits after `step`. Throws when there are none.
+    RollbackEvent revertToStep(int64_t runId, int64_t step);
+    // Deactivates one active edit of the run.
+    RollbackEvent removeEdit(int64_t runId, int64_t editId);
+    // Re-activates what a revert or remove deactivated (those of its edits
+    // still inactive), recorded as a `redo` event. An event can be undone once.
+    RollbackEvent undoRollback(int64_t eventId);
+    RollbackEvent rollbackEvent(int64_t eventId);
+    std::vector<RollbackEvent> rollbackEvents(int64_t runId);
+
+    // PRAGMA integrity_check and foreign_key_check, plus the ledger's own
+    // invariants (every update's BLOB matches its shape, every edit has updates).
+    IntegrityReport integrityCheck();
+
+    Database &database() { return *m_db; }
+
+private:
+    void migrate();
+    RollbackEvent recordRollback(int64_t runId, const std::string &kind, std::optional<int64_t> targetStep,
+                                 std::optional<int64_t> targetEdit, std::optional<int64_t> targetEvent,
+                                 const std::vector<int64_t> &deactivate, const std::vector<int64_t> &activate);
+    void requireRun(int64_t runId);
+
+    std::string m_path;
+    std::unique_ptr<Database> m_db;
+};
+
+// Convenience for callers that hold the ledger by pointer.
+std::unique_ptr<Ledger> openLedger(const std::string &path);
+
+// Schema steps, exposed for tests that build an older ledger: applies the
+// migrations up to and including `version` to an empty database.
+void createSchemaForTest(Database &db, int version);
+
+// A content hash of a model folder (config.json and the weight files): FNV-1a
+// over names, sizes and bytes; files over 256 MiB are sampled (one MiB in 64,
+// and the last MiB): different checkpoints differ in far more bytes than that
+// skips, and hashing a 14 GB model in full would take a quarter of a minute.
+std::string modelFolderHash(const std::string &modelDir);
+
+} // namespace oedit::store

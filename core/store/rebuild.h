@@ -1,0 +1,62 @@
+// Weights and method state from the ledger. The ledger holds no weights, only
+// the exact update of every edit, so the weights of a run at step k are the
+// base model plus the updates of its active edits up to k, added in step
+// order (the order applyEdit added them in, so the result is bit-identical to
+// the run's own weights when nothing was rolled back).
+//
+// Method state. O-Edit keeps its edit subspace U_E as one orthonormal block
+// per edit, each grown from that edit's update after projecting out the
+// blocks before it (EditContext::recordApplied). Dropping a block from the
+// middle (what recordUnapplied does alone) would leave the later blocks
+// orthogonalised against a direction no longer in U_E, so the subspace would
+// not be the one the remaining edits span. We therefore rebuild instead of
+// patching: every edit from the first one the rollback touched onwards is
+// unwound in reverse order (which pops its blocks exactly) and the remaining
+// ones are replayed from their stored updates (recordApplied: growBasis on
+// the same matrices, in the same order). The result is the state a context
+// would have had if the removed edits had never been made, and for a revert
+// it is exactly the state the run had at that step. AlphaEdit's C_p and the
+// per-layer history are rebuilt by the same replay. Statistics (C, U_I) come
+// from the base model and are left alone.
+//
+// Ownership and threads: functions borrow the model, the context and the
+// ledger for the call, on the caller's thread (the one that owns all three).
+// Failure: LedgerError / EditError; the weights are checked against the
+// stored updates' shapes before any layer changes.
+#pragma once
+
+#include "edit/editor.h"
+#include "model/transformer.h"
+#include "store/ledger.h"
+
+#include <map>
+#include <optional>
+
+namespace oedit::store {
+
+// Copies of every layer's MLP output projection ([d, d_k], as mlpOutWeight).
+using BaseWeights = std::map<int64_t, torch::Tensor>;
+BaseWeights captureBaseWeights(const model::Transformer &model);
+
+// Sets every layer in `base` to base + the active edits of `run` up to
+// `step` (all active edits when none). Returns how many edits were added.
+int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, Ledger &ledger, int64_t run,
+                       std::optional<int64_t> step = std::nullopt);
+
+// The same sum in float64 on the CPU, for checks (tests, `oedit export --verify`).
+std::map<int64_t, torch::Tensor> expectedWeights(const BaseWeights &base, Ledger &ledger, int64_t run,
+                                                 std::optional<int64_t> step = std::nullopt);
+
+// Records the active edits of `run` up to `step` in a context that holds none
+// yet (a fresh one, after the method's prepare() on the base model): resume.
+void replayEditState(edit::EditContext &context, Ledger &ledger, int64_t run,
+                     std::optional<int64_t> step = std::nullopt);
+
+// Brings a model (and its context, when given) that held the run's active set
+// just before `event` to the active set after it: the changed edits' updates
+// are subtracted or added (W -/+ DeltaW, exact inverses up to float32
+// rounding; one layer operation per changed edit, so a removal is fast) and
+// the context is unwound and replayed from the first changed step on.
+void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger &ledger, const RollbackEvent &event);
+
+} // namespace oedit::store
