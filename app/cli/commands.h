@@ -16,6 +16,7 @@ int runWorld(const Args &args); // cmd_world.cpp
 int runPredict(const Args &args);
 int runTrain(const Args &args);
 int runEvalFacts(const Args &args);
+int runEdit(const Args &args); // cmd_edit.cpp
 
 // A world built from an edit data set, for `oedit world --dataset` and
 // `oedit train --dataset` (cmd_world.cpp).

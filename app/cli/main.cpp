@@ -20,6 +20,8 @@ const Command kCommands[] = {
     {"train", oedit::cli::runTrain,
      "train a model on a world or on a data set's true facts (--world DIR | --dataset FILE) --out DIR ..."},
     {"eval-facts", oedit::cli::runEvalFacts, "how many world facts a model recalls [--model DIR] [--json]"},
+    {"edit", oedit::cli::runEdit,
+     "apply one edit and show before/after --method M --subject S --prompt TEXT --target T [--json]"},
     {"predict", oedit::cli::runPredict, "top next tokens and a greedy continuation --prompt TEXT [--top K] [--json]"},
     {"check-device", oedit::cli::runCheckDevice, "run a small computation on a device [--device cpu|cuda]"},
     {"demo", oedit::cli::runDemo, "a short headless demonstration of what the engine does"},

@@ -389,6 +389,23 @@ void EditContext::recordUnapplied(const EditResult &result)
 void EditContext::saveState(const std::string &path) const
 {
     torch::serialize::OutputArchive archive;
+    writeState(archive);
+    archive.save_to(path);
+}
+
+void EditContext::loadState(const std::string &path)
+{
+    torch::serialize::InputArchive archive;
+    try {
+        archive.load_from(path);
+    } catch (const std::exception &e) {
+        throw EditError("cannot read the edit state '" + path + "': " + e.what());
+    }
+    readState(archive);
+}
+
+void EditContext::writeState(torch::serialize::OutputArchive &archive) const
+{
     nlohmann::json index;
     index["lastId"] = m_lastId;
     for (const auto &[layer, state] : m_oedit) {
@@ -425,17 +442,10 @@ void EditContext::saveState(const std::string &path) const
     archive.write(
         "index",
         torch::from_blob(const_cast<char *>(text.data()), {static_cast<int64_t>(text.size())}, torch::kUInt8).clone());
-    archive.save_to(path);
 }
 
-void EditContext::loadState(const std::string &path)
+void EditContext::readState(torch::serialize::InputArchive &archive)
 {
-    torch::serialize::InputArchive archive;
-    try {
-        archive.load_from(path);
-    } catch (const std::exception &e) {
-        throw EditError("cannot read the edit state '" + path + "': " + e.what());
-    }
     torch::Tensor raw;
     archive.read("index", raw);
     const auto index =

@@ -69,6 +69,23 @@ nlohmann::json EditResult::summaryJson() const
 void EditResult::save(const std::string &path) const
 {
     torch::serialize::OutputArchive archive;
+    write(archive);
+    archive.save_to(path);
+}
+
+EditResult EditResult::load(const std::string &path)
+{
+    torch::serialize::InputArchive archive;
+    try {
+        archive.load_from(path);
+    } catch (const std::exception &e) {
+        throw EditError("cannot read the edit '" + path + "': " + e.what());
+    }
+    return read(archive);
+}
+
+void EditResult::write(torch::serialize::OutputArchive &archive) const
+{
     const std::string text = summaryJson().dump();
     archive.write(
         "summary",
@@ -84,17 +101,10 @@ void EditResult::save(const std::string &path) const
     }
     for (const auto &[layer, K] : keys)
         archive.write("keys." + std::to_string(layer), K);
-    archive.save_to(path);
 }
 
-EditResult EditResult::load(const std::string &path)
+EditResult EditResult::read(torch::serialize::InputArchive &archive)
 {
-    torch::serialize::InputArchive archive;
-    try {
-        archive.load_from(path);
-    } catch (const std::exception &e) {
-        throw EditError("cannot read the edit '" + path + "': " + e.what());
-    }
     torch::Tensor raw;
     archive.read("summary", raw);
     const auto j =

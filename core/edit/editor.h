@@ -105,6 +105,10 @@ struct EditResult {
     // Tensors and summary in one file (torch archive); load gives an equal result.
     void save(const std::string &path) const;
     static EditResult load(const std::string &path);
+    // The same into / out of an archive, so several results can share one
+    // file as nested archives (the engine's saved run).
+    void write(torch::serialize::OutputArchive &archive) const;
+    static EditResult read(torch::serialize::InputArchive &archive);
 };
 
 // O-Edit's state for one layer (output side).
@@ -136,6 +140,8 @@ public:
     explicit EditContext(ContextOptions options = {});
 
     const ContextOptions &options() const { return m_options; }
+    // Replaces the statistics progress callback (the engine sets one per call).
+    void setProgress(ProgressFn progress) { m_options.progress = std::move(progress); }
 
     // C = E[k k^T] at `layer` over `samples` passages of the corpus (0 = all), float64 [d_k, d_k].
     const torch::Tensor &secondMoment(const model::Transformer &model, const model::Tokenizer &tokenizer, int64_t layer,
@@ -172,6 +178,9 @@ public:
     // statistics are not saved (they are in the cache).
     void saveState(const std::string &path) const;
     void loadState(const std::string &path);
+    // The same into / out of an archive (nested in a larger file).
+    void writeState(torch::serialize::OutputArchive &archive) const;
+    void readState(torch::serialize::InputArchive &archive);
 
     std::string cacheDir() const;
     double epsE = 0.99; // set by O-Edit methods before applying (how much of each update U_E keeps)

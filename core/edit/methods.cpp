@@ -716,10 +716,14 @@ std::string hparamsDirectory()
     std::vector<fs::path> candidates;
     if (const char *env = std::getenv("OEDIT_HPARAMS_DIR"); env && *env)
         candidates.emplace_back(env);
+    // Installed: <prefix>/bin/oedit -> <prefix>/share/oedit-workbench/hparams.
+    std::error_code ec;
+    const fs::path executable = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec)
+        candidates.emplace_back(executable.parent_path().parent_path() / "share" / "oedit-workbench" / "hparams");
     candidates.emplace_back("/usr/share/oedit-workbench/hparams");
     candidates.emplace_back(fs::path(OEDIT_SOURCE_RESOURCES) / "hparams");
     for (const auto &candidate : candidates) {
-        std::error_code ec;
         if (fs::exists(candidate / "rome.json", ec))
             return candidate.string();
     }

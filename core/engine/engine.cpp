@@ -1,5 +1,6 @@
 #include "oedit/engine.h"
 
+#include "engine/engine_impl.h"
 #include "model/checkpoint.h"
 #include "model/model_config.h"
 #include "model/tokenizer.h"
@@ -47,12 +48,6 @@ const char *const kTokenizerFiles[] = {"tokenizer.json", "vocab.json", "merges.t
                                        "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"};
 
 } // namespace
-
-struct Engine::Impl {
-    std::string path;
-    std::unique_ptr<model::Transformer> model;
-    std::unique_ptr<model::Tokenizer> tokenizer;
-};
 
 Engine::Engine() : d(std::make_unique<Impl>()) {}
 Engine::~Engine() = default;
@@ -122,6 +117,7 @@ Status Engine::openModel(const std::string &directory, const OpenOptions &option
         d->path = directory;
         d->model = std::move(transformer);
         d->tokenizer = std::move(tokenizer);
+        d->resetEditing();
         return Status::success();
     } catch (const std::exception &e) {
         return Status::failure("cannot open model '" + directory + "': " + e.what());

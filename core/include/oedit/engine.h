@@ -7,6 +7,7 @@
 // No exception escapes: failures come back as Status with a clear message.
 #pragma once
 
+#include "oedit/editing.h"
 #include "oedit/status.h"
 
 #include <memory>
@@ -92,6 +93,35 @@ public:
     // Writes the current weights (with any edits) as a model directory that
     // other tools open: config.json, model.safetensors and the tokenizer files.
     Status saveModel(const std::string &directory);
+
+    // --- Editing (types in oedit/editing.h) ---
+    // The open model carries one editing run: the edits applied since it was
+    // opened, in order, with their per-run state (statistics, O-Edit's
+    // subspaces and capacity). Opening a model starts a new run.
+
+    // Validates `spec` completely (method, hyperparameters, layers, subject in
+    // the prompt, target non-empty and not what the model already answers),
+    // computes the update, applies it and scores the prompts before and after.
+    // Statistics are computed on first use and cached on disk (keyed by model,
+    // layer, text and sample count); `progress` reports their computation and
+    // may cancel it by returning false. On any failure, cancel included, the
+    // weights and the run are as they were.
+    Expected<EditOutcome> applyEdit(const EditSpec &spec, const ProgressFn &progress = {});
+    // Takes the most recent edit out again (the exact inverse, up to float32
+    // rounding of the weights). Fails when the run has no edit.
+    Status undoLastEdit();
+    // Edits applied in this run.
+    int editCount() const;
+    // Writes the run to one file (`path`, replaced atomically): every applied
+    // edit with its update tensors and the O-Edit state. Returns a JSON summary
+    // of what was written (edit ids, per layer the O-Edit edit rank, and the
+    // residual width that bounds it).
+    Expected<std::string> saveEditState(const std::string &path) const;
+    // Makes the run the one in `path` (written by saveEditState for a model of
+    // the same shapes): takes this run's edits out, applies the saved ones and
+    // restores their O-Edit state. The file is checked first; on failure the
+    // weights and the run are unchanged.
+    Status loadEditState(const std::string &path);
 
 private:
     struct Impl;

@@ -1,0 +1,595 @@
+// The engine facade's editing calls: one edit in (EditSpec), a complete
+// outcome out (EditOutcome), the run of the open model kept in Engine::Impl.
+// Everything that can throw is caught here; no exception leaves these calls.
+#include "engine/engine_impl.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+namespace oedit {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char *kRunFormat = "oedit-run";
+constexpr int kRunFormatVersion = 1;
+// Greedy continuation shown before and after an edit: enough for an object
+// and the words after it, short enough to cost little next to the edit.
+constexpr int64_t kContinuationTokens = 8;
+
+double since(Clock::time_point start)
+{
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string trim(const std::string &s)
+{
+    const auto b = s.find_first_not_of(" \t\r\n");
+    return b == std::string::npos ? std::string() : s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+struct WorldMatch {
+    const world::Fact *fact = nullptr;
+    int templateIndex = 0;
+};
+
+// The world fact whose subject is `subject` and one of whose templates gives
+// the same prompt text; none when the edit is about something else.
+std::optional<WorldMatch> matchWorldFact(const world::World &w, const std::string &subject, const std::string &prompt)
+{
+    const int s = w.subjectIndex(subject);
+    if (s < 0)
+        return std::nullopt;
+    const std::string filled = trim(edit::filledPrompt(prompt, subject));
+    for (const auto &fact : w.facts) {
+        if (fact.subject != s)
+            continue;
+        const auto &templates = w.relationOf(fact).templates;
+        for (size_t t = 0; t < templates.size(); ++t)
+            if (trim(world::fillTemplate(templates[t], subject)) == filled)
+                return WorldMatch{&fact, static_cast<int>(t)};
+    }
+    return std::nullopt;
+}
+
+struct ProbePlan {
+    EditOutcome::Probe probe;
+    std::vector<int64_t> ids;
+};
+
+// The prompt, and for a world fact a paraphrase (another template) and a
+// neighbour (another subject of the same relation, preferably with the same
+// object: the edit should not move it).
+std::vector<ProbePlan> planProbes(const model::Tokenizer &tokenizer, const edit::EditRequest &request,
+                                  const std::string &oldTarget, const world::World *w,
+                                  const std::optional<WorldMatch> &match)
+{
+    std::vector<ProbePlan> plans;
+    ProbePlan prompt;
+    prompt.probe.kind = "prompt";
+    prompt.probe.text = edit::filledPrompt(request.prompt, request.subject);
+    prompt.probe.oldTarget = oldTarget;
+    prompt.ids = edit::tokenizePrompt(tokenizer, request.prompt, request.subject).ids;
+    plans.push_back(std::move(prompt));
+    if (!w || !match)
+        return plans;
+    const auto &fact = *match->fact;
+    const auto &relation = w->relationOf(fact);
+    if (relation.templates.size() > 1) {
+        const auto &paraphrase = relation.templates[match->templateIndex == 0 ? 1 : 0];
+        ProbePlan plan;
+        plan.probe.kind = "paraphrase";
+        plan.probe.text = world::fillTemplate(paraphrase, request.subject);
+        plan.probe.oldTarget = oldTarget;
+        plan.ids = edit::tokenizePrompt(tokenizer, paraphrase, request.subject).ids;
+        plans.push_back(std::move(plan));
+    }
+    const world::Fact *neighbour = nullptr;
+    for (const auto &other : w->facts) {
+        if (other.relation != fact.relation || other.subject == fact.subject)
+            continue;
+        if (!fact.neighbours.empty() && other.subject != fact.neighbours.front())
+            continue;
+        neighbour = &other;
+        break;
+    }
+    if (neighbour) {
+        const auto &name = w->subjectName(*neighbour);
+        const auto &form = relation.templates[static_cast<size_t>(match->templateIndex)];
+        ProbePlan plan;
+        plan.probe.kind = "neighbour";
+        plan.probe.text = world::fillTemplate(form, name);
+        plan.probe.oldTarget = w->objectName(*neighbour);
+        plan.ids = edit::tokenizePrompt(tokenizer, form, name).ids;
+        plans.push_back(std::move(plan));
+    }
+    return plans;
+}
+
+std::string greedyContinuation(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                               const std::vector<int64_t> &ids)
+{
+    torch::NoGradGuard noGrad;
+    const auto generated = model.generate(ids, kContinuationTokens, 1, tokenizer.eosId());
+    std::vector<int64_t> text;
+    for (int64_t id : generated) {
+        if (tokenizer.eosId() && id == *tokenizer.eosId())
+            break;
+        text.push_back(id);
+    }
+    return tokenizer.decode(text);
+}
+
+// Scores every probe into its before (after == false) or after fields.
+void scoreProbes(const model::Transformer &model, const model::Tokenizer &tokenizer, const std::string &targetNew,
+                 std::vector<ProbePlan> &plans, bool after)
+{
+    torch::NoGradGuard noGrad;
+    for (auto &plan : plans) {
+        auto &p = plan.probe;
+        const double pNew = edit::targetProbability(model, tokenizer, plan.ids, targetNew);
+        const double pOld = p.oldTarget.empty() ? -1.0 : edit::targetProbability(model, tokenizer, plan.ids, p.oldTarget);
+        const auto continuation = greedyContinuation(model, tokenizer, plan.ids);
+        (after ? p.newAfter : p.newBefore) = pNew;
+        (after ? p.oldAfter : p.oldBefore) = pOld;
+        (after ? p.continuationAfter : p.continuationBefore) = continuation;
+    }
+}
+
+// The object the model names now: its greedy continuation up to the first
+// punctuation, at most three words ("South America", "violin").
+std::string answerFromContinuation(const std::string &continuation)
+{
+    std::string text = continuation.substr(0, continuation.find_first_of(".,;:\n"));
+    std::string out;
+    int words = 0;
+    size_t at = 0;
+    while (words < 3) {
+        const auto begin = text.find_first_not_of(" \t", at);
+        if (begin == std::string::npos)
+            break;
+        const auto end = text.find_first_of(" \t", begin);
+        out += (out.empty() ? "" : " ") + text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+        ++words;
+        if (end == std::string::npos)
+            break;
+        at = end;
+    }
+    return out;
+}
+
+// Numerical rank of a dense update, or -1 when an SVD would cost more than
+// the edit (large layers of real models).
+int denseRank(const torch::Tensor &M)
+{
+    if (M.numel() > (int64_t(4) << 20))
+        return -1;
+    const auto S = torch::linalg_svdvals(M.to(torch::kDouble));
+    const double top = S.numel() ? S.max().item<double>() : 0.0;
+    if (top <= 0)
+        return 0;
+    // float32 rounding of a rank-r matrix leaves singular values ~1e-7 of the
+    // largest; 1e-4 separates those from real directions.
+    return static_cast<int>((S > 1e-4 * top).sum().item<int64_t>());
+}
+
+// Checks that `result` fits the open model before anything is applied.
+void checkFits(const model::Transformer &model, const edit::EditResult &result)
+{
+    for (const auto &update : result.layers) {
+        if (update.layer < 0 || update.layer >= model.config().layers)
+            throw edit::EditError("edit " + std::to_string(result.id) + " changes layer " +
+                                  std::to_string(update.layer) + ", but the model has " +
+                                  std::to_string(model.config().layers) + " layers");
+        const auto M = update.matrix();
+        if (M.dim() != 2 || M.size(0) != model.config().hidden || M.size(1) != model.mlpKeyWidth())
+            throw edit::EditError("edit " + std::to_string(result.id) +
+                                  " was made on a model of other shapes than the open one");
+    }
+}
+
+// Clears the context's progress callback on every way out of a call (the
+// callback may refer to the caller's stack).
+class ProgressScope {
+public:
+    ProgressScope(edit::EditContext &context, const ProgressFn &progress) : m_context(context)
+    {
+        m_context.setProgress(progress);
+    }
+    ~ProgressScope() { m_context.setProgress({}); }
+    ProgressScope(const ProgressScope &) = delete;
+    ProgressScope &operator=(const ProgressScope &) = delete;
+
+private:
+    edit::EditContext &m_context;
+};
+
+nlohmann::json editIds(const std::vector<edit::EditResult> &applied)
+{
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto &result : applied)
+        ids.push_back(result.id);
+    return ids;
+}
+
+// What saveEditState returns: enough for a ledger to record without reading the file.
+nlohmann::json runSummary(const std::vector<edit::EditResult> &applied, const edit::EditContext &context,
+                          int64_t hidden)
+{
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto &[layer, state] : context.oeditLayers())
+        layers.push_back({{"layer", layer}, {"edit_rank", state.editRank()}});
+    return {{"edits", applied.size()}, {"edit_ids", editIds(applied)}, {"hidden", hidden}, {"oedit_layers", layers}};
+}
+
+} // namespace
+
+const world::World *Engine::Impl::loadedWorld()
+{
+    if (!worldLoaded) {
+        worldLoaded = true;
+        std::error_code ec;
+        if (fs::exists(fs::path(path) / "world.json", ec)) {
+            auto loaded = world::loadWorld(path);
+            if (loaded)
+                world = std::move(loaded.value());
+        }
+    }
+    return world ? &*world : nullptr;
+}
+
+std::vector<std::string> editMethods()
+{
+    return edit::editMethodNames();
+}
+
+bool EditOutcome::succeeded() const
+{
+    if (probes.empty())
+        return false;
+    const auto &p = probes.front();
+    return p.oldAfter < 0 ? p.newAfter > 0.5 : p.newAfter > p.oldAfter;
+}
+
+std::string EditOutcome::toJson() const
+{
+    nlohmann::json layersJson = nlohmann::json::array();
+    for (const auto &l : layers)
+        layersJson.push_back({{"layer", l.layer}, {"norm", l.norm}, {"kind", l.kind}, {"rank", l.rank}});
+    nlohmann::json probesJson = nlohmann::json::array();
+    for (const auto &p : probes) {
+        nlohmann::json probe = {{"kind", p.kind},
+                                {"text", p.text},
+                                {"p_new_before", p.newBefore},
+                                {"p_new_after", p.newAfter},
+                                {"continuation_before", p.continuationBefore},
+                                {"continuation_after", p.continuationAfter}};
+        if (!p.oldTarget.empty()) {
+            probe["old_target"] = p.oldTarget;
+            probe["p_old_before"] = p.oldBefore;
+            probe["p_old_after"] = p.oldAfter;
+        }
+        probesJson.push_back(probe);
+    }
+    nlohmann::json hparams;
+    try {
+        hparams = nlohmann::json::parse(hparamsJson.empty() ? "{}" : hparamsJson);
+    } catch (const std::exception &) {
+        hparams = hparamsJson;
+    }
+    const auto &g = diagnostics;
+    return nlohmann::json{{"id", id},
+                          {"method", method},
+                          {"subject", subject},
+                          {"prompt", prompt},
+                          {"target_new", targetNew},
+                          {"old_target", oldTarget},
+                          {"old_target_source", oldTargetSource},
+                          {"succeeded", succeeded()},
+                          {"hparams", hparams},
+                          {"layers", layersJson},
+                          {"probes", probesJson},
+                          {"diagnostics",
+                           {{"loss_curve", g.lossCurve},
+                            {"steps", g.lossCurve.size()},
+                            {"final_target_nll", g.finalTargetNll},
+                            {"delta_norm", g.deltaNorm},
+                            {"max_abs_cos_with_earlier", g.maxAbsCosWithEarlier},
+                            {"max_abs_cos_with_protected", g.maxAbsCosWithProtected},
+                            {"protected_rank", g.protectedRank},
+                            {"remaining_capacity", g.remainingCapacity},
+                            {"capacity_note", g.capacityNote}}},
+                          {"timings",
+                           {{"statistics", timings.statistics},
+                            {"key", timings.key},
+                            {"value", timings.value},
+                            {"update", timings.update},
+                            {"apply", timings.apply},
+                            {"probes", timings.probes},
+                            {"total", timings.total}}}}
+        .dump(2);
+}
+
+Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &progress)
+{
+    if (!d->model)
+        return Status::failure("no model is open: open a model folder first");
+    if (!d->tokenizer)
+        return Status::failure("the model in '" + d->path + "' has no tokenizer, so text prompts cannot be encoded");
+    const auto start = Clock::now();
+    const auto &model = *d->model;
+    const auto &tokenizer = *d->tokenizer;
+    bool applied = false;
+    try {
+        // 1. Everything that can be checked without computing: method,
+        // hyperparameters (names, types, layers), request against the model.
+        nlohmann::json overrides = nlohmann::json::object();
+        if (!trim(spec.hparamsJson).empty()) {
+            try {
+                overrides = nlohmann::json::parse(spec.hparamsJson);
+            } catch (const std::exception &e) {
+                return Status::failure("the hyperparameters are not valid JSON (" + std::string(e.what()) +
+                                       "): give an object such as {\"layer\": 2}");
+            }
+            if (!overrides.is_object())
+                return Status::failure("the hyperparameters must be a JSON object of name: value, such as "
+                                       "{\"layer\": 2}");
+        }
+        auto method = edit::createEditMethod(spec.method, overrides, model.config());
+
+        edit::EditRequest request{spec.subject, spec.prompt, spec.targetNew, spec.targetTrue};
+        const world::World *w = d->loadedWorld();
+        const auto match = w ? matchWorldFact(*w, spec.subject, spec.prompt) : std::nullopt;
+        EditOutcome outcome;
+        if (spec.targetTrue && !trim(*spec.targetTrue).empty()) {
+            outcome.oldTarget = trim(*spec.targetTrue);
+            outcome.oldTargetSource = "given";
+        } else if (match) {
+            outcome.oldTarget = w->objectName(*match->fact);
+            outcome.oldTargetSource = "world";
+            request.targetTrue = outcome.oldTarget;
+        } else {
+            request.targetTrue.reset();
+        }
+        edit::validateRequest(model, tokenizer, request);
+
+        if (d->editContext && !spec.statisticsText.empty() &&
+            spec.statisticsText != d->editContext->options().corpusPath)
+            return Status::failure("this run takes its statistics from '" +
+                                   (d->editContext->options().corpusPath.empty()
+                                        ? d->path + "/general_train.txt"
+                                        : d->editContext->options().corpusPath) +
+                                   "'; open the model again to start a run with another text");
+        if (!d->editContext) {
+            edit::ContextOptions options;
+            options.modelDir = d->path;
+            options.corpusPath = spec.statisticsText;
+            d->editContext = std::make_unique<edit::EditContext>(options);
+        }
+        auto &context = *d->editContext;
+        ProgressScope progressScope(context, progress);
+
+        // 2. The prompts to watch, scored on the unedited weights.
+        auto t = Clock::now();
+        auto plans = planProbes(tokenizer, request, outcome.oldTarget, w, match);
+        scoreProbes(model, tokenizer, spec.targetNew, plans, false);
+        if (outcome.oldTarget.empty()) {
+            const auto answer = answerFromContinuation(plans.front().probe.continuationBefore);
+            if (!answer.empty() && answer != trim(spec.targetNew)) {
+                outcome.oldTarget = answer;
+                outcome.oldTargetSource = "model";
+                plans.front().probe.oldTarget = answer;
+                scoreProbes(model, tokenizer, spec.targetNew, plans, false);
+            } else {
+                outcome.oldTargetSource = "none";
+            }
+        }
+        outcome.timings.probes = since(t);
+
+        // 3. Statistics (cached after the first time), then the update; the
+        // weights do not change until applyEdit below.
+        t = Clock::now();
+        method->prepare(*d->model, tokenizer, context);
+        outcome.timings.statistics = since(t);
+        auto result = method->edit(*d->model, tokenizer, request, context);
+
+        t = Clock::now();
+        edit::applyEdit(*d->model, result, &context);
+        d->applied.push_back(result);
+        applied = true;
+        outcome.timings.apply = since(t);
+
+        t = Clock::now();
+        scoreProbes(model, tokenizer, spec.targetNew, plans, true);
+        outcome.timings.probes += since(t);
+
+        outcome.id = static_cast<int>(result.id);
+        outcome.method = result.method;
+        outcome.hparamsJson = result.hparams.dump();
+        outcome.subject = spec.subject;
+        outcome.prompt = spec.prompt;
+        outcome.targetNew = spec.targetNew;
+        for (size_t i = 0; i < result.layers.size(); ++i) {
+            const auto &update = result.layers[i];
+            EditOutcome::Layer layer;
+            layer.layer = static_cast<int>(update.layer);
+            layer.norm = i < result.diagnostics.updateNorms.size() ? result.diagnostics.updateNorms[i]
+                                                                   : update.matrix().norm().item<double>();
+            layer.kind = update.rankOne() ? "rank-one" : "dense";
+            layer.rank = update.rankOne() ? 1 : denseRank(update.dense);
+            outcome.layers.push_back(layer);
+        }
+        const auto &g = result.diagnostics;
+        outcome.diagnostics.lossCurve = g.lossCurve;
+        outcome.diagnostics.finalTargetNll = g.finalTargetNll;
+        outcome.diagnostics.deltaNorm = g.deltaNorm;
+        outcome.diagnostics.maxAbsCosWithEarlier = g.maxAbsCosWithEarlier;
+        outcome.diagnostics.maxAbsCosWithProtected = g.maxAbsCosWithProtected;
+        outcome.diagnostics.protectedRank = g.protectedRank;
+        outcome.diagnostics.remainingCapacity = g.remainingCapacity;
+        outcome.diagnostics.capacityNote = g.capacityNote;
+        outcome.timings.statistics += result.timings.statistics;
+        outcome.timings.key = result.timings.key;
+        outcome.timings.value = result.timings.value;
+        outcome.timings.update = result.timings.update;
+        for (auto &plan : plans)
+            outcome.probes.push_back(std::move(plan.probe));
+        outcome.timings.total = since(start);
+        return outcome;
+    } catch (const std::exception &e) {
+        // Only an applied edit changed anything; take it out again.
+        if (applied) {
+            try {
+                edit::unapplyEdit(*d->model, d->applied.back(), d->editContext.get());
+                d->applied.pop_back();
+            } catch (const std::exception &inner) {
+                return Status::failure(std::string("the edit failed (") + e.what() +
+                                       ") and could not be taken out again (" + inner.what() +
+                                       "): open the model again before going on");
+            }
+        }
+        if (dynamic_cast<const edit::EditCancelled *>(&e))
+            return Status::failure("cancelled: the edit was not made and the model is unchanged");
+        if (dynamic_cast<const edit::EditError *>(&e))
+            return Status::failure(e.what());
+        return Status::failure(std::string("the edit failed: ") + e.what());
+    }
+}
+
+Status Engine::undoLastEdit()
+{
+    if (!d->model)
+        return Status::failure("no model is open: nothing to undo");
+    if (d->applied.empty())
+        return Status::failure("this run has no edit to undo");
+    try {
+        edit::unapplyEdit(*d->model, d->applied.back(), d->editContext.get());
+        d->applied.pop_back();
+        return Status::success();
+    } catch (const std::exception &e) {
+        return Status::failure(std::string("undo failed: ") + e.what());
+    }
+}
+
+int Engine::editCount() const
+{
+    return static_cast<int>(d->applied.size());
+}
+
+Expected<std::string> Engine::saveEditState(const std::string &path) const
+{
+    if (!d->model)
+        return Status::failure("no model is open: there is no run to save");
+    const fs::path target(path);
+    const fs::path temporary = target.string() + ".partial";
+    try {
+        torch::serialize::OutputArchive archive;
+        const std::string index =
+            nlohmann::json{{"format", kRunFormat},
+                           {"version", kRunFormatVersion},
+                           {"model", d->path},
+                           {"statistics_text", d->editContext ? d->editContext->options().corpusPath : std::string()},
+                           {"edit_ids", editIds(d->applied)}}
+                .dump();
+        archive.write("index", torch::from_blob(const_cast<char *>(index.data()),
+                                                {static_cast<int64_t>(index.size())}, torch::kUInt8)
+                                   .clone());
+        const edit::EditContext empty;
+        const edit::EditContext &context = d->editContext ? *d->editContext : empty;
+        torch::serialize::OutputArchive state;
+        context.writeState(state);
+        archive.write("state", state);
+        for (size_t i = 0; i < d->applied.size(); ++i) {
+            torch::serialize::OutputArchive nested;
+            d->applied[i].write(nested);
+            archive.write("edit." + std::to_string(i), nested);
+        }
+        std::error_code ec;
+        if (!target.parent_path().empty())
+            fs::create_directories(target.parent_path(), ec);
+        // Through a temporary beside it and a rename: never half a file at `path`.
+        archive.save_to(temporary.string());
+        fs::rename(temporary, target);
+        return runSummary(d->applied, context, d->model->config().hidden).dump();
+    } catch (const std::exception &e) {
+        std::error_code ec;
+        fs::remove(temporary, ec);
+        return Status::failure("cannot save the run to '" + path + "': " + e.what());
+    }
+}
+
+Status Engine::loadEditState(const std::string &path)
+{
+    if (!d->model)
+        return Status::failure("no model is open: open the model the run was made on first");
+    // Read and check everything before touching the weights.
+    std::vector<edit::EditResult> saved;
+    std::unique_ptr<edit::EditContext> context;
+    try {
+        std::error_code ec;
+        if (!fs::is_regular_file(path, ec))
+            return Status::failure("the run file '" + path + "' does not exist");
+        torch::serialize::InputArchive archive;
+        archive.load_from(path);
+        torch::Tensor raw;
+        archive.read("index", raw);
+        const auto index = nlohmann::json::parse(
+            std::string(static_cast<const char *>(raw.data_ptr()), static_cast<size_t>(raw.numel())));
+        if (index.value("format", std::string()) != kRunFormat)
+            return Status::failure("'" + path + "' is not a saved editing run");
+        if (index.value("version", 0) != kRunFormatVersion)
+            return Status::failure("'" + path + "' is a run of format version " +
+                                   std::to_string(index.value("version", 0)) + "; this build reads version " +
+                                   std::to_string(kRunFormatVersion));
+        const auto ids = index.value("edit_ids", std::vector<int64_t>{});
+        for (size_t i = 0; i < ids.size(); ++i) {
+            torch::serialize::InputArchive nested;
+            archive.read("edit." + std::to_string(i), nested);
+            saved.push_back(edit::EditResult::read(nested));
+            checkFits(*d->model, saved.back());
+        }
+        edit::ContextOptions options;
+        options.modelDir = d->path;
+        options.corpusPath = index.value("statistics_text", std::string());
+        context = std::make_unique<edit::EditContext>(options);
+        torch::serialize::InputArchive state;
+        archive.read("state", state);
+        context->readState(state);
+        for (const auto &[layer, layerState] : context->oeditLayers())
+            if (layer < 0 || layer >= d->model->config().layers ||
+                (layerState.deltaTotal.defined() && layerState.deltaTotal.size(0) != d->model->config().hidden))
+                return Status::failure("the run in '" + path + "' was made on a model of other shapes");
+    } catch (const std::exception &e) {
+        return Status::failure("cannot read the run '" + path + "': " + e.what());
+    }
+    // Swap the runs: this run's edits out (newest first), the saved ones in.
+    size_t undone = 0, redone = 0;
+    try {
+        for (auto it = d->applied.rbegin(); it != d->applied.rend(); ++it, ++undone)
+            edit::unapplyEdit(*d->model, *it, nullptr);
+        for (; redone < saved.size(); ++redone)
+            edit::applyEdit(*d->model, saved[redone], nullptr);
+    } catch (const std::exception &e) {
+        // Unreachable once checkFits passed, short of running out of memory; put things back.
+        try {
+            for (size_t i = redone; i-- > 0;)
+                edit::unapplyEdit(*d->model, saved[i], nullptr);
+            for (size_t i = d->applied.size() - undone; i < d->applied.size(); ++i)
+                edit::applyEdit(*d->model, d->applied[i], nullptr);
+        } catch (const std::exception &) {
+            return Status::failure(std::string("restoring the run failed half-way (") + e.what() +
+                                   "): open the model again before going on");
+        }
+        return Status::failure(std::string("restoring the run failed: ") + e.what());
+    }
+    d->applied = std::move(saved);
+    d->editContext = std::move(context);
+    return Status::success();
+}
+
+} // namespace oedit
