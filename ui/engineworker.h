@@ -9,6 +9,7 @@
 #include <QMetaType>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 
 #include <atomic>
 #include <memory>
@@ -23,6 +24,15 @@ struct BuildSummary {
 Q_DECLARE_METATYPE(BuildSummary)
 Q_DECLARE_METATYPE(oedit::ModelInfo)
 Q_DECLARE_METATYPE(oedit::Prediction)
+Q_DECLARE_METATYPE(oedit::EditSpec)
+Q_DECLARE_METATYPE(oedit::EditOutcome)
+
+// What the facts view offers for completion: the open model's world, if any.
+struct WorldSummary {
+    QStringList subjects;
+    QStringList canonicalPrompts; // one "{}" template per relation, canonical first
+};
+Q_DECLARE_METATYPE(WorldSummary)
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -38,11 +48,17 @@ public Q_SLOTS:
     // Opens a model folder; an empty path opens the embedded default model.
     void openModel(const QString &directory, const QString &device);
     void predict(const QString &prompt, int topK);
+    void applyEdit(const oedit::EditSpec &spec);
+    void undoLastEdit();
 
 Q_SIGNALS:
     void buildDescribed(const BuildSummary &summary);
     void modelOpened(const oedit::ModelInfo &info);
     void predicted(const QString &prompt, const oedit::Prediction &prediction);
+    void worldLoaded(const WorldSummary &world);
+    void edited(const oedit::EditOutcome &outcome, int editCount);
+    void editUndone(int editCount);
+    void progress(long long done, long long total);
     void busyChanged(bool busy, const QString &what);
     void failed(const QString &message);
 

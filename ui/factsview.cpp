@@ -1,5 +1,8 @@
 #include "factsview.h"
 
+#include "editpanel.h"
+
+#include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -11,7 +14,7 @@
 
 FactsView::FactsView(QWidget *parent)
     : QWidget(parent), m_prompt(new QLineEdit), m_topK(new QSpinBox), m_predict(new QPushButton(tr("Predict"))),
-      m_table(new QTableWidget(0, 2)), m_continuation(new QLabel)
+      m_table(new QTableWidget(0, 2)), m_continuation(new QLabel), m_editPanel(new EditPanel)
 {
     setObjectName(QStringLiteral("factsView"));
     m_prompt->setObjectName(QStringLiteral("promptEdit"));
@@ -37,6 +40,10 @@ FactsView::FactsView(QWidget *parent)
     layout->addWidget(m_table, 1);
     layout->addWidget(new QLabel(tr("Greedy continuation:")));
     layout->addWidget(m_continuation);
+    auto *editBox = new QGroupBox(tr("Edit a fact"));
+    auto *editLayout = new QVBoxLayout(editBox);
+    editLayout->addWidget(m_editPanel);
+    layout->addWidget(editBox, 2);
 
     connect(m_predict, &QPushButton::clicked, this, &FactsView::requestPrediction);
     connect(m_prompt, &QLineEdit::returnPressed, this, &FactsView::requestPrediction);
@@ -45,6 +52,7 @@ FactsView::FactsView(QWidget *parent)
 
 void FactsView::setModelReady(bool ready)
 {
+    m_editPanel->setModelReady(ready);
     m_predict->setEnabled(ready);
     m_predict->setToolTip(ready ? QString() : tr("Open a model first (Model tab)"));
 }

@@ -11,11 +11,14 @@ class QLineEdit;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
+class EditPanel;
 
 class FactsView : public QWidget {
     Q_OBJECT
 public:
     explicit FactsView(QWidget *parent = nullptr);
+
+    EditPanel *editPanel() const { return m_editPanel; }
 
 public Q_SLOTS:
     void showPrediction(const QString &prompt, const oedit::Prediction &prediction);
@@ -32,4 +35,5 @@ private:
     QPushButton *m_predict;
     QTableWidget *m_table;
     QLabel *m_continuation;
+    EditPanel *m_editPanel;
 };

@@ -1,5 +1,6 @@
 #include "mainwindow.h"
 
+#include "editpanel.h"
 #include "factsview.h"
 #include "modelpanel.h"
 
@@ -10,6 +11,8 @@
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QProgressBar>
+#include <QPushButton>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -46,9 +49,39 @@ MainWindow::MainWindow(QWidget *parent)
         statusBar()->showMessage(tr("Model: %1").arg(QString::fromStdString(info.path)));
     });
     connect(m_worker, &EngineWorker::predicted, m_factsView, &FactsView::showPrediction);
+    EditPanel *edits = m_factsView->editPanel();
+    connect(edits, &EditPanel::applyRequested, this, &MainWindow::applyEditRequested);
+    connect(edits, &EditPanel::undoRequested, this, &MainWindow::undoEditRequested);
+    connect(this, &MainWindow::applyEditRequested, m_worker, &EngineWorker::applyEdit);
+    connect(this, &MainWindow::undoEditRequested, m_worker, &EngineWorker::undoLastEdit);
+    connect(m_worker, &EngineWorker::worldLoaded, edits, &EditPanel::setWorld);
+    connect(m_worker, &EngineWorker::edited, edits, &EditPanel::showOutcome);
+    connect(m_worker, &EngineWorker::editUndone, edits, &EditPanel::showUndone);
+    connect(m_worker, &EngineWorker::busyChanged, edits, [edits](bool busy) { edits->setBusy(busy); });
+    // Long work shows a progress bar and a Cancel button; cancelling sets the
+    // worker's atomic flag directly, since its thread is busy with the job.
+    m_progress = new QProgressBar;
+    m_progress->setObjectName(QStringLiteral("progress"));
+    m_progress->setMaximumWidth(220);
+    m_progress->setVisible(false);
+    m_cancel = new QPushButton(tr("Cancel"));
+    m_cancel->setObjectName(QStringLiteral("cancel"));
+    m_cancel->setVisible(false);
+    statusBar()->addPermanentWidget(m_progress);
+    statusBar()->addPermanentWidget(m_cancel);
+    connect(m_cancel, &QPushButton::clicked, this, [this] { m_worker->requestCancel(); });
+    connect(m_worker, &EngineWorker::progress, this, [this](long long done, long long total) {
+        m_progress->setRange(0, 1000);
+        m_progress->setValue(total > 0 ? static_cast<int>(1000 * done / total) : 0);
+    });
     connect(m_worker, &EngineWorker::busyChanged, this, [this](bool busy, const QString &what) {
+        m_progress->setVisible(busy);
+        m_cancel->setVisible(busy);
+        m_progress->setRange(0, 0); // busy indicator until the first progress report
         if (busy)
             statusBar()->showMessage(what);
+        else
+            statusBar()->clearMessage();
     });
     connect(m_worker, &EngineWorker::failed, this, [this](const QString &message) {
         statusBar()->showMessage(message, 10000);

@@ -7,6 +7,8 @@
 #include <QMainWindow>
 #include <QThread>
 
+class QProgressBar;
+class QPushButton;
 class QTabWidget;
 class FactsView;
 class ModelPanel;
@@ -32,6 +34,8 @@ Q_SIGNALS:
     void describeBuildRequested();
     void openModelRequested(const QString &directory, const QString &device);
     void predictRequested(const QString &prompt, int topK);
+    void applyEditRequested(const oedit::EditSpec &spec);
+    void undoEditRequested();
 
 private:
     void createViews();
@@ -45,4 +49,6 @@ private:
     ModelPanel *m_modelPanel;
     FactsView *m_factsView;
     bool m_quietErrors = false;
+    QProgressBar *m_progress;
+    QPushButton *m_cancel;
 };

@@ -2,6 +2,9 @@
 // answers from its own thread.
 #include "mainwindow.h"
 
+#include "oedit/world.h"
+
+#include <QComboBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
@@ -69,6 +72,35 @@ private Q_SLOTS:
             total += table->item(row, 1)->text().toDouble();
         QVERIFY(total > 0 && total <= 1.0001);
         QVERIFY(!window.findChild<QLabel *>(QStringLiteral("continuation"))->text().isEmpty());
+
+        // Edit a fact of the mini world through the edit panel, then undo it.
+        const auto world = oedit::world::loadWorld(OEDIT_MINI_MODEL_DIR);
+        QVERIFY(world.ok());
+        const auto &fact = world->facts.front();
+        const auto &relation = world->relationOf(fact);
+        const std::string newTarget = relation.objects[(fact.object + 1) % relation.objects.size()];
+        QSignalSpy edited(window.worker(), &EngineWorker::edited);
+        QSignalSpy undone(window.worker(), &EngineWorker::editUndone);
+        window.findChild<QLineEdit *>(QStringLiteral("editSubject"))->setText(QString::fromStdString(world->subjectName(fact)));
+        window.findChild<QComboBox *>(QStringLiteral("editPrompt"))->setCurrentText(QString::fromStdString(relation.templates[0]));
+        window.findChild<QLineEdit *>(QStringLiteral("editTarget"))->setText(QString::fromStdString(newTarget));
+        window.findChild<QComboBox *>(QStringLiteral("editMethod"))->setCurrentText(QStringLiteral("rome"));
+        auto *apply = window.findChild<QPushButton *>(QStringLiteral("applyEdit"));
+        QVERIFY(apply->isEnabled());
+        QTest::mouseClick(apply, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(edited.count() == 1,
+                                  qPrintable(failed.isEmpty() ? QString() : failed.last().first().toString()), 120000);
+        const auto outcome = edited.first().first().value<oedit::EditOutcome>();
+        QVERIFY(outcome.succeeded());
+        auto *probes = window.findChild<QTableWidget *>(QStringLiteral("editProbes"));
+        QTRY_VERIFY_WITH_TIMEOUT(probes->rowCount() >= 1, 5000);
+        QCOMPARE(probes->item(0, 0)->text(), QStringLiteral("prompt"));
+        auto *undo = window.findChild<QPushButton *>(QStringLiteral("undoEdit"));
+        QTRY_VERIFY_WITH_TIMEOUT(undo->isEnabled(), 5000);
+        QTest::mouseClick(undo, Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(undone.count(), 1, 30000);
+        QCOMPARE(undone.first().first().toInt(), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(!undo->isEnabled(), 5000);
 
         // A folder that is not a model gives a message, not a crash, and keeps the model.
         window.openModel(QStringLiteral("/no/such/folder"));

@@ -1,0 +1,184 @@
+#include "editpanel.h"
+
+#include <QComboBox>
+#include <QCompleter>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QStringListModel>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+namespace {
+
+QString probability(double value)
+{
+    return value < 0 ? QStringLiteral("–") : QString::number(value, 'f', 3);
+}
+
+QString factKey(const QString &subject, const QString &prompt)
+{
+    return subject.trimmed() + QLatin1Char('|') + prompt.trimmed();
+}
+
+} // namespace
+
+EditPanel::EditPanel(QWidget *parent)
+    : QWidget(parent), m_subject(new QLineEdit), m_prompt(new QComboBox), m_target(new QLineEdit),
+      m_method(new QComboBox), m_apply(new QPushButton(tr("Apply Edit"))), m_undo(new QPushButton(tr("Undo Last Edit"))),
+      m_warning(new QLabel), m_probes(new QTableWidget(0, 6)), m_diagnostics(new QLabel),
+      m_subjectCompleter(new QCompleter(this))
+{
+    setObjectName(QStringLiteral("editPanel"));
+    m_subject->setObjectName(QStringLiteral("editSubject"));
+    m_prompt->setObjectName(QStringLiteral("editPrompt"));
+    m_target->setObjectName(QStringLiteral("editTarget"));
+    m_method->setObjectName(QStringLiteral("editMethod"));
+    m_apply->setObjectName(QStringLiteral("applyEdit"));
+    m_undo->setObjectName(QStringLiteral("undoEdit"));
+    m_probes->setObjectName(QStringLiteral("editProbes"));
+    m_diagnostics->setObjectName(QStringLiteral("editDiagnostics"));
+    m_warning->setObjectName(QStringLiteral("editWarning"));
+
+    m_subject->setPlaceholderText(tr("Subject, e.g. a name from the world"));
+    m_subjectCompleter->setModel(new QStringListModel(this));
+    m_subjectCompleter->setCaseSensitivity(Qt::CaseInsensitive);
+    m_subjectCompleter->setFilterMode(Qt::MatchContains);
+    m_subject->setCompleter(m_subjectCompleter);
+    m_prompt->setEditable(true);
+    m_prompt->setInsertPolicy(QComboBox::NoInsert);
+    m_prompt->lineEdit()->setPlaceholderText(tr("Prompt with {} for the subject, e.g. \"The mother tongue of {} is\""));
+    m_target->setPlaceholderText(tr("New target, e.g. French"));
+    for (const auto &method : oedit::editMethods())
+        m_method->addItem(QString::fromStdString(method));
+    m_method->setCurrentText(QStringLiteral("oedit+"));
+    m_warning->setStyleSheet(QStringLiteral("color: #a15c00"));
+    m_warning->setWordWrap(true);
+    m_diagnostics->setWordWrap(true);
+    m_diagnostics->setTextInteractionFlags(Qt::TextSelectableByMouse);
+
+    m_probes->setHorizontalHeaderLabels(
+        {tr("Kind"), tr("Prompt"), tr("P(new) before → after"), tr("Old target"), tr("P(old) before → after"),
+         tr("Continuation after")});
+    m_probes->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_probes->horizontalHeader()->setStretchLastSection(true);
+    m_probes->setEditTriggers(QAbstractItemView::NoEditTriggers);
+
+    auto *form = new QFormLayout;
+    form->addRow(tr("Subject:"), m_subject);
+    form->addRow(tr("Prompt:"), m_prompt);
+    form->addRow(tr("New target:"), m_target);
+    form->addRow(tr("Method:"), m_method);
+    auto *buttons = new QHBoxLayout;
+    buttons->addWidget(m_apply);
+    buttons->addWidget(m_undo);
+    buttons->addStretch();
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addLayout(form);
+    layout->addLayout(buttons);
+    layout->addWidget(m_warning);
+    layout->addWidget(m_probes, 1);
+    layout->addWidget(m_diagnostics);
+
+    connect(m_apply, &QPushButton::clicked, this, &EditPanel::requestApply);
+    connect(m_target, &QLineEdit::returnPressed, this, &EditPanel::requestApply);
+    connect(m_undo, &QPushButton::clicked, this, &EditPanel::undoRequested);
+    const auto warnIfEditedBefore = [this] {
+        const bool before = m_editedFacts.contains(factKey(m_subject->text(), m_prompt->currentText()));
+        m_warning->setText(before ? tr("This subject and prompt were edited before in this run: a second edit "
+                                       "overrides the first and adds interference.")
+                                  : QString());
+    };
+    connect(m_subject, &QLineEdit::textChanged, this, warnIfEditedBefore);
+    connect(m_prompt, &QComboBox::currentTextChanged, this, warnIfEditedBefore);
+    updateButtons();
+}
+
+void EditPanel::setWorld(const WorldSummary &world)
+{
+    static_cast<QStringListModel *>(m_subjectCompleter->model())->setStringList(world.subjects);
+    const QString current = m_prompt->currentText();
+    m_prompt->clear();
+    m_prompt->addItems(world.canonicalPrompts);
+    m_prompt->setCurrentText(current);
+    m_editedFacts.clear(); // a new model starts a new run
+    m_editCount = 0;
+    updateButtons();
+}
+
+void EditPanel::setModelReady(bool ready)
+{
+    m_ready = ready;
+    updateButtons();
+}
+
+void EditPanel::setBusy(bool busy)
+{
+    m_busy = busy;
+    updateButtons();
+}
+
+void EditPanel::updateButtons()
+{
+    m_apply->setEnabled(m_ready && !m_busy);
+    m_undo->setEnabled(m_ready && !m_busy && m_editCount > 0);
+}
+
+void EditPanel::requestApply()
+{
+    if (!m_apply->isEnabled())
+        return;
+    oedit::EditSpec spec;
+    spec.method = m_method->currentText().toStdString();
+    spec.subject = m_subject->text().trimmed().toStdString();
+    spec.prompt = m_prompt->currentText().trimmed().toStdString();
+    spec.targetNew = m_target->text().trimmed().toStdString();
+    if (spec.subject.empty() || spec.prompt.empty() || spec.targetNew.empty()) {
+        m_warning->setText(tr("Fill in the subject, the prompt and the new target."));
+        return;
+    }
+    Q_EMIT applyRequested(spec);
+}
+
+void EditPanel::showOutcome(const oedit::EditOutcome &outcome, int editCount)
+{
+    m_editCount = editCount;
+    m_editedFacts.insert(factKey(QString::fromStdString(outcome.subject), QString::fromStdString(outcome.prompt)));
+    m_probes->setRowCount(static_cast<int>(outcome.probes.size()));
+    for (int row = 0; row < static_cast<int>(outcome.probes.size()); ++row) {
+        const auto &probe = outcome.probes[static_cast<size_t>(row)];
+        const QStringList cells = {
+            QString::fromStdString(probe.kind),
+            QString::fromStdString(probe.text),
+            probability(probe.newBefore) + QStringLiteral(" → ") + probability(probe.newAfter),
+            QString::fromStdString(probe.oldTarget),
+            probability(probe.oldBefore) + QStringLiteral(" → ") + probability(probe.oldAfter),
+            QString::fromStdString(probe.continuationAfter)};
+        for (int column = 0; column < cells.size(); ++column)
+            m_probes->setItem(row, column, new QTableWidgetItem(cells[column]));
+    }
+    const auto &d = outcome.diagnostics;
+    QString text = tr("<b>%1</b> edit #%2 %3 in %4 s. Largest |cos| with earlier updates: %5.")
+                       .arg(QString::fromStdString(outcome.method))
+                       .arg(outcome.id)
+                       .arg(outcome.succeeded() ? tr("succeeded") : tr("did not make the new target win"))
+                       .arg(outcome.timings.total, 0, 'f', 2)
+                       .arg(d.maxAbsCosWithEarlier, 0, 'g', 3);
+    if (d.remainingCapacity >= 0)
+        text += tr(" Protected rank %1, capacity left %2.").arg(d.protectedRank).arg(d.remainingCapacity);
+    if (!d.capacityNote.empty())
+        text += QStringLiteral(" ") + QString::fromStdString(d.capacityNote).toHtmlEscaped();
+    m_diagnostics->setText(text);
+    updateButtons();
+}
+
+void EditPanel::showUndone(int editCount)
+{
+    m_editCount = editCount;
+    m_diagnostics->setText(tr("Last edit undone; %n edit(s) remain in this run.", nullptr, editCount));
+    updateButtons();
+}

@@ -1,0 +1,53 @@
+// Edit panel (in the Facts tab): enter a fact to change (subject, prompt,
+// new target), choose the method, apply; see the probabilities of the new and
+// the old target before and after on the prompt, a paraphrase and a
+// neighbour, the diagnostics, and undo the last edit.
+#pragma once
+
+#include "engineworker.h"
+
+#include <QSet>
+#include <QWidget>
+
+class QComboBox;
+class QCompleter;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QTableWidget;
+
+class EditPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit EditPanel(QWidget *parent = nullptr);
+
+public Q_SLOTS:
+    void setWorld(const WorldSummary &world);
+    void setModelReady(bool ready);
+    void setBusy(bool busy);
+    void showOutcome(const oedit::EditOutcome &outcome, int editCount);
+    void showUndone(int editCount);
+
+Q_SIGNALS:
+    void applyRequested(const oedit::EditSpec &spec);
+    void undoRequested();
+
+private:
+    void requestApply();
+    void updateButtons();
+
+    QLineEdit *m_subject;
+    QComboBox *m_prompt;
+    QLineEdit *m_target;
+    QComboBox *m_method;
+    QPushButton *m_apply;
+    QPushButton *m_undo;
+    QLabel *m_warning;
+    QTableWidget *m_probes;
+    QLabel *m_diagnostics;
+    QCompleter *m_subjectCompleter;
+    QSet<QString> m_editedFacts; // "subject|prompt" edited in this run
+    bool m_ready = false;
+    bool m_busy = false;
+    int m_editCount = 0;
+};
