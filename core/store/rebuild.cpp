@@ -31,17 +31,18 @@ void checkFits(const model::Transformer &model, const BaseWeights &base)
 
 } // namespace
 
-int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, Ledger &ledger, int64_t run,
-                       std::optional<int64_t> step)
+namespace {
+
+// Every update of the given edits, read and checked against the base
+// weights' shapes before anything changes.
+std::vector<std::pair<EditRow, std::vector<edit::LayerUpdate>>> readUpdates(const BaseWeights &base, Ledger &ledger,
+                                                                            const std::vector<EditRow> &edits)
 {
-    checkFits(model, base);
-    const auto edits = ledger.activeEdits(run, step);
-    // Read and check every update before touching a weight.
-    std::vector<std::vector<edit::LayerUpdate>> updates;
-    updates.reserve(edits.size());
+    std::vector<std::pair<EditRow, std::vector<edit::LayerUpdate>>> out;
+    out.reserve(edits.size());
     for (const auto &row : edits) {
-        updates.push_back(ledger.loadUpdate(row.id));
-        for (const auto &update : updates.back()) {
+        out.emplace_back(row, ledger.loadUpdate(row.id));
+        for (const auto &update : out.back().second) {
             if (!base.count(update.layer))
                 throw LedgerError("edit " + std::to_string(row.id) + " changes layer " + std::to_string(update.layer) +
                                   ", which the base weights do not hold");
@@ -56,36 +57,47 @@ int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, Ledge
                                   std::to_string(W.size(0)) + "x" + std::to_string(W.size(1)));
         }
     }
-    std::map<int64_t, torch::Tensor> weights;
+    return out;
+}
+
+// base + the active updates up to `step`, in float64 on the CPU, for the
+// layers in `only` (all of base when empty).
+std::map<int64_t, torch::Tensor> exactSum(const BaseWeights &base, Ledger &ledger, int64_t run,
+                                          std::optional<int64_t> step, const std::set<int64_t> &only = {})
+{
+    const auto updates = readUpdates(base, ledger, ledger.activeEdits(run, step));
+    std::map<int64_t, torch::Tensor> out;
     for (const auto &[layer, W] : base)
-        weights[layer] = W.to(model.device(), model.dtype()).clone();
-    // One add per update, in step order, in the model's dtype: the same
-    // operations applyEdit performed, so an untouched run comes out bit-identical.
-    for (const auto &list : updates)
-        for (const auto &update : list) {
-            auto &W = weights[update.layer];
-            W = W + update.matrix().to(W.device(), W.scalar_type());
-        }
+        if (only.empty() || only.count(layer))
+            out[layer] = W.to(torch::kCPU, torch::kDouble).clone();
+    for (const auto &entry : updates)
+        for (const auto &update : entry.second)
+            if (auto found = out.find(update.layer); found != out.end())
+                found->second += update.matrix().to(torch::kDouble);
+    return out;
+}
+
+void setLayers(model::Transformer &model, const std::map<int64_t, torch::Tensor> &weights)
+{
     for (const auto &[layer, W] : weights)
-        model.setMlpOutWeight(layer, W);
-    return static_cast<int64_t>(edits.size());
+        model.setMlpOutWeight(layer, W.to(model.device(), model.dtype()));
+}
+
+} // namespace
+
+int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, Ledger &ledger, int64_t run,
+                       std::optional<int64_t> step)
+{
+    checkFits(model, base);
+    const auto sums = exactSum(base, ledger, run, step);
+    setLayers(model, sums);
+    return static_cast<int64_t>(ledger.activeEdits(run, step).size());
 }
 
 std::map<int64_t, torch::Tensor> expectedWeights(const BaseWeights &base, Ledger &ledger, int64_t run,
                                                  std::optional<int64_t> step)
 {
-    std::map<int64_t, torch::Tensor> out;
-    for (const auto &[layer, W] : base)
-        out[layer] = W.to(torch::kCPU, torch::kDouble).clone();
-    for (const auto &row : ledger.activeEdits(run, step))
-        for (const auto &update : ledger.loadUpdate(row.id)) {
-            auto found = out.find(update.layer);
-            if (found == out.end())
-                throw LedgerError("edit " + std::to_string(row.id) + " changes layer " + std::to_string(update.layer) +
-                                  ", which the base weights do not hold");
-            found->second += update.matrix().to(torch::kDouble);
-        }
-    return out;
+    return exactSum(base, ledger, run, step);
 }
 
 void replayEditState(edit::EditContext &context, Ledger &ledger, int64_t run, std::optional<int64_t> step)
@@ -94,7 +106,8 @@ void replayEditState(edit::EditContext &context, Ledger &ledger, int64_t run, st
         context.recordApplied(ledger.loadEdit(row.id));
 }
 
-void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger &ledger, const RollbackEvent &event)
+void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger &ledger, const RollbackEvent &event,
+                   const BaseWeights *base)
 {
     const std::set<int64_t> deactivated(event.deactivated.begin(), event.deactivated.end());
     const std::set<int64_t> activated(event.activated.begin(), event.activated.end());
@@ -109,18 +122,43 @@ void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger
         return found->second;
     };
 
-    // Read every changed edit before any weight moves, so a damaged row
-    // fails the call with the model as it was.
+    // Read and check every changed edit before any weight moves, so a
+    // damaged row or a misfit fails the call with the model as it was.
+    std::set<int64_t> layers;
     for (const auto &row : edits)
         if (deactivated.count(row.id) || activated.count(row.id))
-            result(row.id);
-    // Weights: only the changed edits. applyEdit/unapplyEdit check every
-    // layer of an edit before changing any.
-    for (const auto &row : edits) {
-        if (deactivated.count(row.id))
-            edit::unapplyEdit(model, result(row.id));
-        else if (activated.count(row.id))
-            edit::applyEdit(model, result(row.id));
+            for (const auto &update : result(row.id).layers) {
+                if (update.layer < 0 || update.layer >= model.config().layers)
+                    throw LedgerError("edit " + std::to_string(row.id) + " changes layer " +
+                                      std::to_string(update.layer) + ", but the model has " +
+                                      std::to_string(model.config().layers) + " layers");
+                const auto M = update.matrix();
+                if (M.size(0) != model.config().hidden || M.size(1) != model.mlpKeyWidth())
+                    throw LedgerError("edit " + std::to_string(row.id) + " does not fit this model's layer shapes");
+                layers.insert(update.layer);
+            }
+    if (base) {
+        // Exact: the touched layers from base + every active update, rounded once.
+        checkFits(model, *base);
+        setLayers(model, exactSum(*base, ledger, event.run, std::nullopt, layers));
+    } else {
+        // Fast: the changed updates summed in float64 and added to W once per
+        // layer, so a rollback adds at most one rounding to each weight.
+        std::map<int64_t, torch::Tensor> delta;
+        for (const auto &row : edits) {
+            const double sign = deactivated.count(row.id) ? -1.0 : activated.count(row.id) ? 1.0 : 0.0;
+            if (sign == 0)
+                continue;
+            for (const auto &update : result(row.id).layers) {
+                auto &D = delta[update.layer];
+                const auto M = update.matrix().to(torch::kDouble);
+                D = D.defined() ? D + sign * M : sign * M;
+            }
+        }
+        for (const auto &[layer, D] : delta) {
+            const auto W = model.mlpOutWeight(layer);
+            model.setMlpOutWeight(layer, (W.to(torch::kCPU, torch::kDouble) + D).to(W.device(), W.scalar_type()));
+        }
     }
     if (!context)
         return;
