@@ -1,0 +1,272 @@
+// The sequential runner: plan, edit, record, evaluate on schedule, resume.
+#include "store/runner.h"
+
+#include "model/checkpoint.h"
+#include "model/model_config.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "oedit/datasets.h"
+#include "store/rebuild.h"
+
+#include <filesystem>
+#include <random>
+
+namespace oedit::store {
+
+namespace fs = std::filesystem;
+
+std::vector<edit::EditRequest> worldRequests(const world::World &world, int64_t count, uint64_t seed)
+{
+    // Facts whose relation has another object to move to.
+    std::vector<size_t> editable;
+    for (size_t i = 0; i < world.facts.size(); ++i)
+        if (world.relationOf(world.facts[i]).objects.size() > 1)
+            editable.push_back(i);
+    if (count < 1)
+        throw LedgerError("the number of edits must be at least 1");
+    if (static_cast<size_t>(count) > editable.size())
+        throw LedgerError("the world has " + std::to_string(editable.size()) + " editable facts, fewer than the " +
+                          std::to_string(count) + " edits asked for");
+    std::mt19937_64 random(seed);
+    std::vector<edit::EditRequest> out;
+    for (int64_t i = 0; i < count; ++i) {
+        // A partial Fisher-Yates shuffle: distinct facts, in a seeded order.
+        const size_t j = static_cast<size_t>(i) + random() % (editable.size() - static_cast<size_t>(i));
+        std::swap(editable[static_cast<size_t>(i)], editable[j]);
+        const auto &fact = world.facts[editable[static_cast<size_t>(i)]];
+        const auto &relation = world.relationOf(fact);
+        size_t other = random() % (relation.objects.size() - 1);
+        if (other >= static_cast<size_t>(fact.object))
+            ++other; // skip the true object
+        out.push_back(
+            {world.subjectName(fact), relation.templates.at(0), relation.objects[other], world.objectName(fact)});
+    }
+    return out;
+}
+
+std::vector<Metric> efficacyMetrics(const EvalInput &input)
+{
+    torch::NoGradGuard noGrad;
+    std::vector<Metric> out;
+    const int64_t padId = input.tokenizer.eosId().value_or(0);
+    int64_t successes = 0, counted = 0;
+    constexpr size_t kBatch = 64;
+    for (size_t begin = 0; begin < input.edits.size(); begin += kBatch) {
+        const size_t end = std::min(input.edits.size(), begin + kBatch);
+        std::vector<std::vector<int64_t>> prompts, continuations;
+        std::vector<size_t> rows;
+        for (size_t i = begin; i < end; ++i) {
+            const auto &request = input.edits[i].request;
+            if (!request.targetTrue)
+                continue;
+            const auto prompt = edit::tokenizePrompt(input.tokenizer, request.prompt, request.subject).ids;
+            prompts.push_back(prompt);
+            continuations.push_back(input.tokenizer.encode(" " + request.targetNew));
+            prompts.push_back(prompt);
+            continuations.push_back(input.tokenizer.encode(" " + *request.targetTrue));
+            rows.push_back(i);
+        }
+        if (rows.empty())
+            continue;
+        const auto scores = input.model.scoreContinuations(prompts, continuations, padId);
+        for (size_t r = 0; r < rows.size(); ++r) {
+            const bool success = scores[2 * r].meanLogProb() > scores[2 * r + 1].meanLogProb();
+            successes += success ? 1 : 0;
+            ++counted;
+            out.push_back({"edit_success", success ? 1.0 : 0.0, input.edits[rows[r]].id});
+        }
+    }
+    out.insert(out.begin(), {"ES", counted ? double(successes) / double(counted) : 0.0, std::nullopt});
+    out.insert(out.begin() + 1, {"active_edits", double(input.edits.size()), std::nullopt});
+    return out;
+}
+
+namespace {
+
+// Everything a run needs in memory.
+struct Session {
+    std::unique_ptr<model::Transformer> model;
+    std::unique_ptr<model::Tokenizer> tokenizer;
+    std::unique_ptr<edit::EditMethod> method;
+    std::unique_ptr<edit::EditContext> context;
+    BaseWeights base;
+    std::map<int64_t, torch::Tensor> sums; // float64 sum of the active updates per edited layer
+};
+
+Session openSession(const std::string &modelDir, const std::string &method, const nlohmann::json &hparams,
+                    const std::string &cacheDir)
+{
+    Session s;
+    try {
+        s.model = std::make_unique<model::Transformer>(model::loadModelConfig(modelDir),
+                                                       model::loadStateDict(modelDir, torch::kFloat32));
+        s.tokenizer = model::loadTokenizer(modelDir);
+    } catch (const std::exception &error) {
+        throw LedgerError("cannot load the model '" + modelDir + "': " + error.what());
+    }
+    s.method = edit::createEditMethod(method, hparams, s.model->config());
+    edit::ContextOptions options;
+    options.modelDir = modelDir;
+    options.cacheDir = cacheDir;
+    s.context = std::make_unique<edit::EditContext>(options);
+    s.base = captureBaseWeights(*s.model);
+    // Statistics from the unedited weights, as a run started fresh would get them.
+    s.method->prepare(*s.model, *s.tokenizer, *s.context);
+    return s;
+}
+
+std::vector<edit::EditRequest> planFor(const RunnerOptions &options, const model::Transformer &model)
+{
+    if (options.dataset == "world") {
+        auto world = world::loadWorld(options.modelDir);
+        if (!world)
+            throw LedgerError("--dataset world needs the model's world.json: " + world.message() +
+                              " (give a CounterFact or zsRE file with --dataset FILE instead)");
+        return worldRequests(world.value(), options.edits, options.seed);
+    }
+    auto cases = world::loadEditCases(options.dataset);
+    if (!cases)
+        throw LedgerError(cases.message());
+    if (static_cast<int64_t>(cases->size()) < options.edits)
+        throw LedgerError("'" + options.dataset + "' holds " + std::to_string(cases->size()) +
+                          " cases, fewer than the " + std::to_string(options.edits) + " edits asked for");
+    std::vector<edit::EditRequest> out;
+    for (int64_t i = 0; i < options.edits; ++i) {
+        const auto &c = cases.value()[static_cast<size_t>(i)];
+        out.push_back({c.subject, c.promptTemplate, c.targetNew, c.targetTrue});
+    }
+    return out;
+}
+
+bool scheduled(int64_t step, int64_t evalEvery, int64_t total)
+{
+    return step == total || (evalEvery > 0 && step % evalEvery == 0);
+}
+
+void evaluate(Ledger &ledger, int64_t runId, Session &s, int64_t step, const RunnerCallbacks &callbacks)
+{
+    const auto edits = ledger.activeEdits(runId);
+    const EvalInput input{*s.model, *s.tokenizer, step, edits};
+    const auto metrics = callbacks.evaluate ? callbacks.evaluate(input) : efficacyMetrics(input);
+    ledger.recordCheckpoint(runId, step, metrics);
+}
+
+// Sets `layer` to base + the sum of its active updates, rounded once.
+void setExact(Session &s, int64_t layer)
+{
+    const auto &W = s.base.at(layer);
+    s.model->setMlpOutWeight(layer, (W.to(torch::kDouble) + s.sums.at(layer)).to(s.model->device(), s.model->dtype()));
+}
+
+RunnerResult loop(Ledger &ledger, int64_t runId, Session &s, const RunnerCallbacks &callbacks)
+{
+    const auto info = ledger.run(runId);
+    std::vector<edit::EditRequest> plan;
+    for (const auto &entry : info.options.at("plan"))
+        plan.push_back(edit::EditRequest::fromJson(entry));
+    const int64_t total = static_cast<int64_t>(plan.size());
+    const int64_t evalEvery = info.options.value("eval_every", int64_t(0));
+    ledger.setRunStatus(runId, "running");
+
+    RunnerResult result;
+    result.runId = runId;
+    int64_t step = ledger.lastStep(runId);
+    // A scheduled checkpoint lost to a kill between its edit and its evaluation.
+    if (step > 0 && scheduled(step, evalEvery, total)) {
+        bool have = false;
+        for (const auto &checkpoint : ledger.checkpoints(runId))
+            have = have || checkpoint.step == step;
+        if (!have)
+            evaluate(ledger, runId, s, step, callbacks);
+    }
+    std::string status = "finished";
+    while (step < total) {
+        if (callbacks.progress && !callbacks.progress(step, total)) {
+            status = "cancelled";
+            break;
+        }
+        const auto &request = plan[static_cast<size_t>(step)];
+        try {
+            const auto edit = s.method->edit(*s.model, *s.tokenizer, request, *s.context);
+            edit::applyEdit(*s.model, edit, s.context.get());
+            for (const auto &update : edit.layers) {
+                auto &sum = s.sums[update.layer];
+                const auto M = update.matrix().to(torch::kDouble);
+                sum = sum.defined() ? sum + M : M;
+                setExact(s, update.layer);
+            }
+            ledger.appendEdit(runId, edit);
+        } catch (const edit::EditCancelled &) {
+            status = "cancelled";
+            break;
+        } catch (const edit::EditError &error) {
+            result.message = "step " + std::to_string(step + 1) + " ('" +
+                             edit::filledPrompt(request.prompt, request.subject) + "' -> '" + request.targetNew +
+                             "'): " + error.what();
+            status = "failed";
+            break;
+        }
+        ++step;
+        if (scheduled(step, evalEvery, total))
+            evaluate(ledger, runId, s, step, callbacks);
+    }
+    if (status == "finished" && callbacks.progress)
+        callbacks.progress(step, total);
+    ledger.setRunStatus(runId, status);
+    result.status = status;
+    result.steps = ledger.lastStep(runId);
+    result.activeEdits = ledger.activeEditCount(runId);
+    return result;
+}
+
+} // namespace
+
+RunnerResult startRun(Ledger &ledger, const RunnerOptions &options, const RunnerCallbacks &callbacks)
+{
+    if (options.edits < 1)
+        throw LedgerError("the number of edits must be at least 1");
+    if (options.evalEvery < 0)
+        throw LedgerError("--eval-every must be 0 (end only) or a positive number of edits");
+    const std::string hash = modelFolderHash(options.modelDir);
+    auto config = model::loadModelConfig(options.modelDir);
+    const auto hparams = edit::resolveHparams(options.method, options.overrides, config);
+    auto session = openSession(options.modelDir, options.method, hparams, options.cacheDir);
+    const auto plan = planFor(options, *session.model);
+    RunSpec spec;
+    spec.method = options.method;
+    spec.hparams = hparams;
+    spec.seed = options.seed;
+    spec.dataset = options.dataset;
+    spec.modelPath = fs::absolute(options.modelDir).string();
+    spec.baseModelHash = hash;
+    nlohmann::json planJson = nlohmann::json::array();
+    for (const auto &request : plan)
+        planJson.push_back(request.toJson());
+    spec.options = {{"edits", options.edits},
+                    {"eval_every", options.evalEvery},
+                    {"cache_dir", options.cacheDir},
+                    {"plan", planJson}};
+    const auto runId = ledger.createRun(spec);
+    return loop(ledger, runId, session, callbacks);
+}
+
+RunnerResult resumeRun(Ledger &ledger, int64_t runId, const RunnerCallbacks &callbacks)
+{
+    const auto info = ledger.run(runId);
+    if (info.status == "finished")
+        throw LedgerError("run " + std::to_string(runId) + " is finished: nothing to resume");
+    if (!info.options.contains("plan"))
+        throw LedgerError("run " + std::to_string(runId) + " was not made by the runner (it has no plan to resume)");
+    if (modelFolderHash(info.modelPath) != info.baseModelHash)
+        throw LedgerError("the model at '" + info.modelPath + "' is not the one run " + std::to_string(runId) +
+                          " started from (its content hash changed): restore it to resume");
+    auto session = openSession(info.modelPath, info.method, info.hparams, info.options.value("cache_dir", ""));
+    // Weights and method state from the ledger.
+    rebuildWeights(*session.model, session.base, ledger, runId);
+    replayEditState(*session.context, ledger, runId);
+    for (const auto &[layer, W] : expectedWeights(session.base, ledger, runId))
+        session.sums[layer] = W - session.base.at(layer).to(torch::kDouble);
+    return loop(ledger, runId, session, callbacks);
+}
+
+} // namespace oedit::store
