@@ -192,6 +192,29 @@ int runDemo(const Args &args)
     }
     std::cout << std::fixed << std::setprecision(1) << "canonical " << 100.0 * recall->canonicalRate
               << "%, paraphrase " << 100.0 * recall->paraphraseRate << "%\n";
+
+    // One edit with O-Edit+: change the first fact to another object of its relation.
+    const auto &fact = facts.front();
+    const auto &relation = world->relationOf(fact);
+    EditSpec spec;
+    spec.method = "oedit+";
+    spec.subject = world->subjectName(fact);
+    spec.prompt = relation.templates.front();
+    spec.targetNew = relation.objects[(static_cast<size_t>(fact.object) + 1) % relation.objects.size()];
+    std::cout << "\n-- one O-Edit+ edit: " << world::fillTemplate(spec.prompt, spec.subject) << " " << spec.targetNew
+              << " (was " << world->objectName(fact) << ") --\n";
+    const auto outcome = engine.applyEdit(spec);
+    if (!outcome) {
+        std::cerr << "oedit demo: " << outcome.message() << "\n";
+        return 1;
+    }
+    for (const auto &probe : outcome->probes)
+        std::cout << std::setprecision(3) << "  " << probe.kind << ": " << probe.text << "  P(" << spec.targetNew
+                  << ") " << probe.newBefore << " -> " << probe.newAfter << ", P(" << probe.oldTarget << ") "
+                  << probe.oldBefore << " -> " << probe.oldAfter << "\n";
+    std::cout << std::setprecision(2) << "  " << (outcome->succeeded() ? "succeeded" : "did not succeed") << " in "
+              << outcome->timings.total << " s; try the workbench (scripts/quickstart.sh run with a display) "
+              << "or 'oedit edit --help'\n";
     return 0;
 }
 
