@@ -7,6 +7,7 @@
 #include "model/transformer.h"
 #include "oedit/datasets.h"
 #include "store/rebuild.h"
+#include "eval/edit_metrics.h"
 
 #include <filesystem>
 #include <random>
@@ -91,6 +92,7 @@ struct Session {
     std::unique_ptr<edit::EditContext> context;
     BaseWeights base;
     std::map<int64_t, torch::Tensor> sums; // float64 sum of the active updates per edited layer
+    std::unique_ptr<eval::EditEvaluator> evaluator; // world runs: paraphrases and neighbours from the world
 };
 
 Session openSession(const std::string &modelDir, const std::string &method, const nlohmann::json &hparams,
@@ -138,6 +140,17 @@ std::vector<edit::EditRequest> planFor(const RunnerOptions &options, const model
     return out;
 }
 
+// World runs get the full metric suite; a data-set file's cases carry no
+// world to draw paraphrases and neighbours from, so they keep efficacy.
+void attachEvaluator(Session &s, const std::string &dataset, const std::string &modelDir)
+{
+    if (dataset != "world")
+        return;
+    auto world = world::loadWorld(modelDir);
+    if (world)
+        s.evaluator = std::make_unique<eval::EditEvaluator>(std::move(world.value()));
+}
+
 bool scheduled(int64_t step, int64_t evalEvery, int64_t total)
 {
     return step == total || (evalEvery > 0 && step % evalEvery == 0);
@@ -146,8 +159,14 @@ bool scheduled(int64_t step, int64_t evalEvery, int64_t total)
 void evaluate(Ledger &ledger, int64_t runId, Session &s, int64_t step, const RunnerCallbacks &callbacks)
 {
     const auto edits = ledger.activeEdits(runId);
-    const EvalInput input{*s.model, *s.tokenizer, step, edits};
-    const auto metrics = callbacks.evaluate ? callbacks.evaluate(input) : efficacyMetrics(input);
+    const EvalInput input{*s.model, *s.tokenizer, step, edits, &s.base};
+    std::vector<Metric> metrics;
+    if (callbacks.evaluate)
+        metrics = callbacks.evaluate(input);
+    else if (s.evaluator)
+        metrics = s.evaluator->evaluate(*s.model, *s.tokenizer, edits, &s.base);
+    else
+        metrics = efficacyMetrics(input);
     ledger.recordCheckpoint(runId, step, metrics);
 }
 
@@ -232,6 +251,7 @@ RunnerResult startRun(Ledger &ledger, const RunnerOptions &options, const Runner
     const auto hparams = edit::resolveHparams(options.method, options.overrides, config);
     auto session = openSession(options.modelDir, options.method, hparams, options.cacheDir);
     const auto plan = planFor(options, *session.model);
+    attachEvaluator(session, options.dataset, options.modelDir);
     RunSpec spec;
     spec.method = options.method;
     spec.hparams = hparams;
@@ -264,6 +284,7 @@ RunnerResult resumeRun(Ledger &ledger, int64_t runId, const RunnerCallbacks &cal
     // Weights and method state from the ledger.
     rebuildWeights(*session.model, session.base, ledger, runId);
     replayEditState(*session.context, ledger, runId);
+    attachEvaluator(session, info.dataset, info.modelPath);
     for (const auto &[layer, W] : expectedWeights(session.base, ledger, runId))
         session.sums[layer] = W - session.base.at(layer).to(torch::kDouble);
     return loop(ledger, runId, session, callbacks);

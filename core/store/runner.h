@@ -30,6 +30,7 @@
 #include "oedit/world.h"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,12 +54,13 @@ struct EvalInput {
     const model::Tokenizer &tokenizer;
     int64_t step;
     const std::vector<EditRow> &edits;
+    const std::map<int64_t, torch::Tensor> *base = nullptr; // the unedited MLP output weights (rebuild.h BaseWeights)
 };
 using EvaluateFn = std::function<std::vector<Metric>(const EvalInput &)>;
 
 struct RunnerCallbacks {
     ProgressFn progress; // (edits done, edits planned); false stops after the current edit ("cancelled")
-    EvaluateFn evaluate; // empty: efficacyMetrics
+    EvaluateFn evaluate; // empty: eval::EditEvaluator (the full suite) for world runs, else efficacyMetrics
 };
 
 struct RunnerResult {

@@ -1,0 +1,389 @@
+#include "eval/edit_metrics.h"
+
+#include "edit/editor.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+#include <sstream>
+
+namespace oedit::eval {
+
+namespace {
+
+using Score = model::Transformer::ContinuationScore;
+
+// One teacher-forced probe: a prompt and a continuation to score.
+struct Probes {
+    std::vector<std::vector<int64_t>> prompts, continuations;
+
+    size_t add(std::vector<int64_t> prompt, std::vector<int64_t> continuation)
+    {
+        prompts.push_back(std::move(prompt));
+        continuations.push_back(std::move(continuation));
+        return prompts.size() - 1;
+    }
+};
+
+// Scores every probe in batches of `batchSize`, sorted by length so one long
+// prompt does not pad a whole batch.
+std::vector<Score> scoreAll(const model::Transformer &model, const Probes &probes, int64_t padId, int batchSize)
+{
+    std::vector<size_t> order(probes.prompts.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return probes.prompts[a].size() + probes.continuations[a].size() <
+               probes.prompts[b].size() + probes.continuations[b].size();
+    });
+    std::vector<Score> out(order.size());
+    for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(batchSize)) {
+        const size_t end = std::min(order.size(), begin + static_cast<size_t>(batchSize));
+        std::vector<std::vector<int64_t>> prompts, continuations;
+        for (size_t i = begin; i < end; ++i) {
+            prompts.push_back(probes.prompts[order[i]]);
+            continuations.push_back(probes.continuations[order[i]]);
+        }
+        auto scores = model.scoreContinuations(prompts, continuations, padId);
+        for (size_t i = begin; i < end; ++i)
+            out[order[i]] = std::move(scores[i - begin]);
+    }
+    return out;
+}
+
+double probability(const Score &score)
+{
+    return std::exp(score.meanLogProb());
+}
+
+bool allArgmax(const Score &score)
+{
+    return std::all_of(score.tokenIsArgmax.begin(), score.tokenIsArgmax.end(), [](bool top) { return top; });
+}
+
+double tokenAccuracy(const Score &score)
+{
+    if (score.tokenIsArgmax.empty())
+        return 0.0;
+    return double(std::count(score.tokenIsArgmax.begin(), score.tokenIsArgmax.end(), true)) /
+           double(score.tokenIsArgmax.size());
+}
+
+// Running mean of per-edit means (CounterFact averages within a case first).
+struct Mean {
+    double sum = 0;
+    int64_t count = 0;
+    void add(double value)
+    {
+        sum += value;
+        ++count;
+    }
+    double value() const { return count ? sum / double(count) : 0.0; }
+};
+
+std::string factKey(const std::string &subject, const std::string &promptTemplate)
+{
+    return subject + '\n' + promptTemplate;
+}
+
+} // namespace
+
+double ngramEntropy(const std::string &text)
+{
+    std::vector<std::string> words;
+    std::istringstream in(text);
+    for (std::string word; in >> word;)
+        words.push_back(word);
+    const double weights[2] = {2.0 / 3.0, 4.0 / 3.0};
+    double total = 0;
+    for (int n = 2; n <= 3; ++n) {
+        std::map<std::vector<std::string>, int64_t> counts;
+        int64_t all = 0;
+        for (size_t i = 0; i + static_cast<size_t>(n) <= words.size(); ++i) {
+            ++counts[std::vector<std::string>(words.begin() + static_cast<long>(i),
+                                              words.begin() + static_cast<long>(i) + n)];
+            ++all;
+        }
+        double entropy = 0;
+        for (const auto &[gram, count] : counts) {
+            const double p = double(count) / double(all);
+            entropy -= p * std::log2(p);
+        }
+        total += weights[n - 2] * entropy;
+    }
+    return total / 2.0;
+}
+
+std::vector<std::vector<int64_t>> greedyBatch(const model::Transformer &model,
+                                              const std::vector<std::vector<int64_t>> &prompts, int64_t maxNewTokens,
+                                              int64_t padId)
+{
+    torch::NoGradGuard noGrad;
+    std::vector<std::vector<int64_t>> out(prompts.size());
+    if (prompts.empty() || maxNewTokens <= 0)
+        return out;
+    size_t longest = 0;
+    for (const auto &prompt : prompts) {
+        if (prompt.empty())
+            throw std::runtime_error("greedyBatch: an empty prompt has nothing to condition on");
+        longest = std::max(longest, prompt.size());
+    }
+    // Left padding lines up the last tokens, so one argmax column serves all rows.
+    const auto batch = model::padBatch(prompts, padId, /*padLeft=*/true);
+    auto ids = batch.ids, mask = batch.mask;
+    int64_t steps = maxNewTokens;
+    if (model.config().maxPositions > 0)
+        steps = std::min<int64_t>(steps, model.config().maxPositions - static_cast<int64_t>(longest));
+    for (int64_t step = 0; step < steps; ++step) {
+        const auto logits = model.forward(ids.to(model.device()), mask.to(model.device()));
+        const auto next = logits.select(1, -1).argmax(-1).cpu().to(torch::kLong);
+        for (size_t i = 0; i < prompts.size(); ++i)
+            out[i].push_back(next[static_cast<int64_t>(i)].item<int64_t>());
+        ids = torch::cat({ids, next.unsqueeze(1)}, 1);
+        mask = torch::cat({mask, torch::ones({mask.size(0), 1}, mask.options())}, 1);
+    }
+    return out;
+}
+
+EditEvaluator::EditEvaluator(std::optional<world::World> world, EditMetricsOptions options)
+    : m_world(std::move(world)), m_options(options)
+{
+    if (!m_world)
+        return;
+    for (size_t i = 0; i < m_world->facts.size(); ++i) {
+        const auto &fact = m_world->facts[i];
+        m_factIndex.emplace(factKey(m_world->subjectName(fact), m_world->relationOf(fact).templates.at(0)), i);
+    }
+    // A seeded shuffle, fixed for the evaluator's life, so every checkpoint
+    // of a run (and of a resumed run) looks at the same facts.
+    std::vector<size_t> all(m_world->facts.size());
+    std::iota(all.begin(), all.end(), size_t(0));
+    std::mt19937_64 random(m_options.sampleSeed);
+    for (size_t i = 0; i + 1 < all.size(); ++i)
+        std::swap(all[i], all[i + random() % (all.size() - i)]);
+    all.resize(std::min(all.size(), static_cast<size_t>(std::max(0, m_options.unrelatedFacts))));
+    m_sample = all;
+}
+
+const world::Fact *EditEvaluator::findFact(const edit::EditRequest &request) const
+{
+    if (!m_world)
+        return nullptr;
+    const auto it = m_factIndex.find(factKey(request.subject, request.prompt));
+    return it == m_factIndex.end() ? nullptr : &m_world->facts[it->second];
+}
+
+std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                                                   const std::vector<store::EditRow> &edits,
+                                                   const store::BaseWeights *base) const
+{
+    torch::NoGradGuard noGrad;
+    const int64_t padId = tokenizer.eosId().value_or(0);
+    const int batch = std::max(1, m_options.batchSize);
+
+    // Every teacher-forced probe of the checkpoint goes into one list, so the
+    // batches are full whatever the mix of edits.
+    struct EditProbes {
+        std::vector<int64_t> prompt;
+        std::string target;
+        std::optional<size_t> efficacyNew, efficacyTrue;
+        std::vector<std::pair<size_t, size_t>> paraphrases; // (new, true)
+        std::vector<std::pair<size_t, size_t>> neighbours;  // (true, new)
+    };
+    Probes probes;
+    std::vector<EditProbes> perEdit(edits.size());
+    std::set<std::string> editedFacts;
+    for (size_t i = 0; i < edits.size(); ++i) {
+        const auto &request = edits[i].request;
+        auto &p = perEdit[i];
+        p.prompt = edit::tokenizePrompt(tokenizer, request.prompt, request.subject).ids;
+        p.target = request.targetNew;
+        const auto newIds = tokenizer.encode(" " + request.targetNew);
+        if (!request.targetTrue)
+            continue;
+        const auto trueIds = tokenizer.encode(" " + *request.targetTrue);
+        p.efficacyNew = probes.add(p.prompt, newIds);
+        p.efficacyTrue = probes.add(p.prompt, trueIds);
+        const auto *fact = findFact(request);
+        if (!fact)
+            continue;
+        editedFacts.insert(factKey(request.subject, request.prompt));
+        const auto &relation = m_world->relationOf(*fact);
+        for (size_t t = 1; t < relation.templates.size(); ++t) {
+            const auto prompt = edit::tokenizePrompt(tokenizer, relation.templates[t], request.subject).ids;
+            p.paraphrases.emplace_back(probes.add(prompt, newIds), probes.add(prompt, trueIds));
+        }
+        for (size_t n = 0; n < fact->neighbours.size() && n < static_cast<size_t>(m_options.neighboursPerEdit); ++n) {
+            const auto &neighbour = m_world->subjects.at(static_cast<size_t>(fact->neighbours[n])).name;
+            const auto prompt = edit::tokenizePrompt(tokenizer, relation.templates[0], neighbour).ids;
+            p.neighbours.emplace_back(probes.add(prompt, trueIds), probes.add(prompt, newIds));
+        }
+    }
+    // The fixed sample of facts, less those edited so far.
+    std::vector<size_t> unedited;
+    for (size_t f : m_sample) {
+        const auto &fact = m_world->facts[f];
+        if (editedFacts.count(factKey(m_world->subjectName(fact), m_world->relationOf(fact).templates.at(0))))
+            continue;
+        unedited.push_back(probes.add(tokenizer.encodeForModel(world::factPrompt(*m_world, fact)),
+                                      tokenizer.encode(" " + m_world->objectName(fact))));
+    }
+    // Held-out text: every token after the first, given the ones before it.
+    std::vector<size_t> heldout;
+    if (m_world) {
+        const int64_t limit = model.config().maxPositions > 0 ? model.config().maxPositions : 1024;
+        for (size_t i = 0; i < m_world->generalHeldout.size() &&
+                           heldout.size() < static_cast<size_t>(std::max(0, m_options.heldoutPassages));
+             ++i) {
+            auto ids = tokenizer.encodeForModel(m_world->generalHeldout[i]);
+            if (static_cast<int64_t>(ids.size()) > limit)
+                ids.resize(static_cast<size_t>(limit));
+            if (ids.size() < 2)
+                continue;
+            heldout.push_back(probes.add({ids.front()}, std::vector<int64_t>(ids.begin() + 1, ids.end())));
+        }
+    }
+    const auto scores = scoreAll(model, probes, padId, batch);
+
+    Mean es, em, ps, pm, ns, nm, tokenAcc, paraTokenAcc;
+    std::vector<store::Metric> perEditRows;
+    for (size_t i = 0; i < edits.size(); ++i) {
+        const auto &p = perEdit[i];
+        if (!p.efficacyNew)
+            continue;
+        const auto &sNew = scores[*p.efficacyNew], &sTrue = scores[*p.efficacyTrue];
+        const bool success = sNew.meanLogProb() > sTrue.meanLogProb();
+        es.add(success ? 1.0 : 0.0);
+        em.add(probability(sNew) - probability(sTrue));
+        tokenAcc.add(tokenAccuracy(sNew));
+        perEditRows.push_back({"edit_success", success ? 1.0 : 0.0, edits[i].id});
+        if (!p.paraphrases.empty()) {
+            Mean s, m, t;
+            for (const auto &[n, o] : p.paraphrases) {
+                s.add(scores[n].meanLogProb() > scores[o].meanLogProb() ? 1.0 : 0.0);
+                m.add(probability(scores[n]) - probability(scores[o]));
+                t.add(tokenAccuracy(scores[n]));
+            }
+            ps.add(s.value());
+            pm.add(m.value());
+            paraTokenAcc.add(t.value());
+        }
+        if (!p.neighbours.empty()) {
+            Mean s, m;
+            for (const auto &[o, n] : p.neighbours) {
+                s.add(scores[o].meanLogProb() > scores[n].meanLogProb() ? 1.0 : 0.0);
+                m.add(probability(scores[o]) - probability(scores[n]));
+            }
+            ns.add(s.value());
+            nm.add(m.value());
+        }
+    }
+
+    // Generation without teacher forcing: does greedy decoding from the edit
+    // prompt spell the new target? A couple of spare tokens let a target the
+    // model produces with another tokenisation still count.
+    Mean genEm;
+    {
+        std::vector<std::vector<int64_t>> prompts;
+        int64_t longestTarget = 1;
+        for (const auto &p : perEdit) {
+            prompts.push_back(p.prompt);
+            longestTarget =
+                std::max<int64_t>(longestTarget, static_cast<int64_t>(tokenizer.encode(" " + p.target).size()));
+        }
+        for (size_t begin = 0; begin < prompts.size(); begin += static_cast<size_t>(batch)) {
+            const size_t end = std::min(prompts.size(), begin + static_cast<size_t>(batch));
+            const auto generated = greedyBatch(
+                model, std::vector<std::vector<int64_t>>(prompts.begin() + static_cast<long>(begin),
+                                                         prompts.begin() + static_cast<long>(end)),
+                longestTarget + 2, padId);
+            for (size_t i = begin; i < end; ++i) {
+                const auto text = tokenizer.decode(generated[i - begin]);
+                const auto expected = " " + perEdit[i].target;
+                const bool match = text.compare(0, expected.size(), expected) == 0 &&
+                                   (text.size() == expected.size() || !std::isalnum(static_cast<unsigned char>(
+                                                                          text[expected.size()])));
+                genEm.add(match ? 1.0 : 0.0);
+            }
+        }
+    }
+
+    // Fluency: greedy continuations of edit prompts spread over the run.
+    Mean fluency;
+    if (m_options.fluencyPrompts > 0 && !edits.empty()) {
+        const size_t count = std::min(edits.size(), static_cast<size_t>(m_options.fluencyPrompts));
+        std::vector<std::vector<int64_t>> prompts;
+        std::vector<std::string> texts;
+        for (size_t k = 0; k < count; ++k) {
+            const size_t i = k * edits.size() / count;
+            prompts.push_back(perEdit[i].prompt);
+            texts.push_back(edit::filledPrompt(edits[i].request.prompt, edits[i].request.subject));
+        }
+        const auto generated = greedyBatch(model, prompts, m_options.fluencyTokens, padId);
+        for (size_t k = 0; k < count; ++k)
+            fluency.add(ngramEntropy(texts[k] + tokenizer.decode(generated[k])));
+    }
+
+    std::vector<store::Metric> out;
+    out.push_back({"ES", es.value(), std::nullopt});
+    out.push_back({"EM", em.value(), std::nullopt});
+    if (ps.count) {
+        out.push_back({"PS", ps.value(), std::nullopt});
+        out.push_back({"PM", pm.value(), std::nullopt});
+    }
+    if (ns.count) {
+        out.push_back({"NS", ns.value(), std::nullopt});
+        out.push_back({"NM", nm.value(), std::nullopt});
+    }
+    if (ps.count && ns.count) {
+        const double a = es.value(), b = ps.value(), c = ns.value();
+        const double score = (a > 0 && b > 0 && c > 0) ? 3.0 / (1.0 / a + 1.0 / b + 1.0 / c) : 0.0;
+        out.push_back({"score", score, std::nullopt});
+    }
+    out.push_back({"token_acc", tokenAcc.value(), std::nullopt});
+    if (paraTokenAcc.count)
+        out.push_back({"para_token_acc", paraTokenAcc.value(), std::nullopt});
+    out.push_back({"gen_EM", genEm.value(), std::nullopt});
+    if (!unedited.empty()) {
+        Mean acc;
+        for (size_t index : unedited)
+            acc.add(allArgmax(scores[index]) ? 1.0 : 0.0);
+        out.push_back({"unedited_acc", acc.value(), std::nullopt});
+    }
+    if (!heldout.empty()) {
+        double nll = 0;
+        int64_t tokens = 0;
+        for (size_t index : heldout) {
+            for (double logProb : scores[index].tokenLogProbs)
+                nll -= logProb;
+            tokens += static_cast<int64_t>(scores[index].tokenLogProbs.size());
+        }
+        out.push_back({"heldout_ppl", std::exp(nll / double(tokens)), std::nullopt});
+    }
+    if (fluency.count)
+        out.push_back({"fluency", fluency.value(), std::nullopt});
+    out.push_back({"active_edits", double(edits.size()), std::nullopt});
+
+    // The weights against the original: only layers an edit changed.
+    if (base) {
+        for (const auto &[layer, W0] : *base) {
+            const auto W = model.mlpOutWeight(layer).to(torch::kCPU, torch::kDouble);
+            const double norm = (W - W0.to(torch::kDouble)).norm().item<double>();
+            if (norm == 0.0)
+                continue;
+            const auto singular = torch::linalg_svdvals(W);
+            const double smallest = singular.min().item<double>();
+            out.push_back({"delta_norm_L" + std::to_string(layer), norm, std::nullopt});
+            out.push_back({"cond_L" + std::to_string(layer),
+                           smallest > 0 ? singular.max().item<double>() / smallest : INFINITY, std::nullopt});
+        }
+    }
+    out.insert(out.end(), perEditRows.begin(), perEditRows.end());
+    return out;
+}
+
+} // namespace oedit::eval

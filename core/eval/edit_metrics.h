@@ -1,0 +1,78 @@
+// Evaluation of a sequential run at a checkpoint, for all edits in effect:
+// the CounterFact-style probability comparisons (efficacy, paraphrase
+// generalisation, neighbourhood specificity) and their harmonic-mean score,
+// zsRE-style token accuracy, generation-based exact match (greedy decoding
+// without teacher forcing, because teacher-forced numbers overstate success),
+// accuracy on a fixed sample of unedited facts, perplexity of held-out text,
+// fluency (n-gram entropy of greedy generations), the norm of each edited
+// layer's change and its condition number, and one success row per edit (the
+// checkpoint's column of the retention matrix). See ALGORITHMS.md, "Metrics".
+//
+// Paraphrases and neighbours come from the world the edits were drawn from
+// (an edit is matched to its fact by subject and canonical template); edits
+// with no matching fact (a CounterFact file's) count for efficacy only.
+//
+// Ownership and threads: an EditEvaluator holds a copy of the world and the
+// probes derived from it; evaluate() borrows the model for the call, on the
+// caller's thread. Everything is batched (scoring and generation).
+// Failure: throws std::runtime_error from the model for malformed input.
+#pragma once
+
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "store/ledger.h"
+#include "store/rebuild.h"
+
+#include "oedit/world.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace oedit::eval {
+
+struct EditMetricsOptions {
+    int batchSize = 64;
+    int neighboursPerEdit = 5;     // neighbourhood prompts per edit (the first ones of the fact)
+    int unrelatedFacts = 100;      // size of the fixed sample of unedited facts (0: skip)
+    int heldoutPassages = 64;      // held-out passages for perplexity (0: skip)
+    int fluencyPrompts = 16;       // edit prompts generated from for fluency (0: skip)
+    int fluencyTokens = 24;        // new tokens per fluency generation
+    uint64_t sampleSeed = 20240601; // picks the unedited-fact sample, the same at every checkpoint
+};
+
+// ROME's fluency measure for one text: the entropies (bits) of its word
+// bigram and trigram distributions, weighted 2/3 and 4/3, averaged.
+double ngramEntropy(const std::string &text);
+
+// Batched greedy decoding from left-padded prompts: up to `maxNewTokens` new
+// tokens per prompt (fewer when the model's context ends).
+std::vector<std::vector<int64_t>> greedyBatch(const model::Transformer &model,
+                                              const std::vector<std::vector<int64_t>> &prompts, int64_t maxNewTokens,
+                                              int64_t padId);
+
+class EditEvaluator {
+public:
+    // Without a world only efficacy, generation, fluency and weight metrics are produced.
+    explicit EditEvaluator(std::optional<world::World> world = std::nullopt, EditMetricsOptions options = {});
+
+    // Metric rows for the model as it is, the active `edits` in order, and
+    // (when given) the base weights for ||W - W0||. Run-level rows first:
+    // ES EM PS PM NS NM score token_acc para_token_acc gen_EM unedited_acc
+    // heldout_ppl fluency active_edits, then delta_norm_L<l>/cond_L<l>, then
+    // one "edit_success" row (0/1) per edit.
+    std::vector<store::Metric> evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                                        const std::vector<store::EditRow> &edits,
+                                        const store::BaseWeights *base = nullptr) const;
+
+private:
+    const world::Fact *findFact(const edit::EditRequest &request) const;
+
+    std::optional<world::World> m_world;
+    EditMetricsOptions m_options;
+    std::map<std::string, size_t> m_factIndex; // subject + '\n' + canonical template -> fact
+    std::vector<size_t> m_sample;              // the fixed unedited-fact sample (fact indices)
+};
+
+} // namespace oedit::eval
