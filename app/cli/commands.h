@@ -17,6 +17,10 @@ int runPredict(const Args &args);
 int runTrain(const Args &args);
 int runEvalFacts(const Args &args);
 int runEdit(const Args &args); // cmd_edit.cpp
+int runRun(const Args &args);      // cmd_run.cpp
+int runRuns(const Args &args);     // cmd_run.cpp
+int runReport(const Args &args);   // cmd_run.cpp
+int runRollback(const Args &args); // cmd_run.cpp
 
 // A world built from an edit data set, for `oedit world --dataset` and
 // `oedit train --dataset` (cmd_world.cpp).

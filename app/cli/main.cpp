@@ -25,6 +25,12 @@ const Command kCommands[] = {
     {"predict", oedit::cli::runPredict, "top next tokens and a greedy continuation --prompt TEXT [--top K] [--json]"},
     {"check-device", oedit::cli::runCheckDevice, "run a small computation on a device [--device cpu|cuda]"},
     {"demo", oedit::cli::runDemo, "a short headless demonstration of what the engine does"},
+    {"run", oedit::cli::runRun,
+     "a sequential editing run kept in a ledger --db FILE --method M --edits N [--every K] (or --resume RUN)"},
+    {"runs", oedit::cli::runRuns, "the runs of a ledger with status and step --db FILE [--json]"},
+    {"report", oedit::cli::runReport, "a run's metrics at every checkpoint --db FILE --run RUN [--json]"},
+    {"rollback", oedit::cli::runRollback,
+     "revert a run --db FILE --run RUN (--to-step K | --remove-edit E | --undo EVENT)"},
     {"world", oedit::cli::runWorld,
      "generate the synthetic world (or one from --dataset FILE) and its tokenizer --out DIR [--seed N] ..."},
 };

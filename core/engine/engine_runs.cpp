@@ -1,0 +1,267 @@
+// The runs facade (oedit/runs.h) over the ledger and the runner.
+#include "oedit/runs.h"
+
+#include "store/ledger.h"
+#include "store/runner.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+namespace oedit::runs {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The commands that only read or flip flags must not leave an empty ledger
+// behind a mistyped path, so they insist the file is there.
+std::unique_ptr<store::Ledger> openExisting(const std::string &db)
+{
+    std::error_code error;
+    if (db.empty())
+        throw store::LedgerError("no ledger given (--db FILE)");
+    if (!fs::is_regular_file(db, error))
+        throw store::LedgerError("no ledger at '" + db + "' (the file does not exist; `oedit run --db " + db +
+                                 "` creates one)");
+    return std::make_unique<store::Ledger>(db);
+}
+
+RunSummary summarize(store::Ledger &ledger, const store::RunInfo &info)
+{
+    RunSummary s;
+    s.runId = info.id;
+    s.method = info.method;
+    s.dataset = info.dataset;
+    s.status = info.status;
+    s.created = info.created;
+    s.planned = info.options.contains("plan") ? static_cast<long long>(info.options.at("plan").size()) : 0;
+    s.steps = ledger.lastStep(info.id);
+    s.activeEdits = ledger.activeEditCount(info.id);
+    return s;
+}
+
+RollbackInfo convert(const store::RollbackEvent &event)
+{
+    RollbackInfo out;
+    out.eventId = event.id;
+    out.kind = event.kind;
+    out.targetStep = event.targetStep;
+    out.targetEdit = event.targetEdit;
+    out.targetEvent = event.targetEvent;
+    out.undoneBy = event.undoneBy;
+    out.deactivated.assign(event.deactivated.begin(), event.deactivated.end());
+    out.activated.assign(event.activated.begin(), event.activated.end());
+    out.created = event.created;
+    return out;
+}
+
+nlohmann::json eventJson(const RollbackInfo &event)
+{
+    nlohmann::json j = {{"event_id", event.eventId},       {"kind", event.kind},
+                        {"deactivated", event.deactivated}, {"activated", event.activated},
+                        {"created", event.created}};
+    if (event.targetStep)
+        j["to_step"] = *event.targetStep;
+    if (event.targetEdit)
+        j["removed_edit"] = *event.targetEdit;
+    if (event.targetEvent)
+        j["undid_event"] = *event.targetEvent;
+    j["undone_by"] = event.undoneBy ? nlohmann::json(*event.undoneBy) : nlohmann::json(nullptr);
+    return j;
+}
+
+// JSON has no infinity (a singular matrix's condition number): null instead.
+nlohmann::json number(double value)
+{
+    return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+template <typename F>
+auto guarded(F &&body) -> decltype(body())
+{
+    try {
+        return body();
+    } catch (const std::exception &error) {
+        return Status::failure(error.what());
+    }
+}
+
+} // namespace
+
+std::string RunReport::toJson() const
+{
+    nlohmann::json curve = nlohmann::json::array();
+    std::map<long long, nlohmann::json> retention;
+    for (size_t c = 0; c < checkpoints.size(); ++c) {
+        nlohmann::json point = {{"step", checkpoints[c].step}};
+        for (const auto &[name, value] : checkpoints[c].metrics)
+            point[name] = number(value);
+        curve.push_back(point);
+        for (const auto &[edit, success] : checkpoints[c].editSuccess) {
+            auto &row = retention[edit];
+            if (row.is_null())
+                row = nlohmann::json::array();
+            // Null where the edit was not in effect (or not yet made) at a checkpoint.
+            while (row.size() < c)
+                row.push_back(nullptr);
+            row.push_back(success);
+        }
+    }
+    nlohmann::json retentionJson = nlohmann::json::object();
+    for (auto &[edit, row] : retention) {
+        while (row.size() < checkpoints.size())
+            row.push_back(nullptr);
+        retentionJson[std::to_string(edit)] = row;
+    }
+    nlohmann::json rollbackJson = nlohmann::json::array();
+    for (const auto &event : rollbacks)
+        rollbackJson.push_back(eventJson(event));
+    nlohmann::json out = {{"run_id", run.runId},
+                          {"method", run.method},
+                          {"dataset", run.dataset},
+                          {"status", run.status},
+                          {"planned", run.planned},
+                          {"edits", run.steps},
+                          {"active_edits", run.activeEdits},
+                          {"final", curve.empty() ? nlohmann::json::object() : curve.back()},
+                          {"curve", curve},
+                          {"checkpoint_steps", nlohmann::json::array()},
+                          {"retention", retentionJson},
+                          {"rollbacks", rollbackJson}};
+    for (const auto &checkpoint : checkpoints)
+        out["checkpoint_steps"].push_back(checkpoint.step);
+    if (!run.message.empty())
+        out["message"] = run.message;
+    return out.dump();
+}
+
+std::string toJson(const RollbackInfo &event)
+{
+    return eventJson(event).dump();
+}
+
+Expected<RunSummary> startRun(const std::string &db, const RunRequest &request, const ProgressFn &progress)
+{
+    return guarded([&]() -> Expected<RunSummary> {
+        if (db.empty())
+            return Status::failure("no ledger given (--db FILE)");
+        store::RunnerOptions options;
+        options.modelDir = request.modelDir;
+        options.dataset = request.dataset;
+        options.method = request.method;
+        options.edits = request.edits;
+        options.evalEvery = request.evalEvery;
+        options.seed = request.seed;
+        options.cacheDir = request.cacheDir;
+        if (!request.hparamsJson.empty()) {
+            try {
+                options.overrides = nlohmann::json::parse(request.hparamsJson);
+            } catch (const std::exception &error) {
+                return Status::failure(std::string("the hyperparameters are not valid JSON: ") + error.what());
+            }
+            if (!options.overrides.is_object())
+                return Status::failure("the hyperparameters must be a JSON object");
+        }
+        const auto parent = fs::absolute(db).parent_path();
+        std::error_code error;
+        if (!fs::is_directory(parent, error))
+            return Status::failure("cannot create the ledger '" + db + "': the folder '" + parent.string() +
+                                   "' does not exist");
+        store::Ledger ledger(db);
+        store::RunnerCallbacks callbacks;
+        callbacks.progress = progress;
+        const auto result = store::startRun(ledger, options, callbacks);
+        auto summary = summarize(ledger, ledger.run(result.runId));
+        summary.message = result.message;
+        return summary;
+    });
+}
+
+Expected<RunSummary> resumeRun(const std::string &db, long long runId, const ProgressFn &progress)
+{
+    return guarded([&]() -> Expected<RunSummary> {
+        auto ledger = openExisting(db);
+        store::RunnerCallbacks callbacks;
+        callbacks.progress = progress;
+        const auto result = store::resumeRun(*ledger, runId, callbacks);
+        auto summary = summarize(*ledger, ledger->run(result.runId));
+        summary.message = result.message;
+        return summary;
+    });
+}
+
+Expected<std::vector<RunSummary>> listRuns(const std::string &db)
+{
+    return guarded([&]() -> Expected<std::vector<RunSummary>> {
+        auto ledger = openExisting(db);
+        std::vector<RunSummary> out;
+        for (const auto &info : ledger->runs())
+            out.push_back(summarize(*ledger, info));
+        return out;
+    });
+}
+
+Expected<RunReport> runReport(const std::string &db, long long runId)
+{
+    return guarded([&]() -> Expected<RunReport> {
+        auto ledger = openExisting(db);
+        RunReport report;
+        report.run = summarize(*ledger, ledger->run(runId));
+        for (const auto &row : ledger->checkpoints(runId)) {
+            Checkpoint checkpoint;
+            checkpoint.step = row.step;
+            for (const auto &metric : ledger->metrics(row.id)) {
+                if (metric.edit) {
+                    if (metric.name == "edit_success")
+                        checkpoint.editSuccess.emplace_back(*metric.edit, metric.value);
+                } else {
+                    checkpoint.metrics.emplace_back(metric.name, metric.value);
+                }
+            }
+            report.checkpoints.push_back(std::move(checkpoint));
+        }
+        for (const auto &event : ledger->rollbackEvents(runId))
+            report.rollbacks.push_back(convert(event));
+        return report;
+    });
+}
+
+Expected<RollbackInfo> rollback(const std::string &db, const RollbackRequest &request)
+{
+    return guarded([&]() -> Expected<RollbackInfo> {
+        const int given = int(request.toStep.has_value()) + int(request.removeEdit.has_value()) +
+                          int(request.undoEvent.has_value());
+        if (given != 1)
+            return Status::failure("give exactly one of --to-step K, --remove-edit E and --undo EVENT");
+        auto ledger = openExisting(db);
+        const auto info = ledger->run(request.runId); // throws for an unknown run
+        if (info.status == "running")
+            return Status::failure("run " + std::to_string(request.runId) +
+                                   " is marked running (in progress, or killed: resume it first, or wait)");
+        if (request.toStep) {
+            if (*request.toStep < 0 || *request.toStep >= ledger->lastStep(request.runId))
+                return Status::failure("--to-step " + std::to_string(*request.toStep) + " is outside run " +
+                                       std::to_string(request.runId) + ", which has steps 1.." +
+                                       std::to_string(ledger->lastStep(request.runId)) +
+                                       " (give a step before the last one; 0 reverts every edit)");
+            return convert(ledger->revertToStep(request.runId, *request.toStep));
+        }
+        if (request.removeEdit) {
+            const auto row = ledger->editRow(*request.removeEdit);
+            if (row.run != request.runId)
+                return Status::failure("edit " + std::to_string(*request.removeEdit) + " belongs to run " +
+                                       std::to_string(row.run) + ", not to run " + std::to_string(request.runId));
+            return convert(ledger->removeEdit(request.runId, *request.removeEdit));
+        }
+        const auto event = ledger->rollbackEvent(*request.undoEvent);
+        if (event.run != request.runId)
+            return Status::failure("rollback event " + std::to_string(*request.undoEvent) + " belongs to run " +
+                                   std::to_string(event.run) + ", not to run " + std::to_string(request.runId));
+        return convert(ledger->undoRollback(*request.undoEvent));
+    });
+}
+
+} // namespace oedit::runs
