@@ -60,7 +60,8 @@ public:
     // Metric rows for the model as it is, the active `edits` in order, and
     // (when given) the base weights for ||W - W0||. Run-level rows first:
     // ES EM PS PM NS NM score token_acc para_token_acc gen_EM unedited_acc
-    // heldout_ppl fluency active_edits, then delta_norm_L<l>/cond_L<l>, then
+    // heldout_ppl fluency active_edits, then
+    // delta_norm_L<l>/cond_L<l>, eval_seconds, then
     // one "edit_success" row (0/1) per edit.
     std::vector<store::Metric> evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
                                         const std::vector<store::EditRow> &edits,
