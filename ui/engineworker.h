@@ -5,6 +5,7 @@
 #pragma once
 
 #include "oedit/engine.h"
+#include "oedit/runs.h"
 
 #include <QMetaType>
 #include <QObject>
@@ -12,7 +13,9 @@
 #include <QStringList>
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <vector>
 
 struct BuildSummary {
     QString version;
@@ -34,6 +37,15 @@ struct WorldSummary {
 };
 Q_DECLARE_METATYPE(WorldSummary)
 
+// Runs in a ledger travel as the facade's plain structs.
+using RunList = std::vector<oedit::runs::RunSummary>;
+Q_DECLARE_METATYPE(oedit::runs::RunRequest)
+Q_DECLARE_METATYPE(oedit::runs::RunSummary)
+Q_DECLARE_METATYPE(RunList)
+Q_DECLARE_METATYPE(oedit::runs::RunReport)
+Q_DECLARE_METATYPE(oedit::runs::RollbackRequest)
+Q_DECLARE_METATYPE(oedit::runs::RollbackInfo)
+
 class EngineWorker : public QObject {
     Q_OBJECT
 public:
@@ -51,6 +63,19 @@ public Q_SLOTS:
     void applyEdit(const oedit::EditSpec &spec);
     void undoLastEdit();
 
+    // Sequential runs in the ledger file `db` (oedit/runs.h). An empty
+    // request.modelDir runs on the open model's folder (or the default model).
+    void startRun(const QString &db, const oedit::runs::RunRequest &request);
+    void listRuns(const QString &db);
+    void runReport(const QString &db, qint64 runId);
+    // Rolls back through the ledger. Undo commands cannot know an event id
+    // before the worker answers, so they name events by tickets: a non-zero
+    // `ticket` records the event this call creates; a non-zero `undoTicket`
+    // undoes the event recorded under it (request.undoEvent is then ignored).
+    // Requests are handled in order, so an undo queued right after its redo
+    // always finds the ticket filled.
+    void rollback(const QString &db, const oedit::runs::RollbackRequest &request, int ticket, int undoTicket);
+
 Q_SIGNALS:
     void buildDescribed(const BuildSummary &summary);
     void modelOpened(const oedit::ModelInfo &info);
@@ -61,8 +86,13 @@ Q_SIGNALS:
     void progress(long long done, long long total);
     void busyChanged(bool busy, const QString &what);
     void failed(const QString &message);
+    void runFinished(const QString &db, const oedit::runs::RunSummary &summary);
+    void runsListed(const QString &db, const RunList &runs);
+    void reportReady(const QString &db, const oedit::runs::RunReport &report);
+    void rolledBack(const QString &db, const oedit::runs::RollbackInfo &event);
 
 private:
     std::unique_ptr<oedit::Engine> m_engine;
     std::atomic<bool> m_cancel{false};
+    std::map<int, long long> m_ticketEvents; // rollback ticket -> ledger event id (worker thread only)
 };

@@ -3,6 +3,8 @@
 #include "editpanel.h"
 #include "factsview.h"
 #include "modelpanel.h"
+#include "retentionview.h"
+#include "runsview.h"
 
 #include <QAction>
 #include <QApplication>
@@ -16,7 +18,11 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QUndoCommand>
+#include <QUndoStack>
 #include <QVBoxLayout>
+
+#include <functional>
 
 // Resources compiled into the static oedit_ui library must be registered by
 // hand; the macro cannot be called inside a namespace or a member's init list.
@@ -25,9 +31,86 @@ static void registerResources()
     Q_INIT_RESOURCE(oedit);
 }
 
+namespace {
+
+using SendRollback = std::function<void(const oedit::runs::RollbackRequest &request, int ticket, int undoTicket)>;
+
+// Reverts a run to a step. redo() asks the worker to revert and record the
+// event under this command's ticket; undo() undoes that event. The ledger
+// does the work, so the stack and the ledger cannot disagree for long: a
+// refused request shows its message and leaves the ledger as it was.
+class RevertCommand : public QUndoCommand {
+public:
+    RevertCommand(qint64 runId, qint64 step, int ticket, SendRollback send)
+        : m_runId(runId), m_step(step), m_ticket(ticket), m_send(std::move(send))
+    {
+        setText(QObject::tr("Revert Run %1 to Step %2").arg(runId).arg(step));
+    }
+    void redo() override
+    {
+        oedit::runs::RollbackRequest request;
+        request.runId = m_runId;
+        request.toStep = m_step;
+        m_send(request, m_ticket, 0);
+    }
+    void undo() override
+    {
+        oedit::runs::RollbackRequest request;
+        request.runId = m_runId;
+        m_send(request, 0, m_ticket);
+    }
+
+private:
+    qint64 m_runId, m_step;
+    int m_ticket;
+    SendRollback m_send;
+};
+
+// Undoes an earlier rollback event (one made outside this stack, e.g. by
+// `oedit rollback` or before a restart). Undoing this command repeats the
+// original rollback; redoing it again undoes that repeat.
+class UndoRollbackCommand : public QUndoCommand {
+public:
+    UndoRollbackCommand(qint64 runId, const oedit::runs::RollbackInfo &event, int ticket, SendRollback send)
+        : m_runId(runId), m_event(event), m_ticket(ticket), m_send(std::move(send))
+    {
+        setText(QObject::tr("Undo Rollback %1 of Run %2").arg(event.eventId).arg(runId));
+    }
+    void redo() override
+    {
+        oedit::runs::RollbackRequest request;
+        request.runId = m_runId;
+        if (m_first) {
+            m_first = false;
+            request.undoEvent = m_event.eventId;
+            m_send(request, 0, 0);
+        } else {
+            m_send(request, 0, m_ticket);
+        }
+    }
+    void undo() override
+    {
+        oedit::runs::RollbackRequest request;
+        request.runId = m_runId;
+        request.toStep = m_event.targetStep;
+        request.removeEdit = m_event.targetEdit;
+        m_send(request, m_ticket, 0);
+    }
+
+private:
+    qint64 m_runId;
+    oedit::runs::RollbackInfo m_event;
+    int m_ticket;
+    SendRollback m_send;
+    bool m_first = true;
+};
+
+} // namespace
+
 MainWindow::MainWindow(QWidget *parent)
     : QMainWindow(parent), m_worker(new EngineWorker), m_tabs(new QTabWidget(this)),
-      m_modelPanel(new ModelPanel), m_factsView(new FactsView)
+      m_modelPanel(new ModelPanel), m_factsView(new FactsView), m_runsView(new RunsView),
+      m_retentionView(new RetentionView), m_undoStack(new QUndoStack(this))
 {
     registerResources();
     setObjectName(QStringLiteral("mainWindow"));
@@ -88,6 +171,7 @@ MainWindow::MainWindow(QWidget *parent)
         if (!m_quietErrors)
             QMessageBox::warning(this, tr("O-Edit Workbench"), message);
     });
+    connectRuns();
     m_workerThread.setObjectName(QStringLiteral("engine worker"));
     m_workerThread.start();
 
@@ -96,6 +180,7 @@ MainWindow::MainWindow(QWidget *parent)
     restoreLayout();
     statusBar()->showMessage(tr("Ready"));
     Q_EMIT describeBuildRequested();
+    m_runsView->refresh();
 }
 
 void MainWindow::openModel(const QString &directory)
@@ -113,6 +198,8 @@ void MainWindow::createViews()
     m_tabs->setObjectName(QStringLiteral("views"));
     m_tabs->addTab(m_modelPanel, tr("Model"));
     m_tabs->addTab(m_factsView, tr("Facts"));
+    m_tabs->addTab(m_runsView, tr("Runs"));
+    m_tabs->addTab(m_retentionView, tr("Retention"));
     setCentralWidget(m_tabs);
 }
 
@@ -133,12 +220,99 @@ void MainWindow::createMenus()
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
+    // Undo and redo of rollbacks; each step goes through the ledger.
+    QMenu *edit = menuBar()->addMenu(tr("&Edit"));
+    QAction *undo = m_undoStack->createUndoAction(this, tr("&Undo"));
+    undo->setObjectName(QStringLiteral("undoAction"));
+    undo->setShortcut(QKeySequence::Undo);
+    QAction *redo = m_undoStack->createRedoAction(this, tr("&Redo"));
+    redo->setObjectName(QStringLiteral("redoAction"));
+    redo->setShortcut(QKeySequence::Redo);
+    edit->addAction(undo);
+    edit->addAction(redo);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About"), this, [this] {
         QMessageBox::about(this, tr("About O-Edit Workbench"),
                            tr("O-Edit Workbench %1\nSequential knowledge editing with orthogonal subspaces.")
                                .arg(QStringLiteral(OEDIT_VERSION)));
     });
+}
+
+void MainWindow::connectRuns()
+{
+    connect(m_worker, &EngineWorker::modelOpened, m_runsView, [this] { m_runsView->setModelReady(true); });
+    connect(m_worker, &EngineWorker::busyChanged, m_runsView, [this](bool busy) { m_runsView->setBusy(busy); });
+    connect(m_worker, &EngineWorker::progress, m_runsView, &RunsView::showProgress);
+    connect(m_runsView, &RunsView::cancelRequested, this, [this] { m_worker->requestCancel(); });
+    connect(m_runsView, &RunsView::startRunRequested, this, &MainWindow::startRunRequested);
+    connect(m_runsView, &RunsView::listRunsRequested, this, &MainWindow::listRunsRequested);
+    connect(this, &MainWindow::startRunRequested, m_worker, &EngineWorker::startRun);
+    connect(this, &MainWindow::listRunsRequested, m_worker, &EngineWorker::listRuns);
+    connect(this, &MainWindow::runReportRequested, m_worker, &EngineWorker::runReport);
+    connect(this, &MainWindow::rollbackRequested, m_worker, &EngineWorker::rollback);
+    connect(m_worker, &EngineWorker::runFinished, m_runsView, &RunsView::showRunFinished);
+    connect(m_worker, &EngineWorker::runsListed, m_runsView, &RunsView::showRuns);
+    connect(m_worker, &EngineWorker::reportReady, m_retentionView, &RetentionView::showReport);
+    // A failed start still ends the run's progress display.
+    connect(m_worker, &EngineWorker::busyChanged, m_runsView, [this](bool busy) {
+        if (!busy)
+            m_runsView->refresh();
+    });
+
+    // Selected runs feed the retention and compare view.
+    connect(m_runsView, &RunsView::selectionChanged, this, [this](const QString &db, const QList<qint64> &ids) {
+        m_retentionView->setRuns(db, ids);
+        for (const auto id : ids)
+            Q_EMIT runReportRequested(db, id);
+    });
+
+    const SendRollback send = [this](const oedit::runs::RollbackRequest &request, int ticket, int undoTicket) {
+        Q_EMIT rollbackRequested(m_runsView->ledgerPath(), request, ticket, undoTicket);
+    };
+    connect(m_runsView, &RunsView::revertRequested, this, [this, send](const QString &, qint64 runId, qint64 step) {
+        m_undoStack->push(new RevertCommand(runId, step, m_nextTicket++, send));
+    });
+    connect(m_runsView, &RunsView::undoLastRollbackRequested, this, [this](const QString &db, qint64 runId) {
+        m_undoLastDb = db;
+        m_undoLastRun = runId;
+        Q_EMIT runReportRequested(db, runId);
+    });
+    connect(m_worker, &EngineWorker::reportReady, this,
+            [this](const QString &db, const oedit::runs::RunReport &report) {
+                if (db == m_undoLastDb && report.run.runId == m_undoLastRun) {
+                    m_undoLastRun = -1;
+                    pushUndoLastRollback(db, report);
+                }
+            });
+    connect(m_worker, &EngineWorker::rolledBack, this, [this](const QString &, const oedit::runs::RollbackInfo &event) {
+        statusBar()->showMessage(tr("Rollback event %1 (%2): %3 edits taken out, %4 put back")
+                                     .arg(event.eventId)
+                                     .arg(QString::fromStdString(event.kind))
+                                     .arg(event.deactivated.size())
+                                     .arg(event.activated.size()),
+                                 8000);
+        m_runsView->refresh();
+    });
+}
+
+void MainWindow::pushUndoLastRollback(const QString &db, const oedit::runs::RunReport &report)
+{
+    Q_UNUSED(db);
+    // The latest rollback that is itself no undo and has not been undone.
+    for (auto it = report.rollbacks.rbegin(); it != report.rollbacks.rend(); ++it) {
+        if (it->kind == "redo" || it->undoneBy)
+            continue;
+        const SendRollback send = [this](const oedit::runs::RollbackRequest &request, int ticket, int undoTicket) {
+            Q_EMIT rollbackRequested(m_runsView->ledgerPath(), request, ticket, undoTicket);
+        };
+        m_undoStack->push(new UndoRollbackCommand(report.run.runId, *it, m_nextTicket++, send));
+        return;
+    }
+    const QString message = tr("Run %1 has no rollback left to undo. Use Revert to Step… to take edits out.")
+                                .arg(report.run.runId);
+    statusBar()->showMessage(message, 10000);
+    if (!m_quietErrors)
+        QMessageBox::information(this, tr("O-Edit Workbench"), message);
 }
 
 void MainWindow::restoreLayout()

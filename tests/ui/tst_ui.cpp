@@ -1,17 +1,25 @@
 // The main window opens offscreen, its views exist, and the engine worker
 // answers from its own thread.
 #include "mainwindow.h"
+#include "retentionview.h"
+#include "runsview.h"
 
 #include "oedit/world.h"
 
 #include <QComboBox>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QUndoStack>
 #include <QPushButton>
 #include <QTableWidget>
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QtTest>
+
+#include <qcustomplot.h>
 
 class TestUi : public QObject {
     Q_OBJECT
@@ -107,6 +115,97 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 30000);
         QVERIFY(failed.last().first().toString().contains(QStringLiteral("/no/such/folder")));
         QVERIFY(window.findChild<QPushButton *>(QStringLiteral("predictButton"))->isEnabled());
+        window.close();
+    }
+
+    // A 4-edit run with a checkpoint every 2 edits started from the Runs tab
+    // into a fresh ledger; its curves and retention matrix; revert to step 2
+    // through the undo stack and undo that.
+    void runsTabRunsRetentionAndRollback()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        MainWindow window;
+        window.setQuietErrors(true);
+        QSignalSpy opened(window.worker(), &EngineWorker::modelOpened);
+        QSignalSpy failed(window.worker(), &EngineWorker::failed);
+        QSignalSpy finished(window.worker(), &EngineWorker::runFinished);
+        QSignalSpy reports(window.worker(), &EngineWorker::reportReady);
+        QSignalSpy rolledBack(window.worker(), &EngineWorker::rolledBack);
+        window.show();
+        window.openModel(QStringLiteral(OEDIT_MINI_MODEL_DIR));
+        const auto lastFailure = [&failed] { return failed.isEmpty() ? QString() : failed.last().first().toString(); };
+        QTRY_VERIFY2_WITH_TIMEOUT(opened.count() == 1, qPrintable(lastFailure()), 60000);
+
+        auto *runs = window.findChild<RunsView *>(QStringLiteral("runsView"));
+        QVERIFY(runs != nullptr);
+        auto *ledger = window.findChild<QLineEdit *>(QStringLiteral("ledgerPath"));
+        ledger->setText(dir.filePath(QStringLiteral("runs.sqlite")));
+        QMetaObject::invokeMethod(ledger, "editingFinished");
+        QCOMPARE(runs->ledgerPath(), dir.filePath(QStringLiteral("runs.sqlite")));
+        window.findChild<QComboBox *>(QStringLiteral("runDataset"))->setCurrentText(QStringLiteral("world"));
+        window.findChild<QComboBox *>(QStringLiteral("runMethod"))->setCurrentText(QStringLiteral("rome"));
+        window.findChild<QSpinBox *>(QStringLiteral("runEdits"))->setValue(4);
+        window.findChild<QSpinBox *>(QStringLiteral("runEvery"))->setValue(2);
+        window.findChild<QSpinBox *>(QStringLiteral("runSeed"))->setValue(3);
+        auto *start = window.findChild<QPushButton *>(QStringLiteral("startRun"));
+        QTRY_VERIFY_WITH_TIMEOUT(start->isEnabled(), 5000);
+        QTest::mouseClick(start, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(finished.count() == 1, qPrintable(lastFailure()), 120000);
+        const auto summary = finished.first().at(1).value<oedit::runs::RunSummary>();
+        QCOMPARE(summary.status, std::string("finished"));
+        QCOMPARE(summary.steps, 4LL);
+
+        // The table lists the run as finished.
+        auto *table = window.findChild<QTableWidget *>(QStringLiteral("runsTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 1, 10000);
+        QCOMPARE(table->item(0, 0)->text().toLongLong(), summary.runId);
+        QCOMPARE(table->item(0, 3)->text(), QStringLiteral("finished"));
+
+        // Selecting it draws its curves and its retention matrix.
+        table->selectRow(0);
+        QTRY_VERIFY_WITH_TIMEOUT(!reports.isEmpty(), 10000);
+        const auto report = reports.last().at(1).value<oedit::runs::RunReport>();
+        QVERIFY(report.checkpoints.size() >= 2);
+        auto *curves = window.findChild<QCustomPlot *>(QStringLiteral("curvePlot"));
+        QTRY_VERIFY_WITH_TIMEOUT(curves->graphCount() > 0, 5000);
+        for (int i = 0; i < curves->graphCount(); ++i)
+            QCOMPARE(curves->graph(i)->dataCount(), static_cast<int>(report.checkpoints.size()));
+        QVERIFY(window.findChild<QListWidget *>(QStringLiteral("metricList"))->count() > 0);
+        auto *heat = window.findChild<QCustomPlot *>(QStringLiteral("retentionPlot"));
+        auto *map = qobject_cast<QCPColorMap *>(heat->plottable(0));
+        QVERIFY(map != nullptr);
+        QTRY_COMPARE_WITH_TIMEOUT(map->data()->keySize(), static_cast<int>(report.checkpoints.size()), 5000);
+        QCOMPARE(map->data()->valueSize(), 4);
+        QCOMPARE(map->data()->cell(static_cast<int>(report.checkpoints.size()) - 1, 0),
+                 report.checkpoints.back().editSuccess.front().second);
+
+        // The plot exports as PNG, SVG and PDF.
+        auto *retention = window.findChild<RetentionView *>(QStringLiteral("retentionView"));
+        for (const auto *suffix : {"png", "svg", "pdf"}) {
+            const QString file = dir.filePath(QStringLiteral("plot.") + QLatin1String(suffix));
+            QVERIFY2(retention->exportPlot(file), suffix);
+            QVERIFY(QFileInfo(file).size() > 0);
+        }
+
+        // Revert to step 2 through the undo stack, then undo it: the ledger follows.
+        QUndoStack *stack = window.undoStack();
+        runs->revertSelectedRun(2);
+        QCOMPARE(stack->count(), 1);
+        QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 1, qPrintable(lastFailure()), 10000);
+        const auto revert = rolledBack.first().at(1).value<oedit::runs::RollbackInfo>();
+        QCOMPARE(revert.kind, std::string("revert"));
+        QCOMPARE(revert.deactivated.size(), size_t(2));
+        QTRY_COMPARE_WITH_TIMEOUT(table->item(0, 5)->text(), QStringLiteral("2"), 10000);
+        stack->undo();
+        QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 2, qPrintable(lastFailure()), 10000);
+        QCOMPARE(rolledBack.last().at(1).value<oedit::runs::RollbackInfo>().kind, std::string("redo"));
+        QTRY_COMPARE_WITH_TIMEOUT(table->item(0, 5)->text(), QStringLiteral("4"), 10000);
+        // Redo reverts again, with a new ledger event.
+        stack->redo();
+        QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 3, qPrintable(lastFailure()), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(table->item(0, 5)->text(), QStringLiteral("2"), 10000);
+        QVERIFY2(failed.isEmpty(), qPrintable(lastFailure()));
         window.close();
     }
 };

@@ -1,0 +1,331 @@
+#include "retentionview.h"
+
+#include <qcustomplot.h>
+
+#include <QDir>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QListWidget>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSet>
+#include <QSettings>
+#include <QSplitter>
+#include <QSvgGenerator>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+namespace {
+
+// The headline metrics the issue names, checked by default when present.
+const QStringList kDefaultMetrics = {QStringLiteral("ES"), QStringLiteral("PS"), QStringLiteral("NS"),
+                                     QStringLiteral("score"), QStringLiteral("unedited_acc")};
+
+QColor runColour(int index)
+{
+    static const QList<QColor> colours = {QColor(31, 119, 180), QColor(214, 39, 40),  QColor(44, 160, 44),
+                                          QColor(255, 127, 14), QColor(148, 103, 189), QColor(140, 86, 75),
+                                          QColor(227, 119, 194), QColor(127, 127, 127)};
+    return colours[index % colours.size()];
+}
+
+QString runLabel(const oedit::runs::RunReport &report)
+{
+    return QStringLiteral("%1 #%2").arg(QString::fromStdString(report.run.method)).arg(report.run.runId);
+}
+
+} // namespace
+
+RetentionView::RetentionView(QWidget *parent)
+    : QWidget(parent), m_curves(new QCustomPlot), m_retention(new QCustomPlot), m_heatmap(nullptr),
+      m_metrics(new QListWidget), m_compare(new QTableWidget), m_export(new QPushButton(tr("Export Plot…")))
+{
+    setObjectName(QStringLiteral("retentionView"));
+    m_curves->setObjectName(QStringLiteral("curvePlot"));
+    m_retention->setObjectName(QStringLiteral("retentionPlot"));
+    m_metrics->setObjectName(QStringLiteral("metricList"));
+    m_compare->setObjectName(QStringLiteral("compareTable"));
+    m_export->setObjectName(QStringLiteral("exportPlot"));
+
+    m_curves->xAxis->setLabel(tr("edits (step)"));
+    m_curves->yAxis->setLabel(tr("metric"));
+    m_curves->legend->setVisible(true);
+    m_curves->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    m_curves->setMinimumHeight(220);
+
+    m_heatmap = new QCPColorMap(m_retention->xAxis, m_retention->yAxis);
+    m_heatmap->setName(tr("retention"));
+    QCPColorGradient gradient(QCPColorGradient::gpThermal);
+    gradient.setNanHandling(QCPColorGradient::nhTransparent); // an edit not made yet at that checkpoint
+    m_heatmap->setGradient(gradient);
+    m_heatmap->setDataRange(QCPRange(0, 1));
+    m_heatmap->setInterpolate(false);
+    m_retention->xAxis->setLabel(tr("checkpoint (step)"));
+    m_retention->yAxis->setLabel(tr("edit (in run order)"));
+    m_retention->setMinimumHeight(180);
+
+    m_metrics->setToolTip(tr("Metrics to draw"));
+    m_metrics->setMaximumWidth(200);
+    m_compare->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_compare->setToolTip(tr("Final metrics of the selected runs, side by side"));
+
+    auto *plots = new QSplitter(Qt::Vertical);
+    plots->addWidget(m_curves);
+    plots->addWidget(m_retention);
+    plots->addWidget(m_compare);
+    plots->setStretchFactor(0, 3);
+    plots->setStretchFactor(1, 2);
+    plots->setStretchFactor(2, 1);
+
+    auto *side = new QVBoxLayout;
+    side->addWidget(new QLabel(tr("Metrics:")));
+    side->addWidget(m_metrics, 1);
+    side->addWidget(m_export);
+
+    auto *layout = new QHBoxLayout(this);
+    layout->addLayout(side);
+    layout->addWidget(plots, 1);
+
+    // However often reports arrive, redraw at most every 40 ms.
+    m_replotTimer.setSingleShot(true);
+    m_replotTimer.setInterval(40);
+    connect(&m_replotTimer, &QTimer::timeout, this, &RetentionView::replot);
+    connect(m_metrics, &QListWidget::itemChanged, this, &RetentionView::scheduleReplot);
+    connect(m_export, &QPushButton::clicked, this, &RetentionView::chooseExport);
+}
+
+void RetentionView::setRuns(const QString &db, const QList<qint64> &runIds)
+{
+    if (db != m_db)
+        m_reports.clear();
+    m_db = db;
+    m_runIds = runIds;
+    scheduleReplot();
+}
+
+void RetentionView::showReport(const QString &db, const oedit::runs::RunReport &report)
+{
+    if (db != m_db)
+        return;
+    m_reports.insert(report.run.runId, report);
+    rebuildMetricList();
+    scheduleReplot();
+}
+
+void RetentionView::scheduleReplot()
+{
+    if (!m_replotTimer.isActive())
+        m_replotTimer.start();
+}
+
+void RetentionView::rebuildMetricList()
+{
+    // Every metric any shown report carries, in stored order; checks kept.
+    QStringList names;
+    for (const auto &report : std::as_const(m_reports))
+        for (const auto &checkpoint : report.checkpoints)
+            for (const auto &metric : checkpoint.metrics) {
+                const QString name = QString::fromStdString(metric.first);
+                if (!names.contains(name))
+                    names << name;
+            }
+    QStringList present;
+    for (int i = 0; i < m_metrics->count(); ++i)
+        present << m_metrics->item(i)->text();
+    const QSignalBlocker blocker(m_metrics);
+    for (const auto &name : std::as_const(names)) {
+        if (present.contains(name))
+            continue;
+        auto *item = new QListWidgetItem(name, m_metrics);
+        item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+        item->setCheckState(kDefaultMetrics.contains(name) ? Qt::Checked : Qt::Unchecked);
+    }
+}
+
+void RetentionView::replot()
+{
+    QSet<QString> checked;
+    for (int i = 0; i < m_metrics->count(); ++i)
+        if (m_metrics->item(i)->checkState() == Qt::Checked)
+            checked.insert(m_metrics->item(i)->text());
+
+    QList<const oedit::runs::RunReport *> reports;
+    for (const auto id : std::as_const(m_runIds)) {
+        const auto it = m_reports.constFind(id);
+        if (it != m_reports.constEnd())
+            reports << &it.value();
+    }
+
+    // One colour per run when comparing; one colour per metric for a single run.
+    m_curves->clearGraphs();
+    const bool comparing = reports.size() > 1;
+    static const QList<Qt::PenStyle> styles = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine,
+                                               Qt::DashDotDotLine};
+    for (int r = 0; r < reports.size(); ++r) {
+        const auto &report = *reports[r];
+        std::map<std::string, std::pair<QVector<double>, QVector<double>>> series;
+        std::vector<std::string> order;
+        for (const auto &checkpoint : report.checkpoints)
+            for (const auto &[name, value] : checkpoint.metrics) {
+                if (!checked.contains(QString::fromStdString(name)))
+                    continue;
+                if (!series.count(name))
+                    order.push_back(name);
+                series[name].first << double(checkpoint.step);
+                series[name].second << value;
+            }
+        for (size_t m = 0; m < order.size(); ++m) {
+            QCPGraph *graph = m_curves->addGraph();
+            const auto &[keys, values] = series[order[m]];
+            graph->setData(keys, values, true);
+            const QString metric = QString::fromStdString(order[m]);
+            graph->setName(comparing ? QStringLiteral("%1 %2").arg(runLabel(report), metric) : metric);
+            QPen pen(comparing ? runColour(r) : runColour(static_cast<int>(m)));
+            pen.setWidthF(1.6);
+            if (comparing)
+                pen.setStyle(styles[static_cast<int>(m) % styles.size()]);
+            graph->setPen(pen);
+            graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+        }
+    }
+    m_curves->rescaleAxes();
+    m_curves->replot(QCustomPlot::rpQueuedReplot);
+
+    if (reports.isEmpty()) {
+        m_heatmap->data()->clear();
+        m_retention->replot(QCustomPlot::rpQueuedReplot);
+    } else {
+        fillHeatmap(*reports.first());
+    }
+    fillCompareTable(reports);
+}
+
+void RetentionView::fillHeatmap(const oedit::runs::RunReport &report)
+{
+    // Rows: every edit any checkpoint scored, in id (= run) order; columns:
+    // checkpoints. An edit not made yet at a checkpoint stays blank (NaN).
+    std::set<long long> editIds;
+    for (const auto &checkpoint : report.checkpoints)
+        for (const auto &entry : checkpoint.editSuccess)
+            editIds.insert(entry.first);
+    std::map<long long, int> rowOf;
+    for (const auto id : editIds)
+        rowOf.emplace(id, static_cast<int>(rowOf.size()));
+    const int columns = static_cast<int>(report.checkpoints.size());
+    const int rows = static_cast<int>(editIds.size());
+    auto *data = m_heatmap->data();
+    if (columns == 0 || rows == 0) {
+        data->clear();
+        m_retention->replot(QCustomPlot::rpQueuedReplot);
+        return;
+    }
+    data->setSize(columns, rows);
+    data->setRange(QCPRange(0, columns - 1), QCPRange(1, rows));
+    data->fill(std::numeric_limits<double>::quiet_NaN());
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    for (int c = 0; c < columns; ++c) {
+        const auto &checkpoint = report.checkpoints[static_cast<size_t>(c)];
+        ticker->addTick(c, QString::number(checkpoint.step));
+        for (const auto &[edit, success] : checkpoint.editSuccess)
+            data->setCell(c, rowOf.at(edit), success);
+    }
+    m_retention->xAxis->setTicker(ticker);
+    m_retention->xAxis->setRange(-0.5, columns - 0.5);
+    m_retention->yAxis->setRange(0.5, rows + 0.5);
+    m_retention->plotLayout()->setAutoMargins(QCP::msAll);
+    m_retention->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void RetentionView::fillCompareTable(const QList<const oedit::runs::RunReport *> &reports)
+{
+    // Final metrics: the last checkpoint of each run, rows in first-seen order.
+    QStringList names;
+    QList<QMap<QString, double>> finals;
+    for (const auto *report : reports) {
+        QMap<QString, double> last;
+        if (!report->checkpoints.empty())
+            for (const auto &[name, value] : report->checkpoints.back().metrics) {
+                const QString metric = QString::fromStdString(name);
+                last.insert(metric, value);
+                if (!names.contains(metric))
+                    names << metric;
+            }
+        finals << last;
+    }
+    m_compare->clear();
+    m_compare->setRowCount(names.size());
+    m_compare->setColumnCount(reports.size());
+    QStringList headers;
+    for (const auto *report : reports)
+        headers << QStringLiteral("%1 (step %2)")
+                       .arg(runLabel(*report))
+                       .arg(report->checkpoints.empty() ? 0 : report->checkpoints.back().step);
+    m_compare->setHorizontalHeaderLabels(headers);
+    m_compare->setVerticalHeaderLabels(names);
+    for (int row = 0; row < names.size(); ++row)
+        for (int column = 0; column < reports.size(); ++column) {
+            const auto it = finals[column].constFind(names[row]);
+            m_compare->setItem(row, column,
+                               new QTableWidgetItem(it == finals[column].constEnd() ? QStringLiteral("–")
+                                                                                    : QString::number(*it, 'f', 4)));
+        }
+    m_compare->resizeColumnsToContents();
+}
+
+void RetentionView::chooseExport()
+{
+    QSettings settings;
+    const QString start = settings.value(QStringLiteral("recent/plotExport"), QStringLiteral("retention.png")).toString();
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export the plot"), start,
+                                                      tr("PNG image (*.png);;SVG drawing (*.svg);;PDF (*.pdf)"));
+    if (path.isEmpty())
+        return;
+    settings.setValue(QStringLiteral("recent/plotExport"), path);
+    if (!exportPlot(path))
+        QMessageBox::warning(this, tr("Export the plot"),
+                             tr("Could not write %1. Choose a folder you can write to, ending the name in "
+                                ".png, .svg or .pdf.")
+                                 .arg(path));
+}
+
+bool RetentionView::exportPlot(const QString &path)
+{
+    // Write beside the target and rename, so a failed export leaves no half file.
+    const QFileInfo info(path);
+    const QString suffix = info.suffix().toLower();
+    const QString partial = info.dir().filePath(QStringLiteral(".%1.part.%2").arg(info.completeBaseName(), suffix));
+    const int width = qMax(m_curves->width(), 800);
+    const int height = qMax(m_curves->height(), 500);
+    bool written = false;
+    if (suffix == QLatin1String("png")) {
+        written = m_curves->savePng(partial, width, height);
+    } else if (suffix == QLatin1String("pdf")) {
+        written = m_curves->savePdf(partial, width, height);
+    } else if (suffix == QLatin1String("svg")) {
+        QSvgGenerator generator;
+        generator.setFileName(partial);
+        generator.setSize(QSize(width, height));
+        generator.setViewBox(QRect(0, 0, width, height));
+        generator.setTitle(tr("O-Edit retention"));
+        QCPPainter painter;
+        if (painter.begin(&generator)) {
+            m_curves->toPainter(&painter, width, height);
+            written = painter.end();
+        }
+    }
+    if (!written) {
+        QFile::remove(partial);
+        return false;
+    }
+    QFile::remove(path);
+    return QFile::rename(partial, path);
+}

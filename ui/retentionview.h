@@ -1,0 +1,53 @@
+// Retention and compare view: metric curves against the step for the runs
+// selected in the Runs tab (one colour per run when comparing), the retention
+// matrix (edit x checkpoint success) of the first selected run as a heatmap,
+// and a side-by-side table of final metrics. GUI thread only; it is handed
+// reports and never asks the worker itself.
+#pragma once
+
+#include "engineworker.h"
+
+#include <QList>
+#include <QMap>
+#include <QTimer>
+#include <QWidget>
+
+class QCPColorMap;
+class QCustomPlot;
+class QListWidget;
+class QPushButton;
+class QTableWidget;
+
+class RetentionView : public QWidget {
+    Q_OBJECT
+public:
+    explicit RetentionView(QWidget *parent = nullptr);
+
+    // Writes the curve plot to `path`; the suffix picks PNG, SVG or PDF.
+    // False when the file could not be written.
+    bool exportPlot(const QString &path);
+
+public Q_SLOTS:
+    // The runs to show, in order; reports for them come through showReport.
+    void setRuns(const QString &db, const QList<qint64> &runIds);
+    void showReport(const QString &db, const oedit::runs::RunReport &report);
+
+private:
+    void scheduleReplot();
+    void replot();
+    void rebuildMetricList();
+    void fillHeatmap(const oedit::runs::RunReport &report);
+    void fillCompareTable(const QList<const oedit::runs::RunReport *> &reports);
+    void chooseExport();
+
+    QCustomPlot *m_curves;
+    QCustomPlot *m_retention;
+    QCPColorMap *m_heatmap;
+    QListWidget *m_metrics;
+    QTableWidget *m_compare;
+    QPushButton *m_export;
+    QTimer m_replotTimer; // single shot: many reports in a burst cost one replot
+    QString m_db;
+    QList<qint64> m_runIds;
+    QMap<qint64, oedit::runs::RunReport> m_reports;
+};

@@ -1,0 +1,81 @@
+// Runs tab: choose a ledger file, start a sequential run on the open model
+// (progress, time left, cancel) and list the ledger's runs. Lives on the GUI
+// thread and never calls the engine: it emits requests that the main window
+// forwards to the worker, and shows the answers it is given.
+#pragma once
+
+#include "engineworker.h"
+
+#include <QElapsedTimer>
+#include <QList>
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+class RunsView : public QWidget {
+    Q_OBJECT
+public:
+    explicit RunsView(QWidget *parent = nullptr);
+
+    // The ledger file the view works on (remembered in QSettings).
+    QString ledgerPath() const;
+    void setLedgerPath(const QString &path);
+    // Run ids of the selected rows, in table order.
+    QList<qint64> selectedRuns() const;
+    // Reverts the (first) selected run to `step` without asking (the
+    // "Revert to step…" button asks first).
+    void revertSelectedRun(qint64 step);
+
+public Q_SLOTS:
+    void setModelReady(bool ready);
+    void setBusy(bool busy);
+    void showProgress(long long done, long long total);
+    void showRuns(const QString &db, const RunList &runs);
+    void showRunFinished(const QString &db, const oedit::runs::RunSummary &summary);
+    // Asks for the ledger's runs again (after a run or a rollback).
+    void refresh();
+
+Q_SIGNALS:
+    void startRunRequested(const QString &db, const oedit::runs::RunRequest &request);
+    void listRunsRequested(const QString &db);
+    void cancelRequested();
+    void selectionChanged(const QString &db, const QList<qint64> &runIds);
+    void revertRequested(const QString &db, qint64 runId, qint64 step);
+    // Undoes the latest rollback of a run that is not undone yet; the main
+    // window finds it in the run's report.
+    void undoLastRollbackRequested(const QString &db, qint64 runId);
+
+private:
+    void chooseLedger();
+    void chooseDataset();
+    void startRun();
+    void askRevert();
+    void updateButtons();
+    const oedit::runs::RunSummary *summaryOf(qint64 runId) const;
+
+    QLineEdit *m_ledger;
+    QComboBox *m_dataset;
+    QComboBox *m_method;
+    QSpinBox *m_edits;
+    QSpinBox *m_every;
+    QSpinBox *m_seed;
+    QPushButton *m_start;
+    QPushButton *m_cancel;
+    QProgressBar *m_progress;
+    QLabel *m_remaining;
+    QTableWidget *m_table;
+    QPushButton *m_revert;
+    QPushButton *m_undoRollback;
+    RunList m_runs;
+    bool m_modelReady = false;
+    bool m_busy = false;
+    bool m_running = false; // a run started from this view is in flight
+    QElapsedTimer m_runClock;
+    long long m_firstDone = -1;
+};
