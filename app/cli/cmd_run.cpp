@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -31,7 +32,11 @@ const char *const kRunUsage =
     "  --dataset  world (random facts of the model's world, the default) or a CounterFact/zsRE file\n"
     "Ctrl-C stops after the edit in flight; the run stays resumable.\n";
 const char *const kRunsUsage = "usage: oedit runs --db FILE [--json]\n";
-const char *const kReportUsage = "usage: oedit report --db FILE --run RUN [--json]\n";
+const char *const kReportUsage = "usage: oedit report --db FILE --run RUN [--json] [--csv FILE]\n"
+                                 "  --csv FILE  also write the metrics per checkpoint as CSV\n";
+const char *const kExportUsage =
+    "usage: oedit export --db FILE --run RUN [--step N] --out DIR\n"
+    "  writes the run's weights at step N (default: now) as an ordinary checkpoint folder\n";
 const char *const kRollbackUsage =
     "usage: oedit rollback --db FILE --run RUN (--to-step K | --remove-edit E | --undo EVENT) [--json]\n"
     "  --to-step K      deactivate the edits after step K (0: all of them)\n"
@@ -127,7 +132,8 @@ ProgressFn progressPrinter(bool *printed)
     };
 }
 
-int reportRun(const std::string &db, long long runId, bool json, const char *command);
+int reportRun(const std::string &db, long long runId, bool json, const char *command,
+              const std::string &csv = {});
 
 int finishRun(const Expected<runs::RunSummary> &result, const std::string &db, bool json, bool printed,
               const char *command)
@@ -159,12 +165,20 @@ std::string fixed(double value, int digits)
     return out.str();
 }
 
-int reportRun(const std::string &db, long long runId, bool json, const char *command)
+int reportRun(const std::string &db, long long runId, bool json, const char *command, const std::string &csv)
 {
     const auto report = runs::runReport(db, runId);
     if (!report) {
         std::cerr << "oedit " << command << ": " << report.message() << "\n";
         return 1;
+    }
+    if (!csv.empty()) {
+        std::ofstream file(csv, std::ios::binary | std::ios::trunc);
+        file << runs::toCsv(report.value());
+        if (!file.flush()) {
+            std::cerr << "oedit " << command << ": cannot write '" << csv << "'\n";
+            return 1;
+        }
     }
     if (json) {
         std::cout << report->toJson() << "\n";
@@ -330,7 +344,7 @@ int runRuns(const Args &args)
 int runReport(const Args &args)
 {
     Parsed parsed;
-    if (!parse(args, {"--db", "--run"}, {"--json"}, "report", kReportUsage, parsed) ||
+    if (!parse(args, {"--db", "--run", "--csv"}, {"--json"}, "report", kReportUsage, parsed) ||
         !requireDb(parsed, "report", kReportUsage))
         return 2;
     long long runId = -1;
@@ -340,7 +354,32 @@ int runReport(const Args &args)
         std::cerr << "oedit report: --run RUN is required\n" << kReportUsage;
         return 2;
     }
-    return reportRun(parsed.values.at("--db"), runId, parsed.flags.count("--json") > 0, "report");
+    return reportRun(parsed.values.at("--db"), runId, parsed.flags.count("--json") > 0, "report",
+                     parsed.values.count("--csv") ? parsed.values.at("--csv") : std::string());
+}
+
+int runExport(const Args &args)
+{
+    Parsed parsed;
+    if (!parse(args, {"--db", "--run", "--step", "--out"}, {}, "export", kExportUsage, parsed) ||
+        !requireDb(parsed, "export", kExportUsage))
+        return 2;
+    long long runId = -1, step = -1;
+    if (!integer(parsed, "--run", "export", runId) || !integer(parsed, "--step", "export", step))
+        return 2;
+    if (runId < 0 || !parsed.values.count("--out")) {
+        std::cerr << "oedit export: --run RUN and --out DIR are required\n" << kExportUsage;
+        return 2;
+    }
+    const auto out = parsed.values.at("--out");
+    const auto included = runs::exportRun(parsed.values.at("--db"), runId,
+                                          step >= 0 ? std::optional<long long>(step) : std::nullopt, out);
+    if (!included) {
+        std::cerr << "oedit export: " << included.message() << "\n";
+        return 1;
+    }
+    std::cout << "wrote " << out << " (run " << runId << ", " << included.value() << " edits)\n";
+    return 0;
 }
 
 int runRollback(const Args &args)

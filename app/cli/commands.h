@@ -21,6 +21,7 @@ int runRun(const Args &args);      // cmd_run.cpp
 int runRuns(const Args &args);     // cmd_run.cpp
 int runReport(const Args &args);   // cmd_run.cpp
 int runRollback(const Args &args); // cmd_run.cpp
+int runExport(const Args &args);   // cmd_run.cpp
 
 // A world built from an edit data set, for `oedit world --dataset` and
 // `oedit train --dataset` (cmd_world.cpp).

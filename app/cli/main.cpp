@@ -31,6 +31,7 @@ const Command kCommands[] = {
     {"report", oedit::cli::runReport, "a run's metrics at every checkpoint --db FILE --run RUN [--json]"},
     {"rollback", oedit::cli::runRollback,
      "revert a run --db FILE --run RUN (--to-step K | --remove-edit E | --undo EVENT)"},
+    {"export", oedit::cli::runExport, "a run's weights at a step as a checkpoint --db FILE --run RUN [--step N] --out DIR"},
     {"world", oedit::cli::runWorld,
      "generate the synthetic world (or one from --dataset FILE) and its tokenizer --out DIR [--seed N] ..."},
 };

@@ -2,11 +2,17 @@
 #include "oedit/runs.h"
 
 #include "store/ledger.h"
+#include "store/rebuild.h"
 #include "store/runner.h"
+#include "model/checkpoint.h"
+#include "model/model_config.h"
+#include "model/transformer.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -261,6 +267,80 @@ Expected<RollbackInfo> rollback(const std::string &db, const RollbackRequest &re
             return Status::failure("rollback event " + std::to_string(*request.undoEvent) + " belongs to run " +
                                    std::to_string(event.run) + ", not to run " + std::to_string(request.runId));
         return convert(ledger->undoRollback(*request.undoEvent));
+    });
+}
+
+std::string toCsv(const RunReport &report)
+{
+    std::vector<std::string> columns;
+    for (const auto &checkpoint : report.checkpoints)
+        for (const auto &[name, value] : checkpoint.metrics)
+            if (std::find(columns.begin(), columns.end(), name) == columns.end())
+                columns.push_back(name);
+    std::string out = "step";
+    for (const auto &column : columns)
+        out += "," + column;
+    out += "\n";
+    for (const auto &checkpoint : report.checkpoints) {
+        out += std::to_string(checkpoint.step);
+        std::map<std::string, double> values(checkpoint.metrics.begin(), checkpoint.metrics.end());
+        for (const auto &column : columns) {
+            out += ",";
+            const auto it = values.find(column);
+            if (it != values.end()) {
+                char text[40];
+                std::snprintf(text, sizeof text, "%.10g", it->second);
+                out += text;
+            }
+        }
+        out += "\n";
+    }
+    return out;
+}
+
+Expected<long long> exportRun(const std::string &db, long long runId, std::optional<long long> step,
+                              const std::string &outDir)
+{
+    return guarded([&]() -> Expected<long long> {
+        if (outDir.empty())
+            return Status::failure("no output folder given (--out DIR)");
+        std::error_code error;
+        if (fs::exists(outDir, error) && (!fs::is_directory(outDir, error) || !fs::is_empty(outDir, error)))
+            return Status::failure("'" + outDir + "' exists and is not an empty folder: choose a new folder");
+        auto ledger = openExisting(db);
+        const auto info = ledger->run(runId);
+        const auto last = ledger->lastStep(runId);
+        if (step && (*step < 0 || *step > last))
+            return Status::failure("--step " + std::to_string(*step) + " is outside run " + std::to_string(runId) +
+                                   ", which has steps 0.." + std::to_string(last));
+        if (store::modelFolderHash(info.modelPath) != info.baseModelHash)
+            return Status::failure("the model at '" + info.modelPath + "' is not the one run " +
+                                   std::to_string(runId) + " started from (its content hash changed)");
+        model::Transformer model(model::loadModelConfig(info.modelPath),
+                                 model::loadStateDict(info.modelPath, torch::kFloat32));
+        const auto base = store::captureBaseWeights(model);
+        const auto included = store::rebuildWeights(model, base, *ledger, runId, step);
+        // Written beside the target and renamed, so a failure leaves no half folder.
+        const fs::path target = fs::absolute(outDir);
+        const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".partial");
+        fs::remove_all(temporary);
+        try {
+            model::saveCheckpoint(temporary.string(), model.config(), model.weights(), torch::kFloat32);
+            for (const char *name : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer.model",
+                                     "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "world.json",
+                                     "general_train.txt", "general_heldout.txt"}) {
+                const fs::path source = fs::path(info.modelPath) / name;
+                if (fs::exists(source))
+                    fs::copy_file(source, temporary / name);
+            }
+            if (fs::exists(target))
+                fs::remove(target); // empty, checked above
+            fs::rename(temporary, target);
+        } catch (...) {
+            fs::remove_all(temporary, error);
+            throw;
+        }
+        return static_cast<long long>(included);
     });
 }
 

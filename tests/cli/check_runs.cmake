@@ -3,6 +3,7 @@
 #  PART=run:  a 10-edit ROME run with --every 5 stores two checkpoints with the
 #             metric suite; `runs` lists it; rollback --to-step 5 then report
 #             shows 5 active edits and the event; the rollback can be undone;
+#             report --csv writes the curve; export --step 5 writes a checkpoint;
 #  PART=bad:  bad input fails with a clear message and leaves the ledger as it
 #             was (exit 1; 2 for bad usage); a bad --db path creates nothing.
 # Statistics go to a cache under WORK, not the user's.
@@ -79,6 +80,21 @@ if(PART STREQUAL "run")
   if(NOT text MATCHES "5 active" OR NOT text MATCHES "revert to step 5" OR NOT text MATCHES "heldout_ppl")
     message(FATAL_ERROR "unexpected report table: ${text}")
   endif()
+  # The curve as CSV, and the weights at step 5 as an ordinary checkpoint folder.
+  oedit_ok(text report --db "${db}" --run ${run_id} --csv "${WORK}/curve.csv")
+  file(STRINGS "${WORK}/curve.csv" csv)
+  list(LENGTH csv csv_lines)
+  list(GET csv 0 header)
+  if(NOT csv_lines EQUAL 3 OR NOT header MATCHES "^step,ES,")
+    message(FATAL_ERROR "unexpected CSV: ${csv}")
+  endif()
+  oedit_ok(text export --db "${db}" --run ${run_id} --step 5 --out "${WORK}/step5")
+  oedit_ok(text info --model "${WORK}/step5")
+  if(NOT EXISTS "${WORK}/step5/model.safetensors" OR NOT EXISTS "${WORK}/step5/vocab.json")
+    message(FATAL_ERROR "the export is not a checkpoint folder")
+  endif()
+  oedit_fails(1 "not an empty folder" export --db "${db}" --run ${run_id} --out "${WORK}/step5")
+
   oedit_ok(undo rollback --db "${db}" --run ${run_id} --undo ${event_id})
   oedit_ok(report report --db "${db}" --run ${run_id} --json)
   string(JSON active GET "${report}" active_edits)

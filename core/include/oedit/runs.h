@@ -86,4 +86,16 @@ Expected<RollbackInfo> rollback(const std::string &db, const RollbackRequest &re
 
 std::string toJson(const RollbackInfo &event);
 
+// The report's curve as CSV: one row per checkpoint, a column per metric
+// (the union over checkpoints, in first-seen order; empty where absent).
+std::string toCsv(const RunReport &report);
+
+// Writes the weights of run `runId` at `step` (its active edits up to that
+// step; all active edits when none) as an ordinary checkpoint folder `outDir`
+// (config.json, model.safetensors, the tokenizer and world files of the base
+// model). Refuses an `outDir` that exists and is not empty, and a base model
+// whose content changed since the run started. Returns the edits included.
+Expected<long long> exportRun(const std::string &db, long long runId, std::optional<long long> step,
+                              const std::string &outDir);
+
 } // namespace oedit::runs
