@@ -232,6 +232,11 @@ EditEvaluator::EditEvaluator(std::optional<world::World> world, EditMetricsOptio
     m_sample = all;
 }
 
+void EditEvaluator::addCaseProbes(const std::string &subject, const std::string &promptTemplate, CaseProbes probes)
+{
+    m_cases[factKey(subject, promptTemplate)] = std::move(probes);
+}
+
 const world::Fact *EditEvaluator::findFact(const edit::EditRequest &request) const
 {
     if (!m_world)
@@ -271,6 +276,25 @@ std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &mod
             continue;
         const auto trueIds = tokenizer.encode(" " + *request.targetTrue);
         std::tie(p.efficacyNew, p.efficacyTrue) = probes.addPair(p.prompt, newIds, trueIds);
+        const auto caseIt = m_cases.find(factKey(request.subject, request.prompt));
+        if (caseIt != m_cases.end()) {
+            for (const auto &text : caseIt->second.paraphrases) {
+                std::vector<int64_t> prompt;
+                try {
+                    prompt = edit::tokenizePrompt(tokenizer, text, request.subject).ids;
+                } catch (const edit::EditError &) {
+                    prompt = tokenizer.encodeForModel(text); // a paraphrase that spells the subject differently
+                }
+                if (!prompt.empty())
+                    p.paraphrases.push_back(probes.addPair(prompt, newIds, trueIds));
+            }
+            for (const auto &[text, answer] : caseIt->second.neighbours) {
+                const auto prompt = tokenizer.encodeForModel(text);
+                if (!prompt.empty() && !answer.empty())
+                    p.neighbours.push_back(probes.addPair(prompt, tokenizer.encode(" " + answer), newIds));
+            }
+            continue;
+        }
         const auto *fact = findFact(request);
         if (!fact)
             continue;

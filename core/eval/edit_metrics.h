@@ -9,8 +9,9 @@
 // checkpoint's column of the retention matrix). See ALGORITHMS.md, "Metrics".
 //
 // Paraphrases and neighbours come from the world the edits were drawn from
-// (an edit is matched to its fact by subject and canonical template); edits
-// with no matching fact (a CounterFact file's) count for efficacy only.
+// (an edit is matched to its fact by subject and canonical template), or from
+// the data set's records (addCaseProbes); edits with neither count for
+// efficacy only.
 //
 // Ownership and threads: an EditEvaluator holds a copy of the world and the
 // probes derived from it; evaluate() borrows the model for the call, on the
@@ -67,6 +68,14 @@ public:
                                         const std::vector<store::EditRow> &edits,
                                         const store::BaseWeights *base = nullptr) const;
 
+    // A data set's own paraphrases and neighbourhood prompts for an edit
+    // (CounterFact records carry them); used before the world's.
+    struct CaseProbes {
+        std::vector<std::string> paraphrases;                      // full prompts containing the subject
+        std::vector<std::pair<std::string, std::string>> neighbours; // (full prompt, its own true answer)
+    };
+    void addCaseProbes(const std::string &subject, const std::string &promptTemplate, CaseProbes probes);
+
 private:
     const world::Fact *findFact(const edit::EditRequest &request) const;
 
@@ -74,6 +83,7 @@ private:
     EditMetricsOptions m_options;
     std::map<std::string, size_t> m_factIndex; // subject + '\n' + canonical template -> fact
     std::vector<size_t> m_sample;              // the fixed unedited-fact sample (fact indices)
+    std::map<std::string, CaseProbes> m_cases; // subject + '\n' + prompt template -> the data set's probes
 };
 
 } // namespace oedit::eval

@@ -140,15 +140,30 @@ std::vector<edit::EditRequest> planFor(const RunnerOptions &options, const model
     return out;
 }
 
-// World runs get the full metric suite; a data-set file's cases carry no
-// world to draw paraphrases and neighbours from, so they keep efficacy.
+// The full metric suite for world runs and for runs over a data-set file.
 void attachEvaluator(Session &s, const std::string &dataset, const std::string &modelDir)
 {
-    if (dataset != "world")
-        return;
     auto world = world::loadWorld(modelDir);
-    if (world)
-        s.evaluator = std::make_unique<eval::EditEvaluator>(std::move(world.value()));
+    if (dataset == "world") {
+        if (world)
+            s.evaluator = std::make_unique<eval::EditEvaluator>(std::move(world.value()));
+        return;
+    }
+    // A data-set file: its records' paraphrases and neighbourhood prompts;
+    // the model's world (a model trained on the data set has one) for the
+    // unedited-fact sample and the held-out text.
+    auto cases = world::loadEditCases(dataset);
+    if (!cases)
+        return;
+    s.evaluator = std::make_unique<eval::EditEvaluator>(
+        world ? std::optional<world::World>(std::move(world.value())) : std::nullopt);
+    for (const auto &c : cases.value()) {
+        eval::EditEvaluator::CaseProbes probes;
+        probes.paraphrases = c.paraphrases;
+        for (const auto &neighbour : c.neighbourhood)
+            probes.neighbours.emplace_back(neighbour.prompt, neighbour.answer);
+        s.evaluator->addCaseProbes(c.subject, c.promptTemplate, std::move(probes));
+    }
 }
 
 bool scheduled(int64_t step, int64_t evalEvery, int64_t total)

@@ -60,7 +60,7 @@ using EvaluateFn = std::function<std::vector<Metric>(const EvalInput &)>;
 
 struct RunnerCallbacks {
     ProgressFn progress; // (edits done, edits planned); false stops after the current edit ("cancelled")
-    EvaluateFn evaluate; // empty: eval::EditEvaluator (the full suite) for world runs, else efficacyMetrics
+    EvaluateFn evaluate; // empty: eval::EditEvaluator (the full suite; efficacyMetrics when no world or file loads)
 };
 
 struct RunnerResult {
