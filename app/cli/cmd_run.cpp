@@ -7,6 +7,8 @@
 #include "oedit/engine.h"
 #include "oedit/runs.h"
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -316,16 +318,17 @@ int runRuns(const Args &args)
         return 1;
     }
     if (parsed.flags.count("--json")) {
-        std::ostringstream out;
-        out << "{\"runs\": [";
-        for (size_t i = 0; i < list->size(); ++i) {
-            const auto &run = list.value()[i];
-            out << (i ? ", " : "") << "{\"run_id\": " << run.runId << ", \"method\": \"" << run.method
-                << "\", \"edits\": " << run.steps << ", \"planned\": " << run.planned
-                << ", \"active_edits\": " << run.activeEdits << ", \"status\": \"" << run.status << "\"}";
-        }
-        out << "]}";
-        std::cout << out.str() << "\n";
+        nlohmann::json out = {{"runs", nlohmann::json::array()}};
+        for (const auto &run : list.value())
+            out["runs"].push_back({{"run_id", run.runId},
+                                   {"method", run.method},
+                                   {"edits", run.steps},
+                                   {"planned", run.planned},
+                                   {"active_edits", run.activeEdits},
+                                   {"status", run.status},
+                                   {"dataset", run.dataset},
+                                   {"created", run.created}});
+        std::cout << out.dump() << "\n";
         return 0;
     }
     if (list->empty()) {
