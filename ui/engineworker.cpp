@@ -106,7 +106,9 @@ void EngineWorker::startRun(const QString &db, const oedit::runs::RunRequest &re
     if (run.modelDir.empty())
         run.modelDir = m_engine->hasModel() ? m_engine->modelInfo().path : oedit::Engine::defaultModelDirectory();
     if (run.modelDir.empty()) {
-        Q_EMIT failed(tr("No model to run on: open a model folder first (File > Open Model Folder)."));
+        const QString message = tr("No model to run on: open a model folder first (File > Open Model Folder).");
+        Q_EMIT failed(message);
+        Q_EMIT runNotStarted(db, message);
         return;
     }
     m_cancel.store(false);
@@ -117,7 +119,9 @@ void EngineWorker::startRun(const QString &db, const oedit::runs::RunRequest &re
     });
     Q_EMIT busyChanged(false, QString());
     if (!result) {
-        Q_EMIT failed(tr("The run could not start: %1").arg(QString::fromStdString(result.message())));
+        const QString message = tr("The run could not start: %1").arg(QString::fromStdString(result.message()));
+        Q_EMIT failed(message);
+        Q_EMIT runNotStarted(db, message);
         return;
     }
     if (result->status == "failed")

@@ -87,6 +87,8 @@ Q_SIGNALS:
     void busyChanged(bool busy, const QString &what);
     void failed(const QString &message);
     void runFinished(const QString &db, const oedit::runs::RunSummary &summary);
+    // A run that could not start (after `failed` with the same message).
+    void runNotStarted(const QString &db, const QString &message);
     void runsListed(const QString &db, const RunList &runs);
     void reportReady(const QString &db, const oedit::runs::RunReport &report);
     void rolledBack(const QString &db, const oedit::runs::RollbackInfo &event);

@@ -33,7 +33,8 @@ static void registerResources()
 
 namespace {
 
-using SendRollback = std::function<void(const oedit::runs::RollbackRequest &request, int ticket, int undoTicket)>;
+using SendRollback =
+    std::function<void(const QString &db, const oedit::runs::RollbackRequest &request, int ticket, int undoTicket)>;
 
 // Reverts a run to a step. redo() asks the worker to revert and record the
 // event under this command's ticket; undo() undoes that event. The ledger
@@ -41,8 +42,8 @@ using SendRollback = std::function<void(const oedit::runs::RollbackRequest &requ
 // refused request shows its message and leaves the ledger as it was.
 class RevertCommand : public QUndoCommand {
 public:
-    RevertCommand(qint64 runId, qint64 step, int ticket, SendRollback send)
-        : m_runId(runId), m_step(step), m_ticket(ticket), m_send(std::move(send))
+    RevertCommand(const QString &db, qint64 runId, qint64 step, int ticket, SendRollback send)
+        : m_db(db), m_runId(runId), m_step(step), m_ticket(ticket), m_send(std::move(send))
     {
         setText(QObject::tr("Revert Run %1 to Step %2").arg(runId).arg(step));
     }
@@ -51,16 +52,17 @@ public:
         oedit::runs::RollbackRequest request;
         request.runId = m_runId;
         request.toStep = m_step;
-        m_send(request, m_ticket, 0);
+        m_send(m_db, request, m_ticket, 0);
     }
     void undo() override
     {
         oedit::runs::RollbackRequest request;
         request.runId = m_runId;
-        m_send(request, 0, m_ticket);
+        m_send(m_db, request, 0, m_ticket);
     }
 
 private:
+    QString m_db; // its own ledger, even after the Runs tab switches to another
     qint64 m_runId, m_step;
     int m_ticket;
     SendRollback m_send;
@@ -71,8 +73,9 @@ private:
 // original rollback; redoing it again undoes that repeat.
 class UndoRollbackCommand : public QUndoCommand {
 public:
-    UndoRollbackCommand(qint64 runId, const oedit::runs::RollbackInfo &event, int ticket, SendRollback send)
-        : m_runId(runId), m_event(event), m_ticket(ticket), m_send(std::move(send))
+    UndoRollbackCommand(const QString &db, qint64 runId, const oedit::runs::RollbackInfo &event, int ticket,
+                        SendRollback send)
+        : m_db(db), m_runId(runId), m_event(event), m_ticket(ticket), m_send(std::move(send))
     {
         setText(QObject::tr("Undo Rollback %1 of Run %2").arg(event.eventId).arg(runId));
     }
@@ -83,9 +86,9 @@ public:
         if (m_first) {
             m_first = false;
             request.undoEvent = m_event.eventId;
-            m_send(request, 0, 0);
+            m_send(m_db, request, 0, 0);
         } else {
-            m_send(request, 0, m_ticket);
+            m_send(m_db, request, 0, m_ticket);
         }
     }
     void undo() override
@@ -94,10 +97,11 @@ public:
         request.runId = m_runId;
         request.toStep = m_event.targetStep;
         request.removeEdit = m_event.targetEdit;
-        m_send(request, m_ticket, 0);
+        m_send(m_db, request, m_ticket, 0);
     }
 
 private:
+    QString m_db;
     qint64 m_runId;
     oedit::runs::RollbackInfo m_event;
     int m_ticket;
@@ -251,13 +255,9 @@ void MainWindow::connectRuns()
     connect(this, &MainWindow::runReportRequested, m_worker, &EngineWorker::runReport);
     connect(this, &MainWindow::rollbackRequested, m_worker, &EngineWorker::rollback);
     connect(m_worker, &EngineWorker::runFinished, m_runsView, &RunsView::showRunFinished);
+    connect(m_worker, &EngineWorker::runNotStarted, m_runsView, &RunsView::showRunNotStarted);
     connect(m_worker, &EngineWorker::runsListed, m_runsView, &RunsView::showRuns);
     connect(m_worker, &EngineWorker::reportReady, m_retentionView, &RetentionView::showReport);
-    // A failed start still ends the run's progress display.
-    connect(m_worker, &EngineWorker::busyChanged, m_runsView, [this](bool busy) {
-        if (!busy)
-            m_runsView->refresh();
-    });
 
     // Selected runs feed the retention and compare view.
     connect(m_runsView, &RunsView::selectionChanged, this, [this](const QString &db, const QList<qint64> &ids) {
@@ -266,11 +266,8 @@ void MainWindow::connectRuns()
             Q_EMIT runReportRequested(db, id);
     });
 
-    const SendRollback send = [this](const oedit::runs::RollbackRequest &request, int ticket, int undoTicket) {
-        Q_EMIT rollbackRequested(m_runsView->ledgerPath(), request, ticket, undoTicket);
-    };
-    connect(m_runsView, &RunsView::revertRequested, this, [this, send](const QString &, qint64 runId, qint64 step) {
-        m_undoStack->push(new RevertCommand(runId, step, m_nextTicket++, send));
+    connect(m_runsView, &RunsView::revertRequested, this, [this](const QString &db, qint64 runId, qint64 step) {
+        m_undoStack->push(new RevertCommand(db, runId, step, m_nextTicket++, rollbackSender()));
     });
     connect(m_runsView, &RunsView::undoLastRollbackRequested, this, [this](const QString &db, qint64 runId) {
         m_undoLastDb = db;
@@ -295,17 +292,20 @@ void MainWindow::connectRuns()
     });
 }
 
+std::function<void(const QString &, const oedit::runs::RollbackRequest &, int, int)> MainWindow::rollbackSender()
+{
+    return [this](const QString &db, const oedit::runs::RollbackRequest &request, int ticket, int undoTicket) {
+        Q_EMIT rollbackRequested(db, request, ticket, undoTicket);
+    };
+}
+
 void MainWindow::pushUndoLastRollback(const QString &db, const oedit::runs::RunReport &report)
 {
-    Q_UNUSED(db);
     // The latest rollback that is itself no undo and has not been undone.
     for (auto it = report.rollbacks.rbegin(); it != report.rollbacks.rend(); ++it) {
         if (it->kind == "redo" || it->undoneBy)
             continue;
-        const SendRollback send = [this](const oedit::runs::RollbackRequest &request, int ticket, int undoTicket) {
-            Q_EMIT rollbackRequested(m_runsView->ledgerPath(), request, ticket, undoTicket);
-        };
-        m_undoStack->push(new UndoRollbackCommand(report.run.runId, *it, m_nextTicket++, send));
+        m_undoStack->push(new UndoRollbackCommand(db, report.run.runId, *it, m_nextTicket++, rollbackSender()));
         return;
     }
     const QString message = tr("Run %1 has no rollback left to undo. Use Revert to Step… to take edits out.")

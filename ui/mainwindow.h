@@ -7,6 +7,8 @@
 #include <QMainWindow>
 #include <QThread>
 
+#include <functional>
+
 class QProgressBar;
 class QPushButton;
 class QTabWidget;
@@ -53,6 +55,8 @@ private:
     void restoreLayout();
     void shutDownWorker();
     void connectRuns();
+    // What undo commands call to send a rollback to the worker.
+    std::function<void(const QString &, const oedit::runs::RollbackRequest &, int, int)> rollbackSender();
     void pushUndoLastRollback(const QString &db, const oedit::runs::RunReport &report);
 
     QThread m_workerThread;

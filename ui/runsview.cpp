@@ -241,11 +241,24 @@ void RunsView::showProgress(long long done, long long total)
     }
 }
 
-void RunsView::showRunFinished(const QString &db, const oedit::runs::RunSummary &summary)
+void RunsView::endRun()
 {
     m_running = false;
     m_progress->setVisible(false);
     m_cancel->setVisible(false);
+    updateButtons();
+}
+
+void RunsView::showRunNotStarted(const QString &db, const QString &message)
+{
+    Q_UNUSED(db);
+    endRun();
+    m_remaining->setText(message);
+}
+
+void RunsView::showRunFinished(const QString &db, const oedit::runs::RunSummary &summary)
+{
+    endRun();
     if (summary.status == "cancelled")
         m_remaining->setText(tr("Run %1 cancelled after %2 of %3 edits (resumable with 'oedit run --resume %1')")
                                  .arg(summary.runId).arg(summary.steps).arg(summary.planned));

@@ -38,6 +38,7 @@ public Q_SLOTS:
     void showProgress(long long done, long long total);
     void showRuns(const QString &db, const RunList &runs);
     void showRunFinished(const QString &db, const oedit::runs::RunSummary &summary);
+    void showRunNotStarted(const QString &db, const QString &message);
     // Asks for the ledger's runs again (after a run or a rollback).
     void refresh();
 
@@ -57,6 +58,7 @@ private:
     void startRun();
     void askRevert();
     void updateButtons();
+    void endRun(); // hides the progress of a run that ended
     const oedit::runs::RunSummary *summaryOf(qint64 runId) const;
 
     QLineEdit *m_ledger;

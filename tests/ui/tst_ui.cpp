@@ -10,6 +10,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QProgressBar>
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QUndoStack>
@@ -205,7 +206,91 @@ private Q_SLOTS:
         stack->redo();
         QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 3, qPrintable(lastFailure()), 10000);
         QTRY_COMPARE_WITH_TIMEOUT(table->item(0, 5)->text(), QStringLiteral("2"), 10000);
+
+        // "Undo Last Rollback" finds that revert in the ledger and undoes it, as a command too.
+        auto *undoLast = window.findChild<QPushButton *>(QStringLiteral("undoRollback"));
+        QTRY_VERIFY_WITH_TIMEOUT(undoLast->isEnabled(), 5000);
+        QTest::mouseClick(undoLast, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 4, qPrintable(lastFailure()), 10000);
+        QCOMPARE(stack->count(), 2);
+        QTRY_COMPARE_WITH_TIMEOUT(table->item(0, 5)->text(), QStringLiteral("4"), 10000);
+        stack->undo(); // takes the edits after step 2 out again
+        QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 5, qPrintable(lastFailure()), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(table->item(0, 5)->text(), QStringLiteral("2"), 10000);
         QVERIFY2(failed.isEmpty(), qPrintable(lastFailure()));
+        window.close();
+    }
+
+    // Two runs in one ledger, compared; a third cancelled midway stays in the table.
+    void compareTwoRunsAndCancelOne()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        MainWindow window;
+        window.setQuietErrors(true);
+        QSignalSpy opened(window.worker(), &EngineWorker::modelOpened);
+        QSignalSpy failed(window.worker(), &EngineWorker::failed);
+        QSignalSpy finished(window.worker(), &EngineWorker::runFinished);
+        QSignalSpy progress(window.worker(), &EngineWorker::progress);
+        window.show();
+        window.openModel(QStringLiteral(OEDIT_MINI_MODEL_DIR));
+        const auto lastFailure = [&failed] { return failed.isEmpty() ? QString() : failed.last().first().toString(); };
+        QTRY_VERIFY2_WITH_TIMEOUT(opened.count() == 1, qPrintable(lastFailure()), 60000);
+        auto *runs = window.findChild<RunsView *>(QStringLiteral("runsView"));
+        runs->setLedgerPath(dir.filePath(QStringLiteral("compare.sqlite")));
+        auto *start = window.findChild<QPushButton *>(QStringLiteral("startRun"));
+        auto *method = window.findChild<QComboBox *>(QStringLiteral("runMethod"));
+        window.findChild<QSpinBox *>(QStringLiteral("runEvery"))->setValue(1);
+        window.findChild<QSpinBox *>(QStringLiteral("runEdits"))->setValue(2);
+        for (const auto *name : {"rome", "memit"}) {
+            method->setCurrentText(QLatin1String(name));
+            QTRY_VERIFY_WITH_TIMEOUT(start->isEnabled(), 30000);
+            const auto before = finished.count();
+            QTest::mouseClick(start, Qt::LeftButton);
+            QTRY_VERIFY2_WITH_TIMEOUT(finished.count() == before + 1, qPrintable(lastFailure()), 60000);
+        }
+        auto *table = window.findChild<QTableWidget *>(QStringLiteral("runsTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 2, 10000);
+        table->selectAll();
+        QCOMPARE(runs->selectedRuns().size(), 2);
+        auto *compare = window.findChild<QTableWidget *>(QStringLiteral("compareTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(compare->columnCount(), 2, 10000);
+        QVERIFY(compare->rowCount() > 0);
+        QVERIFY(compare->horizontalHeaderItem(0)->text().contains(QStringLiteral("rome")));
+        QVERIFY(compare->horizontalHeaderItem(1)->text().contains(QStringLiteral("memit")));
+        auto *curves = window.findChild<QCustomPlot *>(QStringLiteral("curvePlot"));
+        QTRY_VERIFY_WITH_TIMEOUT(curves->graphCount() >= 2 && curves->graphCount() % 2 == 0, 5000);
+        // One colour per run, the legend names method and run id.
+        QVERIFY(curves->graph(0)->pen().color() != curves->graph(curves->graphCount() - 1)->pen().color());
+        QVERIFY(curves->graph(0)->name().contains(QStringLiteral("rome #")));
+
+        // More edits than the mini world has facts: a message that says so, and Start comes back.
+        method->setCurrentText(QStringLiteral("rome"));
+        window.findChild<QSpinBox *>(QStringLiteral("runEdits"))->setValue(5000);
+        window.findChild<QSpinBox *>(QStringLiteral("runEvery"))->setValue(0);
+        QTRY_VERIFY_WITH_TIMEOUT(start->isEnabled(), 30000);
+        QTest::mouseClick(start, Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 30000);
+        QVERIFY(failed.first().first().toString().contains(QStringLiteral("facts")));
+        QTRY_VERIFY_WITH_TIMEOUT(start->isEnabled(), 5000);
+        QVERIFY(window.findChild<QProgressBar *>(QStringLiteral("runProgress"))->isHidden());
+        failed.clear();
+
+        // A long run cancelled at an early progress report stops early, resumable.
+        window.findChild<QSpinBox *>(QStringLiteral("runEdits"))->setValue(300);
+        progress.clear();
+        QTest::mouseClick(start, Qt::LeftButton);
+        auto *cancel = window.findChild<QPushButton *>(QStringLiteral("cancelRun"));
+        QVERIFY(!cancel->isHidden()); // (its tab is not the current one)
+        QTRY_VERIFY_WITH_TIMEOUT(progress.count() >= 2, 60000);
+        QTest::mouseClick(cancel, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(finished.count() == 3, qPrintable(lastFailure()), 60000);
+        const auto summary = finished.last().at(1).value<oedit::runs::RunSummary>();
+        QCOMPARE(summary.status, std::string("cancelled"));
+        QVERIFY(summary.steps < 300);
+        QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 3, 10000);
+        QVERIFY(cancel->isHidden());
+        QVERIFY(window.findChild<QLabel *>(QStringLiteral("runRemaining"))->text().contains(QStringLiteral("cancelled")));
         window.close();
     }
 };
