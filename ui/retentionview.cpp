@@ -64,11 +64,26 @@ RetentionView::RetentionView(QWidget *parent)
 
     m_heatmap = new QCPColorMap(m_retention->xAxis, m_retention->yAxis);
     m_heatmap->setName(tr("retention"));
-    QCPColorGradient gradient(QCPColorGradient::gpThermal);
-    gradient.setNanHandling(QCPColorGradient::nhTransparent); // an edit not made yet at that checkpoint
+    // Lost (0) red, kept (1) green; blank where an edit was not made yet.
+    QCPColorGradient gradient;
+    gradient.setColorStopAt(0, QColor(214, 39, 40));
+    gradient.setColorStopAt(0.5, QColor(255, 221, 87));
+    gradient.setColorStopAt(1, QColor(44, 160, 44));
+    gradient.setNanHandling(QCPColorGradient::nhTransparent);
     m_heatmap->setGradient(gradient);
     m_heatmap->setDataRange(QCPRange(0, 1));
     m_heatmap->setInterpolate(false);
+    auto *scale = new QCPColorScale(m_retention);
+    m_retention->plotLayout()->addElement(0, 1, scale);
+    scale->setLabel(tr("success"));
+    m_heatmap->setColorScale(scale); // takes the scale's gradient, so give it ours
+    scale->setGradient(gradient);
+    scale->setDataRange(QCPRange(0, 1));
+    QSharedPointer<QCPAxisTickerFixed> integers(new QCPAxisTickerFixed);
+    integers->setTickStep(1);
+    integers->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    m_retention->yAxis->setTicker(integers);
+    m_curves->xAxis->setTicker(integers);
     m_retention->xAxis->setLabel(tr("checkpoint (step)"));
     m_retention->yAxis->setLabel(tr("edit (in run order)"));
     m_retention->setMinimumHeight(180);
@@ -198,6 +213,9 @@ void RetentionView::replot()
         }
     }
     m_curves->rescaleAxes();
+    m_curves->yAxis->scaleRange(1.1); // keep curves at 0 and 1 off the frame
+    if (m_curves->xAxis->range().size() < 1)
+        m_curves->xAxis->setRange(m_curves->xAxis->range().center() - 1, m_curves->xAxis->range().center() + 1);
     m_curves->replot(QCustomPlot::rpQueuedReplot);
 
     if (reports.isEmpty()) {

@@ -181,6 +181,17 @@ private Q_SLOTS:
         QCOMPARE(map->data()->cell(static_cast<int>(report.checkpoints.size()) - 1, 0),
                  report.checkpoints.back().editSuccess.front().second);
 
+        // OEDIT_UI_SCREENSHOTS=DIR saves the Runs and Retention tabs as pictures to review.
+        const QString shots = qEnvironmentVariable("OEDIT_UI_SCREENSHOTS");
+        if (!shots.isEmpty()) {
+            auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("views"));
+            for (int i = 0; i < tabs->count(); ++i) {
+                tabs->setCurrentIndex(i);
+                QTest::qWait(100); // let queued replots land
+                window.grab().save(QDir(shots).filePath(tabs->tabText(i).toLower() + QStringLiteral(".png")));
+            }
+        }
+
         // The plot exports as PNG, SVG and PDF.
         auto *retention = window.findChild<RetentionView *>(QStringLiteral("retentionView"));
         for (const auto *suffix : {"png", "svg", "pdf"}) {
