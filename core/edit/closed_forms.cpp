@@ -2,6 +2,7 @@
 
 #include "edit/editor.h"
 
+#include <cmath>
 #include <string>
 
 namespace oedit::edit {
@@ -30,14 +31,26 @@ torch::Tensor ridged(const torch::Tensor &C)
 
 } // namespace
 
+torch::Tensor ridgedCholesky(const torch::Tensor &C)
+{
+    requireShape(C.dim() == 2 && C.size(0) == C.size(1), "C must be square");
+    const auto result = torch::linalg_cholesky_ex(ridged(f64(C)));
+    if (std::get<1>(result).item<int64_t>() != 0)
+        return {};
+    return std::get<0>(result);
+}
+
 std::pair<torch::Tensor, torch::Tensor> romeRankOne(const torch::Tensor &C, const torch::Tensor &kStar,
                                                     const torch::Tensor &kBare, const torch::Tensor &residual,
-                                                    bool mom2Adjustment)
+                                                    bool mom2Adjustment, const torch::Tensor &choleskyOfC)
 {
     requireShape(kStar.dim() == 1 && kBare.sizes() == kStar.sizes() && residual.dim() == 1,
                  "ROME expects vectors k*, k and a residual");
     auto u = f64(kStar);
-    if (mom2Adjustment) {
+    if (mom2Adjustment && choleskyOfC.defined()) {
+        requireShape(choleskyOfC.dim() == 2 && choleskyOfC.size(0) == u.size(0), "the Cholesky factor must be [d_k, d_k]");
+        u = torch::cholesky_solve(u.unsqueeze(1), choleskyOfC).squeeze(1);
+    } else if (mom2Adjustment) {
         requireShape(C.dim() == 2 && C.size(0) == u.size(0) && C.size(1) == u.size(0), "C must be [d_k, d_k]");
         u = torch::linalg_solve(ridged(f64(C)), u.unsqueeze(1)).squeeze(1);
     }
@@ -50,15 +63,30 @@ std::pair<torch::Tensor, torch::Tensor> romeRankOne(const torch::Tensor &C, cons
     return {right.to(torch::kFloat), u.to(torch::kFloat)};
 }
 
-torch::Tensor memitUpdate(const torch::Tensor &C, const torch::Tensor &K, const torch::Tensor &R, double lambda)
+std::pair<torch::Tensor, torch::Tensor> memitFactors(const torch::Tensor &C, const torch::Tensor &K,
+                                                     const torch::Tensor &R, double lambda,
+                                                     const torch::Tensor &choleskyOfC)
 {
     requireShape(K.dim() == 2 && R.dim() == 2 && K.size(1) == R.size(1) && C.size(0) == K.size(0),
                  "MEMIT expects C [d_k, d_k], K [d_k, n], R [d, n]");
     const auto k = f64(K);
+    if (choleskyOfC.defined() && lambda > 0) {
+        requireShape(choleskyOfC.dim() == 2 && choleskyOfC.size(0) == k.size(0), "the Cholesky factor must be [d_k, d_k]");
+        const auto Y = torch::cholesky_solve(k, choleskyOfC) / lambda; // (lambda C)^-1 K
+        const auto n = k.size(1);
+        const auto small = torch::eye(n, k.options()) + k.t().matmul(Y);
+        return {f64(R), torch::linalg_solve(small, Y.t()).t()}; // Y (I + K^T Y)^-1, small symmetric
+    }
     const auto A = lambda * f64(C) + k.matmul(k.t());
-    // DeltaW = R K^T A^-1 = (A^-1 K R^T)^T since A is symmetric.
+    // DeltaW = R K^T A^-1 = R (A^-1 K)^T since A is symmetric.
     const auto adj = torch::linalg_solve(ridged(A), k); // [d_k, n]
-    return f64(R).matmul(adj.t()).to(torch::kFloat);
+    return {f64(R), adj};
+}
+
+torch::Tensor memitUpdate(const torch::Tensor &C, const torch::Tensor &K, const torch::Tensor &R, double lambda)
+{
+    const auto factors = memitFactors(C, K, R, lambda);
+    return factors.first.matmul(factors.second.t()).to(torch::kFloat);
 }
 
 torch::Tensor nullSpaceProjector(const torch::Tensor &C, double threshold, bool relative)
@@ -72,16 +100,24 @@ torch::Tensor nullSpaceProjector(const torch::Tensor &C, double threshold, bool 
     return U0.matmul(U0.t());
 }
 
-torch::Tensor alphaEditUpdate(const torch::Tensor &P, const torch::Tensor &Cp, const torch::Tensor &K,
-                              const torch::Tensor &R, double alpha)
+std::pair<torch::Tensor, torch::Tensor> alphaEditFactors(const torch::Tensor &P, const torch::Tensor &Cp,
+                                                         const torch::Tensor &K, const torch::Tensor &R, double alpha)
 {
     requireShape(K.dim() == 2 && R.dim() == 2 && K.size(1) == R.size(1) && P.size(0) == K.size(0),
                  "AlphaEdit expects P [d_k, d_k], K [d_k, n], R [d, n]");
     const auto p = f64(P), k = f64(K);
     const auto n = p.size(0);
     const auto A = p.matmul(k.matmul(k.t()) + f64(Cp)) + alpha * torch::eye(n, p.options());
-    const auto deltaT = torch::linalg_solve(A, p.matmul(k).matmul(f64(R).t())); // [d_k, d]
-    return deltaT.t().contiguous().to(torch::kFloat);
+    // DeltaW^T = A^-1 P K R^T: solve for the n columns of A^-1 P K only.
+    const auto left = torch::linalg_solve(A, p.matmul(k)); // [d_k, n]
+    return {f64(R), left};
+}
+
+torch::Tensor alphaEditUpdate(const torch::Tensor &P, const torch::Tensor &Cp, const torch::Tensor &K,
+                              const torch::Tensor &R, double alpha)
+{
+    const auto factors = alphaEditFactors(P, Cp, K, R, alpha);
+    return factors.first.matmul(factors.second.t()).contiguous().to(torch::kFloat);
 }
 
 std::pair<torch::Tensor, torch::Tensor> energyBasis(const torch::Tensor &gram, double energy, int64_t maxRank)
@@ -134,6 +170,24 @@ torch::Tensor growBasis(const torch::Tensor &U, const torch::Tensor &M, double e
     return std::get<0>(torch::linalg_qr(basis, "reduced")).contiguous();
 }
 
+torch::Tensor growBasisRankOne(const torch::Tensor &U, const torch::Tensor &right, const torch::Tensor &left,
+                               double energy)
+{
+    requireShape(right.dim() == 1 && left.dim() == 1, "a rank-one update has vector factors");
+    const auto r = projectOut(U.defined() ? f64(U) : U, f64(right));
+    const auto d = r.size(0);
+    // One singular value, ||r|| ||left||: the same thresholds as growBasis,
+    // whose energy test a single direction always passes.
+    (void)energy;
+    const double norm = r.norm().item<double>(), total = std::pow(norm * f64(left).norm().item<double>(), 2);
+    if (total <= 1e-24 || norm == 0)
+        return torch::zeros({d, 0}, torch::kDouble);
+    auto basis = (r / norm).unsqueeze(1);
+    // Re-orthogonalise against U so float error does not accumulate over many edits.
+    basis = projectOut(U.defined() ? f64(U) : U, basis);
+    return (basis / basis.norm()).contiguous();
+}
+
 torch::Tensor protectedBasis(const torch::Tensor &editBasis, const torch::Tensor &implicitBasis,
                              const torch::Tensor &implicitEnergy, int64_t rankCap, int64_t *droppedImplicit)
 {
@@ -166,6 +220,15 @@ double frobeniusCos(const torch::Tensor &A, const torch::Tensor &B)
     if (na == 0 || nb == 0)
         return 0.0;
     return (a * b).sum().item<double>() / (na * nb);
+}
+
+double maxCosWithBasisRankOne(const torch::Tensor &U, const torch::Tensor &right)
+{
+    if (!U.defined() || U.size(1) == 0)
+        return 0.0;
+    const auto r = f64(right);
+    const double n = r.norm().item<double>();
+    return n == 0 ? 0.0 : f64(U).t().matmul(r).norm().item<double>() / n;
 }
 
 double maxCosWithBasis(const torch::Tensor &U, const torch::Tensor &deltaW)

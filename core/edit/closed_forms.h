@@ -11,16 +11,35 @@
 
 namespace oedit::edit {
 
+// The lower Cholesky factor of C plus the small ridge every solve here adds
+// (1e-6 of C's mean diagonal), float64; undefined when C is not positive
+// definite even so. Factor once per layer and run, then each edit's solve
+// costs O(d_k^2) instead of O(d_k^3).
+torch::Tensor ridgedCholesky(const torch::Tensor &C);
+
 // ROME's rank-one update. u = C^-1 kStar (or kStar without mom2 adjustment),
 // normalised; DeltaW = residual u^T / (kBare . u), with residual = v* - W kBare.
 // Then (W + DeltaW) kBare = v*. Returns {right = residual / (kBare . u), left = u}.
+// With choleskyOfC (ridgedCholesky(C)) the solve uses it instead of factoring C.
 std::pair<torch::Tensor, torch::Tensor> romeRankOne(const torch::Tensor &C, const torch::Tensor &kStar,
                                                     const torch::Tensor &kBare, const torch::Tensor &residual,
-                                                    bool mom2Adjustment = true);
+                                                    bool mom2Adjustment = true,
+                                                    const torch::Tensor &choleskyOfC = {});
 
 // MEMIT's least squares for one layer: DeltaW = R K^T (lambda C + K K^T)^-1,
 // K [d_k, n], R [d, n].
 torch::Tensor memitUpdate(const torch::Tensor &C, const torch::Tensor &K, const torch::Tensor &R, double lambda);
+
+// The same as two factors {R [d, n], A^-1 K [d_k, n]} with DeltaW = first * second^T:
+// for a single edit (n = 1) the update is rank one, and the O-Edit bookkeeping
+// (projection, |cos|, growing U_E) then costs O(d + d_k) instead of an SVD
+// of a [d, d_k] matrix. float64.
+// With choleskyOfC (ridgedCholesky(C)), (lambda C + K K^T)^-1 K comes from the
+// push-through identity (lambda C)^-1 K (I + K^T (lambda C)^-1 K)^-1: n x n
+// work besides two triangular solves.
+std::pair<torch::Tensor, torch::Tensor> memitFactors(const torch::Tensor &C, const torch::Tensor &K,
+                                                     const torch::Tensor &R, double lambda,
+                                                     const torch::Tensor &choleskyOfC = {});
 
 // AlphaEdit's projector onto the (near) null space of C: U_0 U_0^T over the
 // eigenvectors with eigenvalue < threshold (times the largest eigenvalue when
@@ -33,6 +52,11 @@ torch::Tensor nullSpaceProjector(const torch::Tensor &C, double threshold, bool 
 torch::Tensor alphaEditUpdate(const torch::Tensor &P, const torch::Tensor &Cp, const torch::Tensor &K,
                               const torch::Tensor &R, double alpha);
 
+// The same as two factors {R [d, n], (P (K K^T + Cp) + alpha I)^-1 P K [d_k, n]}
+// with DeltaW = first * second^T. float64.
+std::pair<torch::Tensor, torch::Tensor> alphaEditFactors(const torch::Tensor &P, const torch::Tensor &Cp,
+                                                         const torch::Tensor &K, const torch::Tensor &R, double alpha);
+
 // Orthonormal basis of the top eigenvectors of a PSD Gram matrix capturing
 // `energy` (0..1] of its trace, at most maxRank columns. Returns {basis [n, q]
 // float64, eigenvalues [q]} ordered by decreasing eigenvalue.
@@ -42,6 +66,12 @@ std::pair<torch::Tensor, torch::Tensor> energyBasis(const torch::Tensor &gram, d
 // capturing `energy` of its squared Frobenius norm: the directions an update
 // adds to O-Edit's edit subspace. float64 [d, r] (r may be 0).
 torch::Tensor growBasis(const torch::Tensor &U, const torch::Tensor &M, double energy);
+
+// growBasis for a rank-one M = right * left^T without forming M: the one
+// direction is right with span(U) removed, kept when it is not negligible.
+// Equal to growBasis(U, outer(right, left), energy) up to rounding.
+torch::Tensor growBasisRankOne(const torch::Tensor &U, const torch::Tensor &right, const torch::Tensor &left,
+                               double energy);
 
 // O-Edit's protected basis U_S = [U_E, U~_I] with U~_I = orth((I - U_E U_E^T) U_I)
 // (implicit directions weighted by sqrt(energy), weakest dropped first) and
@@ -59,5 +89,7 @@ double frobeniusCos(const torch::Tensor &A, const torch::Tensor &B);
 // Largest |cos| between the columns' direction of DeltaW (its column space,
 // via ||U^T DeltaW|| / ||DeltaW||) and the basis U. 0 when U has no columns.
 double maxCosWithBasis(const torch::Tensor &U, const torch::Tensor &deltaW);
+// The same for a rank-one DeltaW = right * left^T: ||U^T right|| / ||right||.
+double maxCosWithBasisRankOne(const torch::Tensor &U, const torch::Tensor &right);
 
 } // namespace oedit::edit

@@ -184,10 +184,8 @@ const torch::Tensor &EditContext::secondMoment(const model::Transformer &model, 
         for (size_t begin = 0; begin < passages.size(); begin += batchSize) {
             const size_t end = std::min(passages.size(), begin + batchSize);
             const auto batch = model::padBatch({passages.begin() + begin, passages.begin() + end}, padId);
-            model::ForwardHooks hooks;
-            hooks.captureMlpKeys = {layer};
-            model.forward(batch.ids, batch.mask, &hooks);
-            const auto keys = hooks.mlpKeys.at(layer).to(torch::kCPU, torch::kDouble);
+            // Only the layers up to `layer` run: nothing above it changes C.
+            const auto keys = model.mlpKeysAt(batch.ids, batch.mask, layer).to(torch::kCPU, torch::kDouble);
             const auto real = batch.mask.to(torch::kBool).cpu();
             const auto K = keys.index({real}); // [n, d_k]
             sum += K.t().matmul(K);
@@ -324,7 +322,7 @@ torch::Tensor &EditContext::alphaEditKeyGram(int64_t layer, int64_t dk)
     return gram;
 }
 
-const std::vector<std::pair<int64_t, torch::Tensor>> &EditContext::history(int64_t layer)
+const std::vector<std::pair<int64_t, LayerUpdate>> &EditContext::history(int64_t layer)
 {
     return m_history[layer];
 }
@@ -340,15 +338,17 @@ void EditContext::recordApplied(const EditResult &result)
 {
     m_lastId = std::max(m_lastId, result.id);
     for (const auto &update : result.layers) {
-        const auto M = update.matrix();
-        m_history[update.layer].emplace_back(result.id, M);
+        m_history[update.layer].emplace_back(result.id, update);
         if (isOEdit(result.method)) {
+            const auto M = update.matrix();
             auto &state = m_oedit[update.layer];
             if (!state.deltaTotal.defined())
                 state.deltaTotal = torch::zeros_like(M);
             state.deltaTotal += M;
             const double energy = result.hparams.value("eps_E", epsE);
-            const auto block = growBasis(state.editBasis(), M, energy);
+            // Rank one: from the factors, without an SVD of the [d, d_k] matrix.
+            const auto block = update.rankOne() ? growBasisRankOne(state.editBasis(), update.right, update.left, energy)
+                                                : growBasis(state.editBasis(), M, energy);
             if (block.size(1) > 0) {
                 state.blocks.push_back(block);
                 state.blockOwner.push_back(result.id);
@@ -433,8 +433,16 @@ void EditContext::writeState(torch::serialize::OutputArchive &archive) const
         nlohmann::json entry;
         entry["layer"] = layer;
         for (size_t i = 0; i < list.size(); ++i) {
-            archive.write("history." + std::to_string(layer) + "." + std::to_string(i), list[i].second);
+            const std::string key = "history." + std::to_string(layer) + "." + std::to_string(i);
+            const auto &update = list[i].second;
+            if (update.rankOne()) {
+                archive.write(key + ".right", update.right);
+                archive.write(key + ".left", update.left);
+            } else {
+                archive.write(key, update.matrix());
+            }
             entry["ids"].push_back(list[i].first);
+            entry["rank_one"].push_back(update.rankOne());
         }
         index["history"].push_back(entry);
     }
@@ -479,10 +487,19 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
     for (const auto &entry : index.value("history", nlohmann::json::array())) {
         const int64_t layer = entry["layer"];
         const auto ids = entry.value("ids", std::vector<int64_t>{});
+        // Files written before updates were kept as factors hold dense matrices only.
+        const auto rankOne = entry.value("rank_one", std::vector<bool>(ids.size(), false));
         for (size_t i = 0; i < ids.size(); ++i) {
-            torch::Tensor t;
-            archive.read("history." + std::to_string(layer) + "." + std::to_string(i), t);
-            m_history[layer].emplace_back(ids[i], t);
+            const std::string key = "history." + std::to_string(layer) + "." + std::to_string(i);
+            LayerUpdate update;
+            update.layer = layer;
+            if (i < rankOne.size() && rankOne[i]) {
+                archive.read(key + ".right", update.right);
+                archive.read(key + ".left", update.left);
+            } else {
+                archive.read(key, update.dense);
+            }
+            m_history[layer].emplace_back(ids[i], update);
         }
     }
 }

@@ -3,6 +3,8 @@
 // input validation.
 #include "edit/editor.h"
 
+#include "edit/closed_forms.h"
+
 #include <cmath>
 
 namespace oedit::edit {
@@ -33,6 +35,19 @@ torch::Tensor LayerUpdate::matrix() const
     if (!dense.defined())
         throw EditError("layer update of layer " + std::to_string(layer) + " holds no tensor");
     return dense.to(torch::kCPU, torch::kFloat).contiguous();
+}
+
+double LayerUpdate::cosWith(const LayerUpdate &other) const
+{
+    if (!rankOne() || !other.rankOne())
+        return frobeniusCos(matrix(), other.matrix());
+    const auto f = [](const torch::Tensor &t) { return t.detach().to(torch::kCPU, torch::kDouble); };
+    const auto r1 = f(right), l1 = f(left), r2 = f(other.right), l2 = f(other.left);
+    const double norms = r1.norm().item<double>() * l1.norm().item<double>() * r2.norm().item<double>() *
+                         l2.norm().item<double>();
+    if (norms == 0)
+        return 0.0;
+    return torch::dot(r1, r2).item<double>() * torch::dot(l1, l2).item<double>() / norms;
 }
 
 nlohmann::json EditResult::summaryJson() const

@@ -65,6 +65,9 @@ struct LayerUpdate {
     // DeltaW as [d, d_k] float32 on the CPU; the same bits on every call, so
     // adding and then subtracting it is exact up to float32 rounding of W.
     torch::Tensor matrix() const;
+    // <this, other>_F / (||this|| ||other||), 0 when either is zero. Two rank-one
+    // updates need no [d, d_k] matrix: (r1 . r2)(l1 . l2) / norms.
+    double cosWith(const LayerUpdate &other) const;
 };
 
 struct EditDiagnostics {
@@ -159,6 +162,11 @@ public:
     int64_t statisticsLoadedFromCache() const { return m_loaded; }
     double statisticsSeconds() const { return m_statisticsSeconds; }
 
+    // Matrices derived from the statistics (a Cholesky factor of C, AlphaEdit's
+    // projector), computed by the methods on first use and kept for the run
+    // under a key naming what they depend on; undefined until set.
+    torch::Tensor &derived(const std::string &key) { return m_derived[key]; }
+
     // The corpus passages used for statistics (loaded once).
     const std::vector<std::string> &corpus();
 
@@ -166,8 +174,9 @@ public:
     const std::map<int64_t, OEditLayerState> &oeditLayers() const { return m_oedit; }
     torch::Tensor &alphaEditKeyGram(int64_t layer, int64_t dk); // C_p, float64 [d_k, d_k]
 
-    // Updates applied in this run, per layer, in order (for |cos| diagnostics).
-    const std::vector<std::pair<int64_t, torch::Tensor>> &history(int64_t layer);
+    // Updates applied in this run, per layer, in order (for |cos| diagnostics),
+    // kept as the results hold them (rank-one factors where they are).
+    const std::vector<std::pair<int64_t, LayerUpdate>> &history(int64_t layer);
     int64_t nextEditId() { return ++m_lastId; }
 
     // Called by applyEdit/unapplyEdit.
@@ -193,10 +202,11 @@ private:
     std::vector<std::string> m_corpus;
     bool m_corpusLoaded = false;
     std::map<std::string, torch::Tensor> m_stats; // key -> tensor
+    std::map<std::string, torch::Tensor> m_derived;
     std::map<std::string, std::vector<std::string>> m_prefixes;
     std::map<int64_t, OEditLayerState> m_oedit;
     std::map<int64_t, torch::Tensor> m_alphaGram;
-    std::map<int64_t, std::vector<std::pair<int64_t, torch::Tensor>>> m_history;
+    std::map<int64_t, std::vector<std::pair<int64_t, LayerUpdate>>> m_history;
     int64_t m_lastId = 0;
     int64_t m_computed = 0, m_loaded = 0;
     double m_statisticsSeconds = 0;

@@ -283,8 +283,8 @@ torch::Tensor Transformer::norm(const torch::Tensor &x, const torch::Tensor &w, 
     return w * scaled.to(x.scalar_type());
 }
 
-torch::Tensor Transformer::attention(const Layer &l, const torch::Tensor &x, const torch::Tensor &positions,
-                                     const torch::Tensor &keyMask) const
+Transformer::Heads Transformer::projectHeads(const Layer &l, const torch::Tensor &x,
+                                            const torch::Tensor &positions) const
 {
     const int64_t batch = x.size(0), length = x.size(1), d = m_config.hidden;
     const int64_t heads = m_config.heads, kvHeads = m_config.kvHeads, headDim = m_config.headDim();
@@ -314,19 +314,34 @@ torch::Tensor Transformer::attention(const Layer &l, const torch::Tensor &x, con
             v = v.repeat_interleave(heads / kvHeads, 1);
         }
     }
+    return {q, k, v};
+}
 
-    auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat) / std::sqrt(static_cast<double>(headDim));
-    auto allowed = torch::ones({length, length}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril();
+torch::Tensor Transformer::attend(const Layer &l, const Heads &h, int64_t queryOffset,
+                                  const torch::Tensor &keyMask) const
+{
+    const int64_t batch = h.q.size(0), queries = h.q.size(2), keys = h.k.size(2), d = m_config.hidden;
+    const int64_t headDim = m_config.headDim();
+    auto scores = torch::matmul(h.q, h.k.transpose(-2, -1)).to(torch::kFloat) / std::sqrt(static_cast<double>(headDim));
+    // Causal: the query at position queryOffset + i sees keys 0 .. queryOffset + i.
+    auto allowed = torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(h.q.device()))
+                       .tril(queryOffset);
     if (keyMask.defined())
-        allowed = allowed.unsqueeze(0).unsqueeze(0) & keyMask.view({batch, 1, 1, length});
+        allowed = allowed.unsqueeze(0).unsqueeze(0) & keyMask.view({batch, 1, 1, keys});
     // A finite floor rather than -inf: rows that see no key at all (queries at
     // left padding) then give a harmless uniform average instead of NaN.
     scores = scores.masked_fill(allowed.logical_not(), -1e9);
-    const auto weights = torch::softmax(scores, -1).to(v.scalar_type());
-    auto out = torch::matmul(weights, v).transpose(1, 2).reshape({batch, length, d});
+    const auto weights = torch::softmax(scores, -1).to(h.v.scalar_type());
+    auto out = torch::matmul(weights, h.v).transpose(1, 2).reshape({batch, queries, d});
     if (m_config.family == Family::Gpt2)
-        return torch::addmm(l.attnOutB, out.reshape({-1, d}), l.attnOutW).view({batch, length, d});
+        return torch::addmm(l.attnOutB, out.reshape({-1, d}), l.attnOutW).view({batch, queries, d});
     return linear(out, l.attnOutW, l.attnOutB);
+}
+
+torch::Tensor Transformer::attention(const Layer &l, const torch::Tensor &x, const torch::Tensor &positions,
+                                     const torch::Tensor &keyMask) const
+{
+    return attend(l, projectHeads(l, x, positions), 0, keyMask);
 }
 
 torch::Tensor Transformer::mlp(const Layer &l, const torch::Tensor &x, int64_t index, ForwardHooks *hooks) const
@@ -347,7 +362,7 @@ torch::Tensor Transformer::mlp(const Layer &l, const torch::Tensor &x, int64_t i
     return value;
 }
 
-torch::Tensor Transformer::forward(const torch::Tensor &idsIn, const torch::Tensor &maskIn, ForwardHooks *hooks) const
+torch::Tensor Transformer::checkedIds(const torch::Tensor &idsIn) const
 {
     const auto ids = idsIn.to(device(), torch::kLong);
     if (ids.dim() != 2)
@@ -355,17 +370,24 @@ torch::Tensor Transformer::forward(const torch::Tensor &idsIn, const torch::Tens
     if (ids.numel() && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= m_config.vocabSize))
         throw std::runtime_error("a token id is outside the model's vocabulary of " +
                                  std::to_string(m_config.vocabSize));
-    const torch::Tensor mask = maskIn.defined() ? maskIn.to(device(), torch::kLong) : torch::ones_like(ids);
-    const auto positions = (mask.cumsum(1) - 1).clamp_min(0);
     if (m_config.family == Family::Gpt2 && ids.size(1) > m_config.maxPositions)
         throw std::runtime_error("sequence of " + std::to_string(ids.size(1)) + " tokens exceeds the model's " +
                                  std::to_string(m_config.maxPositions) + " positions");
-    const auto keyMask = maskIn.defined() ? mask.to(torch::kBool) : torch::Tensor();
+    return ids;
+}
 
+torch::Tensor Transformer::embed(const torch::Tensor &ids, const torch::Tensor &positions) const
+{
     auto x = torch::embedding(m_tokenEmbedding, ids);
     if (m_positionEmbedding.defined())
         x = x + torch::embedding(m_positionEmbedding, positions);
-    for (int64_t i = 0; i < m_config.layers; ++i) {
+    return x;
+}
+
+torch::Tensor Transformer::runLayers(torch::Tensor x, int64_t from, int64_t to, const torch::Tensor &positions,
+                                     const torch::Tensor &keyMask, ForwardHooks *hooks) const
+{
+    for (int64_t i = from; i < to; ++i) {
         const Layer &l = m_layers[i];
         x = x + attention(l, norm(x, l.norm1W, l.norm1B), positions, keyMask);
         x = x + mlp(l, norm(x, l.norm2W, l.norm2B), i, hooks);
@@ -373,8 +395,139 @@ torch::Tensor Transformer::forward(const torch::Tensor &idsIn, const torch::Tens
         if (hooks && contains(hooks->captureBlockOut, i))
             hooks->blockOut[i] = x;
     }
+    return x;
+}
+
+namespace {
+
+// Positions follow the mask (cumulative count of real tokens), so left padding works too.
+torch::Tensor positionsOf(const torch::Tensor &mask)
+{
+    return (mask.cumsum(1) - 1).clamp_min(0);
+}
+
+} // namespace
+
+torch::Tensor Transformer::forward(const torch::Tensor &idsIn, const torch::Tensor &maskIn, ForwardHooks *hooks) const
+{
+    const auto ids = checkedIds(idsIn);
+    const torch::Tensor mask = maskIn.defined() ? maskIn.to(device(), torch::kLong) : torch::ones_like(ids);
+    const auto positions = positionsOf(mask);
+    const auto keyMask = maskIn.defined() ? mask.to(torch::kBool) : torch::Tensor();
+    auto x = runLayers(embed(ids, positions), 0, m_config.layers, positions, keyMask, hooks);
     x = norm(x, m_finalNormW, m_finalNormB);
     return torch::matmul(x, m_head.t());
+}
+
+torch::Tensor Transformer::residualBefore(const torch::Tensor &idsIn, const torch::Tensor &maskIn,
+                                          int64_t layer) const
+{
+    if (layer < 0 || layer >= m_config.layers)
+        throw std::runtime_error("layer " + std::to_string(layer) + " is outside the model's " +
+                                 std::to_string(m_config.layers) + " layers");
+    torch::NoGradGuard noGrad;
+    const auto ids = checkedIds(idsIn);
+    const torch::Tensor mask = maskIn.defined() ? maskIn.to(device(), torch::kLong) : torch::ones_like(ids);
+    const auto positions = positionsOf(mask);
+    const auto keyMask = maskIn.defined() ? mask.to(torch::kBool) : torch::Tensor();
+    return runLayers(embed(ids, positions), 0, layer, positions, keyMask, nullptr);
+}
+
+torch::Tensor Transformer::forwardFrom(int64_t layer, const torch::Tensor &residual, const torch::Tensor &maskIn,
+                                       ForwardHooks *hooks) const
+{
+    if (layer < 0 || layer >= m_config.layers)
+        throw std::runtime_error("layer " + std::to_string(layer) + " is outside the model's " +
+                                 std::to_string(m_config.layers) + " layers");
+    if (residual.dim() != 3 || residual.size(2) != m_config.hidden)
+        throw std::runtime_error("forwardFrom expects a residual stream of shape [batch, length, hidden]");
+    const torch::Tensor mask =
+        maskIn.defined() ? maskIn.to(device(), torch::kLong)
+                         : torch::ones({residual.size(0), residual.size(1)}, torch::TensorOptions().dtype(torch::kLong).device(device()));
+    const auto positions = positionsOf(mask);
+    const auto keyMask = maskIn.defined() ? mask.to(torch::kBool) : torch::Tensor();
+    const auto x = runLayers(residual, layer, m_config.layers, positions, keyMask, hooks);
+    return norm(x, m_finalNormW, m_finalNormB);
+}
+
+Transformer::FrozenPrefix Transformer::freezePrefix(const torch::Tensor &idsIn, const torch::Tensor &maskIn,
+                                                   int64_t layer, int64_t start) const
+{
+    if (layer < 0 || layer >= m_config.layers)
+        throw std::runtime_error("layer " + std::to_string(layer) + " is outside the model's " +
+                                 std::to_string(m_config.layers) + " layers");
+    torch::NoGradGuard noGrad;
+    const auto ids = checkedIds(idsIn);
+    if (start < 0 || start >= ids.size(1))
+        throw std::runtime_error("freezePrefix: start " + std::to_string(start) + " is outside the " +
+                                 std::to_string(ids.size(1)) + " positions");
+    FrozenPrefix frozen;
+    frozen.layer = layer;
+    frozen.start = start;
+    const torch::Tensor mask = maskIn.defined() ? maskIn.to(device(), torch::kLong) : torch::ones_like(ids);
+    frozen.positions = positionsOf(mask);
+    frozen.keyMask = mask.to(torch::kBool);
+    auto x = embed(ids, frozen.positions);
+    for (int64_t i = 0; i < m_config.layers; ++i) {
+        const Layer &l = m_layers[i];
+        if (i == layer)
+            frozen.residual = x.narrow(1, start, x.size(1) - start).contiguous();
+        const auto heads = projectHeads(l, norm(x, l.norm1W, l.norm1B), frozen.positions);
+        if (i >= layer) {
+            frozen.keys.push_back(heads.k.narrow(2, 0, start).contiguous());
+            frozen.values.push_back(heads.v.narrow(2, 0, start).contiguous());
+        }
+        x = x + attend(l, heads, 0, frozen.keyMask);
+        x = x + mlp(l, norm(x, l.norm2W, l.norm2B), i, nullptr);
+    }
+    return frozen;
+}
+
+torch::Tensor Transformer::forwardSuffix(const FrozenPrefix &frozen, ForwardHooks *hooks) const
+{
+    if (!frozen.residual.defined() ||
+        static_cast<int64_t>(frozen.keys.size()) != m_config.layers - frozen.layer)
+        throw std::runtime_error("forwardSuffix needs a prefix frozen by freezePrefix on this model");
+    const auto length = frozen.residual.size(1);
+    const auto positions = frozen.positions.narrow(1, frozen.start, length);
+    auto x = frozen.residual;
+    for (int64_t i = frozen.layer; i < m_config.layers; ++i) {
+        const Layer &l = m_layers[i];
+        auto heads = projectHeads(l, norm(x, l.norm1W, l.norm1B), positions);
+        const auto j = static_cast<size_t>(i - frozen.layer);
+        heads.k = torch::cat({frozen.keys[j], heads.k}, 2);
+        heads.v = torch::cat({frozen.values[j], heads.v}, 2);
+        x = x + attend(l, heads, frozen.start, frozen.keyMask);
+        x = x + mlp(l, norm(x, l.norm2W, l.norm2B), i, hooks);
+        applyInterventions(x, i, Site::BlockOut, hooks);
+        if (hooks && contains(hooks->captureBlockOut, i))
+            hooks->blockOut[i] = x;
+    }
+    return norm(x, m_finalNormW, m_finalNormB);
+}
+
+torch::Tensor Transformer::mlpKeysAt(const torch::Tensor &idsIn, const torch::Tensor &maskIn, int64_t layer) const
+{
+    if (layer < 0 || layer >= m_config.layers)
+        throw std::runtime_error("layer " + std::to_string(layer) + " is outside the model's " +
+                                 std::to_string(m_config.layers) + " layers");
+    torch::NoGradGuard noGrad;
+    const auto ids = checkedIds(idsIn);
+    const torch::Tensor mask = maskIn.defined() ? maskIn.to(device(), torch::kLong) : torch::ones_like(ids);
+    const auto positions = positionsOf(mask);
+    const auto keyMask = maskIn.defined() ? mask.to(torch::kBool) : torch::Tensor();
+    auto x = runLayers(embed(ids, positions), 0, layer, positions, keyMask, nullptr);
+    const Layer &l = m_layers[layer];
+    x = x + attention(l, norm(x, l.norm1W, l.norm1B), positions, keyMask);
+    ForwardHooks hooks;
+    hooks.captureMlpKeys = {layer};
+    mlp(l, norm(x, l.norm2W, l.norm2B), layer, &hooks);
+    return hooks.mlpKeys.at(layer);
+}
+
+torch::Tensor Transformer::headLogits(const torch::Tensor &hidden) const
+{
+    return torch::matmul(hidden, m_head.t());
 }
 
 double Transformer::ContinuationScore::meanLogProb() const

@@ -89,6 +89,44 @@ public:
     // mask (cumulative count of real tokens), so left padding works too.
     torch::Tensor forward(const torch::Tensor &ids, const torch::Tensor &mask = {}, ForwardHooks *hooks = nullptr) const;
 
+    // The two halves of forward(), for work that changes only layer `layer`
+    // and up: the residual stream entering `layer` ([B, T, d], computed
+    // without gradients, hooks of earlier layers not applied), then the rest
+    // from there to the final norm ([B, T, d], hooks of `layer` and up
+    // applied). headLogits() turns selected rows of that into logits, so a
+    // caller that needs a few positions skips the vocabulary projection of
+    // all the others. headLogits(forwardFrom(l, residualBefore(ids, mask, l),
+    // mask, h)) is forward(ids, mask, h) when h only acts at layer l and up.
+    torch::Tensor residualBefore(const torch::Tensor &ids, const torch::Tensor &mask, int64_t layer) const;
+    torch::Tensor forwardFrom(int64_t layer, const torch::Tensor &residual, const torch::Tensor &mask,
+                              ForwardHooks *hooks = nullptr) const;
+    torch::Tensor headLogits(const torch::Tensor &hidden) const;
+    // The input of `layer`'s MLP output projection ([B, T, d_k], no
+    // gradients), running no layer above it: what forward() with
+    // captureMlpKeys = {layer} records, for a fraction of the work.
+    torch::Tensor mlpKeysAt(const torch::Tensor &ids, const torch::Tensor &mask, int64_t layer) const;
+
+    // A batch whose positions before `start` will not change: what is left
+    // of them after the residual stream enters `layer` is their keys and
+    // values at `layer` and up. Holds tensors computed without gradients.
+    struct FrozenPrefix {
+        int64_t layer = 0;
+        int64_t start = 0;
+        torch::Tensor residual;                  // [B, T - start, d] entering `layer`
+        torch::Tensor positions, keyMask;        // [B, T], of the whole batch
+        std::vector<torch::Tensor> keys, values; // per layer from `layer` up: [B, heads, start, headDim]
+    };
+    // Runs the whole batch once (no hooks) and keeps what forwardSuffix needs.
+    FrozenPrefix freezePrefix(const torch::Tensor &ids, const torch::Tensor &mask, int64_t layer,
+                              int64_t start) const;
+    // Layers `layer` and up at positions start.. only, attending to the frozen
+    // keys and values: the final-normed hidden states [B, T - start, d], equal
+    // to forwardFrom()'s last T - start positions. Positions in `hooks`
+    // (interventions, captured tensors) count from `start`. An optimisation
+    // that only changes positions >= start (ROME's value search changes the
+    // subject's last token and what follows it) costs that many positions per step.
+    torch::Tensor forwardSuffix(const FrozenPrefix &frozen, ForwardHooks *hooks = nullptr) const;
+
     // Teacher forcing: for each (prompt, continuation) pair, the log-probability
     // of each continuation token given the prompt and the tokens before it.
     struct ContinuationScore {
@@ -136,6 +174,18 @@ private:
     torch::Tensor attention(const Layer &layer, const torch::Tensor &x, const torch::Tensor &positions,
                             const torch::Tensor &keyMask) const;
     torch::Tensor mlp(const Layer &layer, const torch::Tensor &x, int64_t index, ForwardHooks *hooks) const;
+    // Attention in two halves, so keys and values of frozen positions can be reused.
+    struct Heads {
+        torch::Tensor q, k, v; // [B, heads, T, headDim], RoPE applied, key/value heads repeated
+    };
+    Heads projectHeads(const Layer &layer, const torch::Tensor &x, const torch::Tensor &positions) const;
+    torch::Tensor attend(const Layer &layer, const Heads &heads, int64_t queryOffset,
+                         const torch::Tensor &keyMask) const;
+    torch::Tensor checkedIds(const torch::Tensor &ids) const;
+    torch::Tensor embed(const torch::Tensor &ids, const torch::Tensor &positions) const;
+    // Layers [from, to) on the residual stream x.
+    torch::Tensor runLayers(torch::Tensor x, int64_t from, int64_t to, const torch::Tensor &positions,
+                            const torch::Tensor &keyMask, ForwardHooks *hooks) const;
 
     ModelConfig m_config;
     TensorMap m_weights;

@@ -133,6 +133,41 @@ private Q_SLOTS:
         QVERIFY(memitUpdate(C, K, R, 1e7).norm().item<double>() < 1e-2 * M.norm().item<double>());
     }
 
+    // The fast paths give the plain closed forms' results: solves with a
+    // cached Cholesky factor of C (ROME, MEMIT by the push-through identity),
+    // MEMIT/AlphaEdit as factors, and O-Edit's bookkeeping on rank-one factors.
+    void factoredFormsMatchPlainOnes()
+    {
+        const int64_t d = 7, dk = 14;
+        const auto C = randomSpd(dk, dk, 1e-2);
+        const auto L = ridgedCholesky(C);
+        QVERIFY(L.defined());
+        const auto kStar = torch::randn({dk}, torch::kDouble), kBare = kStar + 0.1 * torch::randn({dk}, torch::kDouble);
+        const auto residual = torch::randn({d}, torch::kDouble);
+        const auto plain = romeRankOne(C, kStar, kBare, residual, true);
+        const auto cached = romeRankOne(C, kStar, kBare, residual, true, L);
+        QVERIFY(maxAbs(torch::outer(plain.first, plain.second) - torch::outer(cached.first, cached.second)) < 1e-5);
+
+        const auto K = torch::randn({dk, 1}, torch::kDouble), R = torch::randn({d, 1}, torch::kDouble);
+        const auto M = memitUpdate(C, K, R, 20.0).to(torch::kDouble);
+        const auto factors = memitFactors(C, K, R, 20.0, L);
+        QVERIFY(maxAbs(factors.first.matmul(factors.second.t()) - M) < 1e-6 * std::max(1.0, maxAbs(M)));
+        const auto P = nullSpaceProjector(C, 0.5, true), Cp = randomSpd(dk, 2);
+        const auto A = alphaEditFactors(P, Cp, K, R, 10.0);
+        QVERIFY(maxAbs(A.first.matmul(A.second.t()) - alphaEditUpdate(P, Cp, K, R, 10.0).to(torch::kDouble)) < 1e-5);
+
+        // Rank one: U_E grows by the same direction, |cos| with a basis is the same.
+        const auto U = std::get<0>(torch::linalg_qr(torch::randn({d, 3}, torch::kDouble), "reduced"));
+        const auto right = torch::randn({d}, torch::kDouble), left = torch::randn({dk}, torch::kDouble);
+        const auto dense = growBasis(U, torch::outer(right, left), 0.99);
+        const auto fast = growBasisRankOne(U, right, left, 0.99);
+        QCOMPARE(fast.size(1), dense.size(1));
+        QVERIFY(std::abs(std::abs(fast.t().matmul(dense).item<double>()) - 1.0) < 1e-9);
+        QVERIFY(std::abs(maxCosWithBasisRankOne(U, right) - maxCosWithBasis(U, torch::outer(right, left))) < 1e-9);
+        // A direction already in U adds nothing.
+        QCOMPARE(growBasisRankOne(U, U.select(1, 0), left, 0.99).size(1), 0L);
+    }
+
     // Convention: W is [d, d_k], v = W k. AlphaEdit's update satisfies
     // DeltaW (I - P) = 0 with P the projector onto C's near null space, so keys
     // in C's high-variance directions (the preserved knowledge) map as before.

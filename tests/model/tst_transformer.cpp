@@ -133,6 +133,68 @@ private Q_SLOTS:
         QVERIFY(delta.grad().abs().sum().item<double>() > 0);
     }
 
+    // The halves of forward() the value search uses give forward()'s results:
+    // resuming at a layer, and recomputing only the positions after a frozen
+    // prefix (left padding, an intervention, gradients to it).
+    void partialForwardsMatchForward_data()
+    {
+        QTest::addColumn<QString>("dir");
+        QTest::addColumn<QString>("site");
+        QTest::newRow("gpt2 mlp") << fixture("gpt2-tiny-f32") << "mlp";
+        QTest::newRow("gpt2 block") << fixture("gpt2-tiny-f32") << "block";
+        QTest::newRow("llama (GQA) mlp") << fixture("llama-tiny-f32") << "mlp";
+        QTest::newRow("llama (GQA) block") << fixture("llama-tiny-f32") << "block";
+    }
+    void partialForwardsMatchForward()
+    {
+        QFETCH(QString, dir);
+        QFETCH(QString, site);
+        const Transformer model = loadFixture(dir);
+        const std::vector<std::vector<int64_t>> sequences = {{5, 9, 2, 7, 1, 3}, {4, 8, 6}, {11, 12, 13, 14}};
+        const Batch batch = padBatch(sequences, 0, /*padLeft=*/true);
+        const int64_t T = batch.ids.size(1), layer = 1, start = T - 3;
+        const Site where = site == "mlp" ? Site::MlpOut : Site::BlockOut;
+        const std::vector<int64_t> rows = {0, 1, 2}, positions = {T - 2, T - 3, T - 2};
+        auto withDelta = [&](const torch::Tensor &delta, int64_t offset) {
+            ForwardHooks hooks;
+            std::vector<int64_t> shifted;
+            for (const auto p : positions)
+                shifted.push_back(p - offset);
+            hooks.interventions.push_back({layer, where, rows, shifted, delta});
+            return hooks;
+        };
+        const auto delta = torch::randn({model.config().hidden});
+        auto fullHooks = withDelta(delta, 0);
+        const auto full = model.forward(batch.ids, batch.mask, &fullHooks).detach();
+
+        ForwardHooks keyHooks;
+        keyHooks.captureMlpKeys = {layer};
+        model.forward(batch.ids, batch.mask, &keyHooks);
+        QVERIFY2(maxAbsDiff(model.mlpKeysAt(batch.ids, batch.mask, layer), keyHooks.mlpKeys.at(layer)) < 1e-5,
+                 "mlpKeysAt");
+
+        auto resumedHooks = withDelta(delta, 0);
+        const auto resumed = model.headLogits(
+            model.forwardFrom(layer, model.residualBefore(batch.ids, batch.mask, layer), batch.mask, &resumedHooks));
+        QVERIFY2(maxAbsDiff(resumed, full) < 1e-4, "forwardFrom");
+
+        const auto frozen = model.freezePrefix(batch.ids, batch.mask, layer, start);
+        auto suffixDelta = delta.clone().set_requires_grad(true);
+        auto suffixHooks = withDelta(suffixDelta, start);
+        const auto suffix = model.headLogits(model.forwardSuffix(frozen, &suffixHooks));
+        QCOMPARE(suffix.size(1), T - start);
+        QVERIFY2(maxAbsDiff(suffix.detach(), full.narrow(1, start, T - start)) < 1e-4, "forwardSuffix");
+
+        // The gradient reaching delta is the full pass's.
+        auto fullDelta = delta.clone().set_requires_grad(true);
+        auto gradHooks = withDelta(fullDelta, 0);
+        model.forward(batch.ids, batch.mask, &gradHooks).narrow(1, start, T - start).pow(2).sum().backward();
+        suffix.pow(2).sum().backward();
+        QVERIFY(fullDelta.grad().abs().sum().item<double>() > 0);
+        QVERIFY2(maxAbsDiff(suffixDelta.grad(), fullDelta.grad()) < 1e-3 * fullDelta.grad().abs().max().item<double>(),
+                 "gradient");
+    }
+
     void mlpOutWeightUsesOneConvention_data()
     {
         QTest::addColumn<QString>("dir");
