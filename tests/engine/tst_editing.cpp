@@ -99,6 +99,7 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("method");
         QTest::addColumn<QString>("hparams");
+        QTest::newRow("ft") << "ft" << "";
         QTest::newRow("rome") << "rome" << "";
         QTest::newRow("oedit+") << "oedit+" << "";
         QTest::newRow("oedit+ on memit") << "oedit+" << R"({"base": "memit"})";
@@ -128,6 +129,12 @@ private Q_SLOTS:
         QVERIFY(outcome->succeeded());
         QVERIFY(p.continuationAfter.find(spec.targetNew) != std::string::npos);
         QVERIFY(!outcome->diagnostics.lossCurve.empty());
+        // Fine-tuning changes a dense matrix; the locate-then-edit methods make rank-one updates.
+        for (const auto &layer : outcome->layers) {
+            QCOMPARE(layer.kind, std::string(method == "ft" ? "dense" : "rank-one"));
+            QVERIFY(method == "ft" ? layer.rank > 1 : layer.rank == 1);
+            QVERIFY(layer.norm > 0);
+        }
         QVERIFY(outcome->timings.total > 0);
         if (method == "oedit+") {
             QVERIFY(outcome->diagnostics.protectedRank > 0);
