@@ -384,6 +384,9 @@ Protection protectionFor(EditContext &context, const model::Transformer &model, 
 
 class LocateEditMethod : public EditMethod {
 public:
+    explicit LocateEditMethod(std::string name) : m_name(std::move(name)) {}
+    std::string name() const override { return m_name; }
+
     void prepare(model::Transformer &model, const model::Tokenizer &tokenizer, EditContext &context) override
     {
         const int64_t samples = m_hparams.value("mom2_n_samples", 0);
@@ -404,30 +407,34 @@ public:
 protected:
     virtual std::vector<int64_t> editLayers() const = 0;
     virtual std::vector<int64_t> statLayers() const { return editLayers(); }
-    virtual bool isOEdit() const { return false; }
+    bool isOEdit() const { return m_name == "oedit" || m_name == "oedit+"; }
 
-    void begin(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request)
+    // The common start of every edit: refuse bad requests before any work, seed,
+    // and a result that already names the method, its hyperparameters and the request.
+    EditResult begin(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request)
     {
         validateRequest(model, tokenizer, request);
         torch::manual_seed(m_hparams.value("seed", 0));
+        EditResult result;
+        result.method = m_name;
+        result.hparams = m_hparams;
+        result.request = request;
+        return result;
     }
+
+    std::string m_name;
 };
 
 // ROME (and the ROME base of O-Edit / O-Edit+).
 class RomeMethod : public LocateEditMethod {
 public:
-    explicit RomeMethod(std::string name) : m_name(std::move(name)) {}
-    std::string name() const override { return m_name; }
+    using LocateEditMethod::LocateEditMethod;
 
     EditResult edit(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
                     EditContext &context) override
     {
         const auto start = Clock::now();
-        begin(model, tokenizer, request);
-        EditResult result;
-        result.method = m_name;
-        result.hparams = m_hparams;
-        result.request = request;
+        EditResult result = begin(model, tokenizer, request);
         int64_t layer = m_hparams["layer"];
 
         // O-Edit: pick the layer (capacity policy) and its protected basis.
@@ -537,27 +544,18 @@ protected:
                 layers.push_back(l);
         return layers;
     }
-    bool isOEdit() const override { return m_name == "oedit" || m_name == "oedit+"; }
-
-private:
-    std::string m_name;
 };
 
 // MEMIT, AlphaEdit, and the MEMIT base of O-Edit / O-Edit+.
 class MemitMethod : public LocateEditMethod {
 public:
-    explicit MemitMethod(std::string name) : m_name(std::move(name)) {}
-    std::string name() const override { return m_name; }
+    using LocateEditMethod::LocateEditMethod;
 
     EditResult edit(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
                     EditContext &context) override
     {
         const auto start = Clock::now();
-        begin(model, tokenizer, request);
-        EditResult result;
-        result.method = m_name;
-        result.hparams = m_hparams;
-        result.request = request;
+        EditResult result = begin(model, tokenizer, request);
         const auto layers = editLayers();
         const int64_t last = layers.back();
         const bool alpha = m_name == "alphaedit";
@@ -720,10 +718,6 @@ public:
 
 protected:
     std::vector<int64_t> editLayers() const override { return m_hparams["layers"].get<std::vector<int64_t>>(); }
-    bool isOEdit() const override { return m_name == "oedit" || m_name == "oedit+"; }
-
-private:
-    std::string m_name;
 };
 
 // Fine-tuning of one MLP output projection, each entry of DeltaW bounded by
