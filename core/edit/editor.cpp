@@ -253,7 +253,8 @@ double targetProbability(const model::Transformer &model, const model::Tokenizer
     return std::exp(scores.at(0).meanLogProb());
 }
 
-void validateRequest(const model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request)
+void validateRequest(const model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
+                     bool refuseSatisfied)
 {
     auto trim = [](const std::string &s) {
         const auto b = s.find_first_not_of(" \t\r\n");
@@ -269,6 +270,8 @@ void validateRequest(const model::Transformer &model, const model::Tokenizer &to
                         std::to_string(model.config().maxPositions) + " positions");
     if (request.targetTrue && trim(*request.targetTrue) == trim(request.targetNew))
         throw EditError("the new target equals the true target '" + request.targetNew + "': nothing to change");
+    if (!refuseSatisfied)
+        return;
     // The model's own greedy answer, as many tokens as the target has.
     const auto targetIds = tokenizer.encode(" " + trim(request.targetNew));
     const auto greedy = model.generate(prompt.ids, static_cast<int64_t>(targetIds.size()));

@@ -132,6 +132,11 @@ struct ContextOptions {
     std::string corpusPath; // text file for statistics; empty: modelDir/general_train.txt
     std::string cacheDir;   // empty: $XDG_CACHE_HOME/oedit-workbench or ~/.cache/oedit-workbench
     ProgressFn progress;    // statistics progress; return false to cancel (EditCancelled)
+    // A single edit whose target the model already answers is refused ("nothing
+    // to edit"). A sequential run plans its targets up front and earlier edits
+    // can move a later fact onto its planned target; the run still edits it
+    // (the update raises the target's margin), so the plan never stalls.
+    bool editSatisfiedTargets = false;
 };
 
 // Per-run state. Statistics are computed on first use from the weights as
@@ -274,7 +279,9 @@ double targetProbability(const model::Transformer &model, const model::Tokenizer
 
 // Checks a request against the model before anything changes: subject in the
 // prompt, non-empty target, target different from the model's current greedy
-// continuation and from targetTrue. Throws EditError.
-void validateRequest(const model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request);
+// continuation (unless `refuseSatisfied` is false) and from targetTrue.
+// Throws EditError.
+void validateRequest(const model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
+                     bool refuseSatisfied = true);
 
 } // namespace oedit::edit

@@ -411,9 +411,10 @@ protected:
 
     // The common start of every edit: refuse bad requests before any work, seed,
     // and a result that already names the method, its hyperparameters and the request.
-    EditResult begin(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request)
+    EditResult begin(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
+                     const EditContext &context)
     {
-        validateRequest(model, tokenizer, request);
+        validateRequest(model, tokenizer, request, !context.options().editSatisfiedTargets);
         torch::manual_seed(m_hparams.value("seed", 0));
         EditResult result;
         result.method = m_name;
@@ -434,7 +435,7 @@ public:
                     EditContext &context) override
     {
         const auto start = Clock::now();
-        EditResult result = begin(model, tokenizer, request);
+        EditResult result = begin(model, tokenizer, request, context);
         int64_t layer = m_hparams["layer"];
 
         // O-Edit: pick the layer (capacity policy) and its protected basis.
@@ -555,7 +556,7 @@ public:
                     EditContext &context) override
     {
         const auto start = Clock::now();
-        EditResult result = begin(model, tokenizer, request);
+        EditResult result = begin(model, tokenizer, request, context);
         const auto layers = editLayers();
         const int64_t last = layers.back();
         const bool alpha = m_name == "alphaedit";
@@ -730,7 +731,7 @@ public:
                     EditContext &context) override
     {
         const auto start = Clock::now();
-        validateRequest(model, tokenizer, request);
+        validateRequest(model, tokenizer, request, !context.options().editSatisfiedTargets);
         torch::manual_seed(m_hparams.value("seed", 0));
         EditResult result;
         result.method = "ft";

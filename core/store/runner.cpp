@@ -110,6 +110,7 @@ Session openSession(const std::string &modelDir, const std::string &method, cons
     edit::ContextOptions options;
     options.modelDir = modelDir;
     options.cacheDir = cacheDir;
+    options.editSatisfiedTargets = true; // a planned step never stalls the run
     s.context = std::make_unique<edit::EditContext>(options);
     s.base = captureBaseWeights(*s.model);
     // Statistics from the unedited weights, as a run started fresh would get them.

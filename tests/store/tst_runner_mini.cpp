@@ -1,8 +1,14 @@
 // The sequential runner on the mini world (slow): a run with its evaluation
 // schedule, cancel and resume, and a run killed with SIGKILL midway that
 // resumes with no lost or duplicated edit and a clean integrity check.
+#include "edit/editor.h"
+#include "model/checkpoint.h"
+#include "model/model_config.h"
+#include "model/tokenizer.h"
 #include "store/ledger.h"
 #include "store/runner.h"
+
+#include <nlohmann/json.hpp>
 
 #include <torch/torch.h>
 
@@ -11,6 +17,7 @@
 #include <QtTest>
 
 #include <cstdlib>
+#include <map>
 #include <set>
 
 using namespace oedit;
@@ -102,6 +109,91 @@ private Q_SLOTS:
         bad = options(dir, 1000000);
         QVERIFY_EXCEPTION_THROWN(startRun(ledger, bad), LedgerError);
         QCOMPARE(ledger.runs().size(), size_t(1));
+    }
+
+    // 30 O-Edit+ edits evaluated every 10: three checkpoints with the full
+    // metric suite and a retention column of all edits so far.
+    void thirtyEditRunIsEvaluatedAndStored()
+    {
+        QTemporaryDir dir;
+        Ledger ledger(dir.filePath(QStringLiteral("thirty.sqlite")).toStdString());
+        auto o = options(dir, 30);
+        o.method = "oedit+";
+        o.evalEvery = 10;
+        const auto result = startRun(ledger, o);
+        QCOMPARE(result.status, std::string("finished"));
+        checkNoLostOrDuplicated(ledger, result.runId, 30);
+        QCOMPARE(checkpointSteps(ledger, result.runId), (std::vector<int64_t>{10, 20, 30}));
+        int64_t expectedRows = 10;
+        for (const auto &checkpoint : ledger.checkpoints(result.runId)) {
+            std::map<std::string, double> runLevel;
+            int64_t editRows = 0;
+            for (const auto &metric : ledger.metrics(checkpoint.id)) {
+                if (metric.edit)
+                    editRows += metric.name == "edit_success" ? 1 : 0;
+                else
+                    runLevel[metric.name] = metric.value;
+            }
+            QCOMPARE(editRows, expectedRows); // every edit so far, rescored
+            expectedRows += 10;
+            for (const char *name : {"ES", "PS", "NS", "score"}) {
+                QVERIFY2(runLevel.count(name), name);
+                QVERIFY(runLevel[name] >= 0.0 && runLevel[name] <= 1.0);
+            }
+            qInfo("oedit+ on the mini world, step %lld: ES %.3f PS %.3f NS %.3f score %.3f",
+                  static_cast<long long>(checkpoint.step), runLevel["ES"], runLevel["PS"], runLevel["NS"],
+                  runLevel["score"]);
+            QVERIFY(runLevel["ES"] >= 0.6); // width 64: the mini layer holds few edits well
+        }
+    }
+
+    // A planned step whose new target the model already answers (here: the
+    // fact's own object, planned as the "new" target) is edited like any other
+    // instead of stopping the run.
+    void plannedTargetAlreadyAnsweredDoesNotStall()
+    {
+        auto world = world::loadWorld(OEDIT_MINI_MODEL_DIR);
+        QVERIFY(world.ok());
+        const model::Transformer model(model::loadModelConfig(OEDIT_MINI_MODEL_DIR),
+                                       model::loadStateDict(OEDIT_MINI_MODEL_DIR, torch::kFloat32));
+        const auto tokenizer = model::loadTokenizer(OEDIT_MINI_MODEL_DIR);
+        nlohmann::json cases = nlohmann::json::array();
+        for (const auto &fact : world->facts) {
+            const auto &relation = world->relationOf(fact);
+            const std::string other = relation.objects[(static_cast<size_t>(fact.object) + 1) % relation.objects.size()];
+            edit::EditRequest request{world->subjectName(fact), relation.templates.at(0), world->objectName(fact),
+                                      other};
+            try {
+                edit::validateRequest(model, *tokenizer, request);
+                continue; // the model does not answer this fact: not the case we want
+            } catch (const edit::EditError &) {
+            }
+            nlohmann::json record;
+            record["case_id"] = cases.size();
+            record["requested_rewrite"] = {{"prompt", request.prompt},
+                                           {"subject", request.subject},
+                                           {"target_new", {{"str", request.targetNew}}},
+                                           {"target_true", {{"str", other}}}};
+            record["paraphrase_prompts"] = nlohmann::json::array();
+            record["neighborhood_prompts"] = nlohmann::json::array();
+            cases.push_back(record);
+            if (cases.size() == 2)
+                break;
+        }
+        QCOMPARE(cases.size(), size_t(2));
+        QTemporaryDir dir;
+        const auto file = dir.filePath(QStringLiteral("satisfied.json"));
+        {
+            QFile out(file);
+            QVERIFY(out.open(QIODevice::WriteOnly));
+            out.write(QByteArray::fromStdString(cases.dump()));
+        }
+        Ledger ledger(dir.filePath(QStringLiteral("satisfied.sqlite")).toStdString());
+        auto o = options(dir, 2);
+        o.dataset = file.toStdString();
+        const auto result = startRun(ledger, o);
+        QVERIFY2(result.status == "finished", result.message.c_str());
+        checkNoLostOrDuplicated(ledger, result.runId, 2);
     }
 
     // A child process (this binary, OEDIT_RUNNER_CHILD set) runs 12 edits; we
