@@ -155,7 +155,8 @@ torch::Tensor growBasis(const torch::Tensor &U, const torch::Tensor &M, double e
         residual = residual.unsqueeze(1);
     const double total = residual.pow(2).sum().item<double>();
     const auto d = residual.size(0);
-    if (total <= 1e-24)
+    // Relative as in growBasisRankOne: a residual at rounding level adds nothing.
+    if (total <= 1e-24 || total <= 1e-18 * f64(M).pow(2).sum().item<double>())
         return torch::zeros({d, 0}, torch::kDouble);
     const auto svd = torch::svd(residual); // U S V
     const auto S2 = std::get<1>(svd).pow(2);
@@ -180,7 +181,9 @@ torch::Tensor growBasisRankOne(const torch::Tensor &U, const torch::Tensor &righ
     // whose energy test a single direction always passes.
     (void)energy;
     const double norm = r.norm().item<double>(), total = std::pow(norm * f64(left).norm().item<double>(), 2);
-    if (total <= 1e-24 || norm == 0)
+    // Relative test: once U_E spans the whole width (a relaxed layer keeps
+    // editing), what is left of `right` is rounding noise, not a direction.
+    if (total <= 1e-24 || norm <= 1e-9 * f64(right).norm().item<double>())
         return torch::zeros({d, 0}, torch::kDouble);
     auto basis = (r / norm).unsqueeze(1);
     // Re-orthogonalise against U so float error does not accumulate over many edits.

@@ -166,6 +166,11 @@ private Q_SLOTS:
         QVERIFY(std::abs(maxCosWithBasisRankOne(U, right) - maxCosWithBasis(U, torch::outer(right, left))) < 1e-9);
         // A direction already in U adds nothing.
         QCOMPARE(growBasisRankOne(U, U.select(1, 0), left, 0.99).size(1), 0L);
+        // A basis that spans the whole width (a relaxed layer editing on) grows
+        // no further, whatever the scale of the update: no rounding-noise columns.
+        const auto full = std::get<0>(torch::linalg_qr(torch::randn({d, d}, torch::kDouble), "reduced"));
+        QCOMPARE(growBasisRankOne(full, 1e6 * right, 1e6 * left, 0.99).size(1), 0L);
+        QCOMPARE(growBasis(full, 1e6 * torch::outer(right, left), 0.99).size(1), 0L);
     }
 
     // Convention: W is [d, d_k], v = W k. AlphaEdit's update satisfies
