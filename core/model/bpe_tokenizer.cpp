@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <queue>
@@ -24,6 +25,12 @@ const std::string kMeta = "\xE2\x96\x81"; // U+2581 '▁', SentencePiece's visib
 // treat a whole paragraph as one word, and caching those only costs memory.
 constexpr size_t kMaxCachedWordBytes = 256;
 constexpr size_t kMaxCacheEntries = 1 << 16;
+// Files and ids from elsewhere are bounded before anything is sized from
+// them: the largest real tokenizer.json files are tens of MB and the largest
+// vocabularies a few hundred thousand tokens, while an id of 2^31 from a
+// damaged file would otherwise allocate a table of 2^31 strings.
+constexpr uint64_t kMaxTokenizerFileBytes = 128ull << 20;
+constexpr int64_t kMaxVocabularySize = int64_t(1) << 22;
 
 // GPT-2's split pattern exactly as tokenizer.json files spell it in a Split pre-tokenizer.
 const char *const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
@@ -190,14 +197,38 @@ int parseByteToken(const std::string &token)
 
 std::string readFile(const std::string &path)
 {
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error))
+        throw std::runtime_error("cannot read " + path + ": not a regular file");
+    const uintmax_t size = std::filesystem::file_size(path, error);
+    if (error)
+        throw std::runtime_error("cannot read " + path + ": " + error.message());
+    if (size > kMaxTokenizerFileBytes)
+        throw std::runtime_error(path + " is " + std::to_string(size) + " bytes, over the " +
+                                 std::to_string(kMaxTokenizerFileBytes) +
+                                 "-byte limit for tokenizer files; check that it is the model's tokenizer");
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw std::runtime_error("cannot read " + path);
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
+    std::string bytes(size_t(size), '\0');
+    in.read(bytes.data(), std::streamsize(bytes.size()));
     if (in.bad())
         throw std::runtime_error("error while reading " + path);
-    return buffer.str();
+    bytes.resize(size_t(in.gcount())); // the file may have shrunk meanwhile
+    return bytes;
+}
+
+// An id read from a file: an integer in [0, kMaxVocabularySize), else a
+// message saying why not.
+std::optional<std::string> badTokenId(const json &id)
+{
+    if (!id.is_number_integer())
+        return "is " + id.dump() + ", not an integer";
+    if (id.is_number_unsigned() ? id.get<uint64_t>() >= uint64_t(kMaxVocabularySize)
+                                : (id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxVocabularySize))
+        return "is " + id.dump() + ", outside [0, " + std::to_string(kMaxVocabularySize) +
+               "), the ids this program accepts";
+    return std::nullopt;
 }
 
 json parseJsonFile(const std::string &path)
@@ -272,9 +303,9 @@ std::vector<std::string> gpt2PreTokenize(const std::string &utf8)
 
 void BpeTokenizer::addVocabEntry(const std::string &token, int64_t id, const std::string &source)
 {
-    if (id < 0 || id > INT32_MAX)
-        throw std::runtime_error(source + ": token \"" + token + "\" has id " + std::to_string(id) +
-                                 " outside [0, 2^31)");
+    if (id < 0 || id >= kMaxVocabularySize)
+        throw std::runtime_error(source + ": token \"" + token + "\" has id " + std::to_string(id) + " outside [0, " +
+                                 std::to_string(kMaxVocabularySize) + "), the ids this program accepts");
     m_vocab[token] = static_cast<int32_t>(id);
 }
 
@@ -296,8 +327,8 @@ void BpeTokenizer::addMerge(const std::string &left, const std::string &right, c
 
 void BpeTokenizer::addAddedToken(const std::string &content, int64_t id, bool special)
 {
-    if (content.empty() || id < 0 || id > INT32_MAX)
-        return;
+    if (content.empty() || id < 0 || id >= kMaxVocabularySize)
+        return; // callers check ids read from files (badTokenId)
     for (AddedToken &existing : m_added)
         if (existing.content == content) {
             existing.id = static_cast<int32_t>(id);
@@ -411,8 +442,11 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::fromTokenizerJson(const std::string 
                 fail(std::string("model.") + key + " \"" + *affix + "\" is not supported");
         if (!model.contains("vocab") || !model["vocab"].is_object())
             fail("model.vocab is missing or not an object");
-        for (const auto &[token, id] : model["vocab"].items())
+        for (const auto &[token, id] : model["vocab"].items()) {
+            if (const auto problem = badTokenId(id))
+                fail("the id of \"" + token + "\" in model.vocab " + *problem);
             t.addVocabEntry(token, id.get<int64_t>(), path);
+        }
 
         size_t index = 0;
         for (const json &merge : model.value("merges", json::array())) {
@@ -440,9 +474,12 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::fromTokenizerJson(const std::string 
         t.m_ignoreMerges = optionalBool(model, "ignore_merges", false);
 
         for (const json &added : root.value("added_tokens", json::array()))
-            if (added.is_object() && added.contains("id") && added.contains("content"))
+            if (added.is_object() && added.contains("id") && added.contains("content")) {
+                if (const auto problem = badTokenId(added["id"]))
+                    fail("the id of added token " + added["content"].dump() + " " + *problem);
                 t.addAddedToken(added["content"].get<std::string>(), added["id"].get<int64_t>(),
                                 optionalBool(added, "special", false));
+            }
 
         // Normalizers: only what the Llama family writes (Prepend "▁", Replace " " -> "▁").
         std::function<void(const json &)> normalizer = [&](const json &n) {
@@ -532,8 +569,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::fromVocabAndMerges(const std::string
     if (!vocab.is_object())
         throw std::runtime_error(vocabPath + ": expected a JSON object mapping token -> id");
     for (const auto &[token, id] : vocab.items()) {
-        if (!id.is_number_integer())
-            throw std::runtime_error(vocabPath + ": the id of \"" + token + "\" is not an integer");
+        if (const auto problem = badTokenId(id))
+            throw std::runtime_error(vocabPath + ": the id of \"" + token + "\" " + *problem);
         t.addVocabEntry(token, id.get<int64_t>(), vocabPath);
     }
 
@@ -560,9 +597,11 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::fromVocabAndMerges(const std::string
             const json added = parseJsonFile(addedTokensPath);
             if (!added.is_object())
                 throw std::runtime_error(addedTokensPath + ": expected a JSON object mapping token -> id");
-            for (const auto &[content, id] : added.items())
-                if (id.is_number_integer())
-                    t.addAddedToken(content, id.get<int64_t>(), true);
+            for (const auto &[content, id] : added.items()) {
+                if (const auto problem = badTokenId(id))
+                    throw std::runtime_error(addedTokensPath + ": the id of \"" + content + "\" " + *problem);
+                t.addAddedToken(content, id.get<int64_t>(), true);
+            }
         }
     }
     t.finishLoading(hints, std::nullopt, "byte-level BPE from vocab.json + merges.txt");

@@ -119,6 +119,10 @@ private:
             throw CheckpointError(m_where + ": \"" + key + "\" = " + value.dump() + " is implausibly large");
         if (!value.is_number_integer())
             throw CheckpointError(m_where + ": \"" + key + "\" must be an integer, not " + value.dump());
+        // Bounded on both sides, so products such as 4 * n_embd or
+        // head_dim * heads cannot overflow before validation rejects them.
+        if (value.get<int64_t>() < -kMaxSize)
+            throw CheckpointError(m_where + ": \"" + key + "\" = " + value.dump() + " is implausibly large");
         return value.get<int64_t>();
     }
     int64_t nonNegative(const char *key, int64_t id) const

@@ -211,6 +211,11 @@ SafetensorsFile::SafetensorsFile(const std::string &path) : m_path(path)
                                       " dimensions, more than 64" + kDamaged);
             uint64_t elements = 1;
             bool overflow = false;
+            // libtorch sizes a tensor from the product of its non-zero
+            // dimensions too (and throws c10::Error past 2^63), even when
+            // another dimension is 0.
+            uint64_t nonZeroElements = 1;
+            bool nonZeroOverflow = false;
             for (const auto &dim : shape) {
                 if (dim.is_number_integer() && !dim.is_number_unsigned() && dim.get<int64_t>() < 0)
                     throw CheckpointError(where + ": shape has the negative dimension " +
@@ -225,7 +230,12 @@ SafetensorsFile::SafetensorsFile(const std::string &path) : m_path(path)
                 info.shape.push_back(int64_t(size));
                 // Overflow is only an error if no later dimension is 0; record it.
                 overflow = overflow || __builtin_mul_overflow(elements, size, &elements);
+                if (size != 0)
+                    nonZeroOverflow = nonZeroOverflow || __builtin_mul_overflow(nonZeroElements, size, &nonZeroElements);
             }
+            if (nonZeroOverflow || nonZeroElements > uint64_t(std::numeric_limits<int64_t>::max()))
+                throw CheckpointError(where + ": the product of its shape's dimensions overflows a 64-bit size" +
+                                      kDamaged);
             const bool hasZero = std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end();
             uint64_t byteSize = 0;
             if (!hasZero && (overflow || __builtin_mul_overflow(elements, uint64_t(elementSize), &byteSize)))
