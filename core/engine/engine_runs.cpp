@@ -14,7 +14,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <set>
 
 namespace oedit::runs {
 
@@ -341,6 +343,375 @@ Expected<long long> exportRun(const std::string &db, long long runId, std::optio
             throw;
         }
         return static_cast<long long>(included);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Read-only views for the workbench
+
+namespace {
+
+EditEntry entryOf(const store::EditRow &row)
+{
+    EditEntry e;
+    e.editId = row.id;
+    e.step = row.step;
+    e.method = row.method;
+    e.subject = row.request.subject;
+    e.prompt = row.request.prompt;
+    e.targetNew = row.request.targetNew;
+    e.targetTrue = row.request.targetTrue.value_or(std::string());
+    e.active = row.active;
+    e.created = row.created;
+    if (row.timings.is_object())
+        e.seconds = row.timings.value("total", 0.0);
+    if (row.diagnostics.is_object()) {
+        e.maxAbsCosWithProtected = row.diagnostics.value("max_abs_cos_with_protected", 0.0);
+        e.protectedRank = row.diagnostics.value("protected_rank", int64_t(0));
+        e.remainingCapacity = row.diagnostics.value("remaining_capacity", int64_t(-1));
+    }
+    return e;
+}
+
+// An orthonormal basis [d, k] of an update's output (column) space, float64.
+// A rank-one update's is its normalised value-side factor; a dense one's the
+// left singular vectors above a relative tolerance.
+torch::Tensor outputBasis(const edit::LayerUpdate &update)
+{
+    if (update.rankOne()) {
+        auto r = update.right.detach().to(torch::kCPU, torch::kDouble).reshape({-1, 1});
+        const double norm = r.norm().item<double>();
+        return norm > 0 ? r / norm : r.narrow(1, 0, 0);
+    }
+    const auto M = update.matrix().to(torch::kDouble);
+    const auto svd = torch::linalg_svd(M, false, c10::nullopt);
+    const auto &U = std::get<0>(svd);
+    const auto &S = std::get<1>(svd);
+    if (S.numel() == 0 || S.max().item<double>() == 0)
+        return U.narrow(1, 0, 0);
+    const double tolerance = S.max().item<double>() * 1e-6;
+    const int64_t rank = (S > tolerance).sum().item<int64_t>();
+    return U.narrow(1, 0, rank);
+}
+
+double largestCos(const torch::Tensor &a, const torch::Tensor &b)
+{
+    if (a.size(1) == 0 || b.size(1) == 0)
+        return 0.0;
+    return torch::linalg_svdvals(torch::matmul(a.t(), b), c10::nullopt).max().item<double>();
+}
+
+int64_t numericalRank(const torch::Tensor &columns)
+{
+    if (columns.numel() == 0)
+        return 0;
+    const auto S = torch::linalg_svdvals(columns, c10::nullopt);
+    const double top = S.max().item<double>();
+    return top > 0 ? (S > top * 1e-6).sum().item<int64_t>() : 0;
+}
+
+// The per-layer Frobenius inner products between the updates (float64 [n, n]),
+// without forming [d, d_k] matrices for rank-one updates.
+torch::Tensor frobeniusGram(const std::vector<const edit::LayerUpdate *> &updates)
+{
+    const int64_t n = static_cast<int64_t>(updates.size());
+    bool allRankOne = true;
+    for (const auto *u : updates)
+        allRankOne = allRankOne && u->rankOne();
+    if (allRankOne) {
+        std::vector<torch::Tensor> rights, lefts;
+        for (const auto *u : updates) {
+            rights.push_back(u->right.detach().to(torch::kCPU, torch::kDouble).reshape({-1}));
+            lefts.push_back(u->left.detach().to(torch::kCPU, torch::kDouble).reshape({-1}));
+        }
+        const auto R = torch::stack(rights), L = torch::stack(lefts);
+        return torch::matmul(R, R.t()) * torch::matmul(L, L.t());
+    }
+    std::vector<torch::Tensor> flat;
+    for (const auto *u : updates)
+        flat.push_back(u->matrix().to(torch::kDouble).reshape({-1}));
+    const auto F = torch::stack(flat);
+    return torch::matmul(F, F.t()).reshape({n, n});
+}
+
+} // namespace
+
+Expected<std::vector<EditEntry>> listEdits(const std::string &db, long long runId)
+{
+    return guarded([&]() -> Expected<std::vector<EditEntry>> {
+        auto ledger = openExisting(db);
+        ledger->run(runId); // throws for an unknown run
+        std::vector<EditEntry> out;
+        for (const auto &row : ledger->listEdits(runId))
+            out.push_back(entryOf(row));
+        return out;
+    });
+}
+
+Expected<SubspaceReport> subspaceReport(const std::string &db, long long runId, long long maxEdits)
+{
+    return guarded([&]() -> Expected<SubspaceReport> {
+        if (maxEdits < 1)
+            return Status::failure("maxEdits must be at least 1");
+        auto ledger = openExisting(db);
+        const auto info = ledger->run(runId);
+        auto rows = ledger->activeEdits(runId);
+        SubspaceReport report;
+        report.runId = runId;
+        report.method = info.method;
+        report.activeEdits = static_cast<long long>(rows.size());
+        if (static_cast<long long>(rows.size()) > maxEdits)
+            rows.erase(rows.begin(), rows.end() - maxEdits);
+        const int64_t n = static_cast<int64_t>(rows.size());
+        std::vector<std::map<int64_t, edit::LayerUpdate>> updates(rows.size());
+        std::set<int64_t> layers;
+        for (size_t i = 0; i < rows.size(); ++i) {
+            report.edits.push_back(entryOf(rows[i]));
+            for (auto &update : ledger->loadUpdate(rows[i].id)) {
+                layers.insert(update.layer);
+                updates[i][update.layer] = std::move(update);
+            }
+        }
+        if (!report.edits.empty())
+            report.protectedRank = report.edits.back().protectedRank;
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        auto combinedDot = torch::zeros({n, n}, torch::kDouble);
+        for (const auto layer : layers) {
+            std::vector<int64_t> members;
+            std::vector<const edit::LayerUpdate *> inLayer;
+            for (int64_t i = 0; i < n; ++i) {
+                const auto it = updates[static_cast<size_t>(i)].find(layer);
+                if (it != updates[static_cast<size_t>(i)].end()) {
+                    members.push_back(i);
+                    inLayer.push_back(&it->second);
+                }
+            }
+            const auto gram = frobeniusGram(inLayer);
+            const auto norms = gram.diagonal().clamp_min(0).sqrt();
+            std::vector<double> cosines(static_cast<size_t>(n * n), nan);
+            auto g = gram.accessor<double, 2>();
+            auto nn = norms.accessor<double, 1>();
+            for (size_t a = 0; a < members.size(); ++a)
+                for (size_t b = 0; b < members.size(); ++b) {
+                    const double denominator = nn[a] * nn[b];
+                    cosines[static_cast<size_t>(members[a] * n + members[b])] =
+                        denominator > 0 ? std::min(1.0, std::abs(g[a][b]) / denominator) : 0.0;
+                }
+            auto sum = combinedDot.accessor<double, 2>();
+            for (size_t a = 0; a < members.size(); ++a)
+                for (size_t b = 0; b < members.size(); ++b)
+                    sum[members[a]][members[b]] += g[a][b];
+            // Output spaces: rank of their span and the largest overlap of two different edits.
+            std::vector<torch::Tensor> bases;
+            for (const auto *u : inLayer)
+                bases.push_back(outputBasis(*u));
+            double residual = 0;
+            bool allRankOne = true;
+            for (const auto &basis : bases)
+                allRankOne = allRankOne && basis.size(1) == 1;
+            const auto span = torch::cat(bases, 1);
+            if (allRankOne && bases.size() > 1) {
+                auto overlap = torch::matmul(span.t(), span).abs();
+                overlap.fill_diagonal_(0);
+                residual = overlap.max().item<double>();
+            } else {
+                for (size_t a = 0; a < bases.size(); ++a)
+                    for (size_t b = a + 1; b < bases.size(); ++b)
+                        residual = std::max(residual, largestCos(bases[a], bases[b]));
+            }
+            report.layers.push_back(layer);
+            report.width.push_back(inLayer.front()->rankOne() ? inLayer.front()->right.numel()
+                                                             : inLayer.front()->matrix().size(0));
+            report.perLayer.push_back(std::move(cosines));
+            report.editRank.push_back(numericalRank(span));
+            report.residual.push_back(std::min(1.0, residual));
+        }
+        report.combined.assign(static_cast<size_t>(n * n), 0.0);
+        const auto norms = combinedDot.diagonal().clamp_min(0).sqrt();
+        auto c = combinedDot.accessor<double, 2>();
+        auto nn = norms.accessor<double, 1>();
+        for (int64_t a = 0; a < n; ++a)
+            for (int64_t b = 0; b < n; ++b) {
+                const double denominator = nn[a] * nn[b];
+                report.combined[static_cast<size_t>(a * n + b)] =
+                    denominator > 0 ? std::min(1.0, std::abs(c[a][b]) / denominator) : 0.0;
+            }
+        return report;
+    });
+}
+
+Expected<PrincipalAngles> principalAngles(const std::string &db, long long editA, long long editB)
+{
+    return guarded([&]() -> Expected<PrincipalAngles> {
+        auto ledger = openExisting(db);
+        PrincipalAngles out;
+        out.editA = editA;
+        out.editB = editB;
+        std::map<int64_t, torch::Tensor> basesA;
+        for (const auto &update : ledger->loadUpdate(editA))
+            basesA[update.layer] = outputBasis(update);
+        for (const auto &update : ledger->loadUpdate(editB)) {
+            const auto it = basesA.find(update.layer);
+            if (it == basesA.end())
+                continue;
+            const auto b = outputBasis(update);
+            std::vector<double> degrees;
+            if (it->second.size(1) > 0 && b.size(1) > 0) {
+                const auto cosines = torch::linalg_svdvals(torch::matmul(it->second.t(), b), c10::nullopt);
+                for (int64_t i = 0; i < cosines.numel(); ++i)
+                    degrees.push_back(std::acos(std::clamp(cosines[i].item<double>(), 0.0, 1.0)) * 57.29577951308232);
+                std::sort(degrees.begin(), degrees.end());
+            }
+            out.layers.push_back(update.layer);
+            out.degrees.push_back(std::move(degrees));
+        }
+        if (out.layers.empty())
+            return Status::failure("edits " + std::to_string(editA) + " and " + std::to_string(editB) +
+                                   " change no layer in common: they have no angles to compare");
+        return out;
+    });
+}
+
+Expected<std::vector<NormSeries>> normGrowth(const std::string &db, long long runId)
+{
+    return guarded([&]() -> Expected<std::vector<NormSeries>> {
+        auto ledger = openExisting(db);
+        const auto info = ledger->run(runId);
+        const auto rows = ledger->activeEdits(runId);
+        std::vector<NormSeries> out;
+        if (rows.empty())
+            return out;
+        if (store::modelFolderHash(info.modelPath) != info.baseModelHash)
+            return Status::failure("the model at '" + info.modelPath + "' is not the one run " +
+                                   std::to_string(runId) + " started from (its content hash changed)");
+        const model::Transformer model(model::loadModelConfig(info.modelPath),
+                                       model::loadStateDict(info.modelPath, torch::kFloat32));
+        const auto base = store::captureBaseWeights(model);
+        std::map<int64_t, torch::Tensor> sums; // float64 running sums of the updates per layer
+        std::map<int64_t, size_t> seriesOf;
+        const auto lastStep = ledger->lastStep(runId);
+        size_t next = 0;
+        for (int64_t step = 0; step <= lastStep; ++step) {
+            bool changed = false;
+            for (; next < rows.size() && rows[next].step <= step; ++next) {
+                for (const auto &update : ledger->loadUpdate(rows[next].id)) {
+                    auto &sum = sums[update.layer];
+                    const auto delta = update.matrix().to(torch::kDouble);
+                    sum = sum.defined() ? sum + delta : delta;
+                    if (!seriesOf.count(update.layer)) {
+                        NormSeries series;
+                        series.layer = update.layer;
+                        series.baseNorm = base.at(update.layer).to(torch::kDouble).norm().item<double>();
+                        // Steps before the layer's first edit: the base weights.
+                        for (int64_t s = 0; s < step; ++s) {
+                            series.steps.push_back(s);
+                            series.relative.push_back(1.0);
+                        }
+                        seriesOf[update.layer] = out.size();
+                        out.push_back(std::move(series));
+                    }
+                }
+                changed = true;
+            }
+            for (auto &series : out) {
+                double value = series.relative.empty() ? 1.0 : series.relative.back();
+                if (changed || series.relative.empty()) {
+                    const auto it = sums.find(series.layer);
+                    const auto W = base.at(series.layer).to(torch::kDouble) + it->second;
+                    value = series.baseNorm > 0 ? W.norm().item<double>() / series.baseNorm : 1.0;
+                }
+                series.steps.push_back(step);
+                series.relative.push_back(value);
+            }
+        }
+        std::sort(out.begin(), out.end(), [](const NormSeries &a, const NormSeries &b) { return a.layer < b.layer; });
+        return out;
+    });
+}
+
+Expected<std::vector<FactComparison>> compareFacts(const std::string &db, const std::vector<long long> &runIds)
+{
+    return guarded([&]() -> Expected<std::vector<FactComparison>> {
+        auto ledger = openExisting(db);
+        std::vector<FactComparison> out;
+        std::map<std::string, size_t> rowOf; // subject \x1f prompt \x1f target -> row
+        for (size_t r = 0; r < runIds.size(); ++r) {
+            ledger->run(runIds[r]); // throws for an unknown run
+            std::map<int64_t, double> lastScore;
+            const auto checkpoints = ledger->checkpoints(runIds[r]);
+            if (!checkpoints.empty())
+                for (const auto &metric : ledger->metrics(checkpoints.back().id))
+                    if (metric.edit && metric.name == "edit_success")
+                        lastScore[*metric.edit] = metric.value;
+            for (const auto &row : ledger->listEdits(runIds[r])) {
+                const std::string key = row.request.subject + '\x1f' + row.request.prompt + '\x1f' + row.request.targetNew;
+                auto it = rowOf.find(key);
+                if (it == rowOf.end()) {
+                    FactComparison fact;
+                    fact.subject = row.request.subject;
+                    fact.prompt = row.request.prompt;
+                    fact.targetNew = row.request.targetNew;
+                    fact.kept.assign(runIds.size(), -1);
+                    it = rowOf.emplace(key, out.size()).first;
+                    out.push_back(std::move(fact));
+                }
+                const auto score = lastScore.find(row.id);
+                if (score != lastScore.end())
+                    out[it->second].kept[r] = score->second > 0.5 ? 1 : 0;
+            }
+        }
+        return out;
+    });
+}
+
+Expected<RunSummary> recordSession(const std::string &db, long long runId, const std::string &stateFile,
+                                   const std::string &modelDir)
+{
+    return guarded([&]() -> Expected<RunSummary> {
+        if (db.empty())
+            return Status::failure("no ledger given: choose a ledger file in the Runs tab");
+        std::error_code error;
+        if (!fs::is_regular_file(stateFile, error))
+            return Status::failure("the saved session '" + stateFile + "' does not exist");
+        // The file Engine::saveEditState writes: an "index" (JSON with the edit
+        // ids in order) and each edit as the nested archive "edit.<i>".
+        torch::serialize::InputArchive archive;
+        archive.load_from(stateFile);
+        torch::Tensor raw;
+        archive.read("index", raw);
+        const auto index = nlohmann::json::parse(
+            std::string(static_cast<const char *>(raw.data_ptr()), static_cast<size_t>(raw.numel())));
+        const auto ids = index.value("edit_ids", std::vector<int64_t>{});
+        std::vector<edit::EditResult> saved;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            torch::serialize::InputArchive nested;
+            archive.read("edit." + std::to_string(i), nested);
+            saved.push_back(edit::EditResult::read(nested));
+        }
+        const auto parent = fs::absolute(db).parent_path();
+        if (!fs::is_directory(parent, error))
+            return Status::failure("cannot create the ledger '" + db + "': the folder '" + parent.string() +
+                                   "' does not exist");
+        store::Ledger ledger(db);
+        if (runId == 0) {
+            if (saved.empty())
+                return Status::failure("the session has no edit to record");
+            store::RunSpec spec;
+            spec.method = saved.front().method;
+            spec.hparams = saved.front().hparams;
+            spec.dataset = "manual";
+            spec.modelPath = fs::absolute(modelDir).string();
+            spec.baseModelHash = store::modelFolderHash(modelDir);
+            runId = ledger.createRun(spec);
+        }
+        std::set<int64_t> recorded;
+        for (const auto &row : ledger.activeEdits(runId))
+            recorded.insert(row.resultId);
+        for (const auto &result : saved)
+            if (!recorded.count(result.id))
+                ledger.appendEdit(runId, result);
+        ledger.setRunStatus(runId, "finished");
+        return summarize(ledger, ledger.run(runId));
     });
 }
 

@@ -98,4 +98,84 @@ std::string toCsv(const RunReport &report);
 Expected<long long> exportRun(const std::string &db, long long runId, std::optional<long long> step,
                               const std::string &outDir);
 
+// --- Read-only views of a run for the workbench (History, Subspace, Compare).
+
+// One edit of a run as stored: its request, whether it is in effect, and the
+// diagnostics its method recorded (O-Edit(+) fill the protected-subspace ones).
+struct EditEntry {
+    long long editId = 0; // ledger-wide
+    long long step = 0;   // 1, 2, ... in the run
+    std::string method;
+    std::string subject, prompt, targetNew, targetTrue;
+    bool active = true;
+    std::string created;  // ISO 8601, UTC
+    double seconds = 0;   // the edit's compute time (its timings' total)
+    double maxAbsCosWithProtected = 0; // largest |cos| of the update with the protected basis
+    long long protectedRank = 0;       // rank of the protected basis used (max over layers)
+    long long remainingCapacity = -1;  // edit directions left after it (-1: not O-Edit)
+};
+// Every edit of the run, inactive ones included, in step order.
+Expected<std::vector<EditEntry>> listEdits(const std::string &db, long long runId);
+
+// How the updates of a run's active edits sit against each other, from the
+// updates stored in the ledger. n = edits.size(); matrices are n x n row-major.
+struct SubspaceReport {
+    long long runId = 0;
+    std::string method;
+    long long activeEdits = 0;     // active edits in the run (edits holds the latest maxEdits of them)
+    std::vector<EditEntry> edits;  // the edits compared, in step order
+    std::vector<long long> layers; // the edited layers, ascending
+    std::vector<long long> width;  // per layer: its output width d (rows of the MLP output projection)
+    // |cos|_F between two edits' updates: over all layers as one vector, and
+    // per layer (NaN where either edit leaves the layer alone).
+    std::vector<double> combined;
+    std::vector<std::vector<double>> perLayer;
+    // Per layer: the rank of the space the compared edits' output directions
+    // span, and the orthogonality residual, the largest cosine of a principal
+    // angle between the output spaces of two different edits (0: orthogonal).
+    std::vector<long long> editRank;
+    std::vector<double> residual;
+    long long protectedRank = 0;  // the latest compared edit's protected rank (0 for other methods)
+};
+// Reads at most `maxEdits` (the latest) active edits' updates. Fails for an
+// unknown run or ledger.
+Expected<SubspaceReport> subspaceReport(const std::string &db, long long runId, long long maxEdits = 100);
+
+// The principal angles (degrees, ascending) between the output spaces of two
+// edits' updates, per layer both edited.
+struct PrincipalAngles {
+    long long editA = 0, editB = 0;
+    std::vector<long long> layers;
+    std::vector<std::vector<double>> degrees;
+};
+Expected<PrincipalAngles> principalAngles(const std::string &db, long long editA, long long editB);
+
+// ||W_k||_F / ||W_0||_F of each edited layer after each step k of the run
+// (the run's active edits up to k, as the ledger holds them now; steps with
+// no active edit repeat the previous value). Loads the run's base model.
+struct NormSeries {
+    long long layer = 0;
+    double baseNorm = 0;              // ||W_0||_F
+    std::vector<long long> steps;     // 0, then each step of the run
+    std::vector<double> relative;     // ||W_k|| / ||W_0||, 1 at step 0
+};
+Expected<std::vector<NormSeries>> normGrowth(const std::string &db, long long runId);
+
+// The same fact (subject, prompt and new target) across runs: per run, in the
+// order asked, 1 when its last checkpoint scored the edit kept, 0 lost, -1
+// when that run did not edit the fact or did not score it.
+struct FactComparison {
+    std::string subject, prompt, targetNew;
+    std::vector<int> kept;
+};
+Expected<std::vector<FactComparison>> compareFacts(const std::string &db, const std::vector<long long> &runIds);
+
+// Records the edits of an editing session saved by Engine::saveEditState as a
+// run of data set "manual" in the ledger (status "finished", so it can be
+// rolled back). runId 0 creates the run from `modelDir`; otherwise the saved
+// edits that are not among the run's active edits (by the session's edit id)
+// are appended. Returns the run's summary.
+Expected<RunSummary> recordSession(const std::string &db, long long runId, const std::string &stateFile,
+                                   const std::string &modelDir);
+
 } // namespace oedit::runs
