@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <unordered_map>
 
 namespace oedit::edit {
 
@@ -346,6 +348,7 @@ void EditContext::recordApplied(const EditResult &result)
                 state.deltaTotal = torch::zeros_like(M);
             state.deltaTotal += M;
             const double energy = result.hparams.value("eps_E", epsE);
+            m_oeditEnergy[result.id] = energy;
             // Rank one: from the factors, without an SVD of the [d, d_k] matrix.
             const auto block = update.rankOne() ? growBasisRankOne(state.editBasis(), update.right, update.left, energy)
                                                 : growBasis(state.editBasis(), M, energy);
@@ -384,6 +387,91 @@ void EditContext::recordUnapplied(const EditResult &result)
         const auto K = entry.second.to(torch::kDouble);
         alphaEditKeyGram(entry.first, K.size(0)) -= K.matmul(K.t());
     }
+    m_oeditEnergy.erase(result.id);
+}
+
+void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
+                                const std::vector<const EditResult *> &restored,
+                                const std::vector<int64_t> &activeOrder)
+{
+    std::set<int64_t> gone;
+    for (const auto *result : removed) {
+        gone.insert(result->id);
+        for (const auto &update : result->layers)
+            if (isOEdit(result->method) && m_oedit[update.layer].deltaTotal.defined())
+                m_oedit[update.layer].deltaTotal -= update.matrix();
+        for (const auto &entry : result->keys) {
+            const auto K = entry.second.to(torch::kDouble);
+            alphaEditKeyGram(entry.first, K.size(0)) -= K.matmul(K.t());
+        }
+        m_oeditEnergy.erase(result->id);
+    }
+    for (auto &[layer, list] : m_history)
+        list.erase(std::remove_if(list.begin(), list.end(), [&](const auto &e) { return gone.count(e.first) > 0; }),
+                   list.end());
+    for (const auto *result : restored) {
+        m_lastId = std::max(m_lastId, result->id);
+        for (const auto &update : result->layers) {
+            m_history[update.layer].emplace_back(result->id, update);
+            if (isOEdit(result->method)) {
+                auto &state = m_oedit[update.layer];
+                const auto M = update.matrix();
+                if (!state.deltaTotal.defined())
+                    state.deltaTotal = torch::zeros_like(M);
+                state.deltaTotal += M;
+                m_oeditEnergy[result->id] = result->hparams.value("eps_E", epsE);
+            }
+        }
+        for (const auto &entry : result->keys) {
+            const auto K = entry.second.to(torch::kDouble);
+            alphaEditKeyGram(entry.first, K.size(0)) += K.matmul(K.t());
+        }
+    }
+    // Run order; ids the caller does not list keep their place at the end.
+    std::unordered_map<int64_t, size_t> position;
+    for (size_t i = 0; i < activeOrder.size(); ++i)
+        position[activeOrder[i]] = i;
+    const auto rank = [&](int64_t id) {
+        const auto found = position.find(id);
+        return found == position.end() ? activeOrder.size() : found->second;
+    };
+    for (auto &[layer, list] : m_history)
+        std::stable_sort(list.begin(), list.end(),
+                         [&](const auto &a, const auto &b) { return rank(a.first) < rank(b.first); });
+    regrowEditSubspaces();
+}
+
+// U_E of every O-Edit layer from its history, as recordApplied would grow it
+// edit by edit, into one preallocated [d, d] matrix instead of concatenating
+// the blocks for every edit.
+void EditContext::regrowEditSubspaces()
+{
+    for (auto &[layer, state] : m_oedit) {
+        state.blocks.clear();
+        state.blockOwner.clear();
+        if (!state.deltaTotal.defined())
+            continue;
+        const int64_t d = state.deltaTotal.size(0);
+        auto U = torch::zeros({d, d}, torch::kDouble);
+        int64_t rank = 0;
+        for (const auto &[id, update] : m_history[layer]) {
+            const auto energy = m_oeditEnergy.find(id);
+            if (energy == m_oeditEnergy.end())
+                continue; // not an O-Edit edit: it does not grow U_E
+            if (rank >= d)
+                break; // U_E spans the layer: nothing can grow it
+            const auto current = U.narrow(1, 0, rank);
+            const auto block = update.rankOne() ? growBasisRankOne(current, update.right, update.left, energy->second)
+                                                : growBasis(current, update.matrix(), energy->second);
+            const int64_t width = std::min<int64_t>(block.size(1), d - rank);
+            if (width <= 0)
+                continue;
+            U.narrow(1, rank, width).copy_(block.narrow(1, 0, width));
+            rank += width;
+            state.blocks.push_back(block.narrow(1, 0, width).clone());
+            state.blockOwner.push_back(id);
+        }
+    }
 }
 
 void EditContext::saveState(const std::string &path) const
@@ -408,6 +496,8 @@ void EditContext::writeState(torch::serialize::OutputArchive &archive) const
 {
     nlohmann::json index;
     index["lastId"] = m_lastId;
+    for (const auto &[id, energy] : m_oeditEnergy)
+        index["oeditEnergy"].push_back({id, energy});
     for (const auto &[layer, state] : m_oedit) {
         const std::string p = "oedit." + std::to_string(layer) + ".";
         nlohmann::json entry;
@@ -462,6 +552,9 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
     m_alphaGram.clear();
     m_history.clear();
     m_lastId = index.value("lastId", int64_t(0));
+    m_oeditEnergy.clear();
+    for (const auto &pair : index.value("oeditEnergy", nlohmann::json::array()))
+        m_oeditEnergy[pair.at(0).get<int64_t>()] = pair.at(1).get<double>();
     for (const auto &entry : index.value("oedit", nlohmann::json::array())) {
         const int64_t layer = entry["layer"];
         const std::string p = "oedit." + std::to_string(layer) + ".";
@@ -502,6 +595,12 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
             m_history[layer].emplace_back(ids[i], update);
         }
     }
+    // Files written before the energies were kept: every edit in an O-Edit
+    // layer's history grew U_E with the context's eps_E.
+    if (!index.contains("oeditEnergy"))
+        for (const auto &[layer, state] : m_oedit)
+            for (const auto &[id, update] : m_history[layer])
+                m_oeditEnergy[id] = epsE;
 }
 
 } // namespace oedit::edit

@@ -187,6 +187,14 @@ public:
     // Called by applyEdit/unapplyEdit.
     void recordApplied(const EditResult &result);
     void recordUnapplied(const EditResult &result);
+    // A rollback in one step: `removed` leave the run, `restored` come back,
+    // and `activeOrder` lists the ids in effect afterwards in run order. Sums
+    // change by the changed edits only; U_E is regrown from the history in
+    // memory (no ledger reads), which costs one projection per O-Edit edit
+    // and stops growing once U_E spans the layer. The state equals what
+    // applying the active edits in order to a fresh context gives.
+    void applyRollback(const std::vector<const EditResult *> &removed,
+                       const std::vector<const EditResult *> &restored, const std::vector<int64_t> &activeOrder);
 
     // The run state (O-Edit subspaces, C_p, history, ids) to a file and back;
     // statistics are not saved (they are in the cache).
@@ -212,6 +220,8 @@ private:
     std::map<int64_t, OEditLayerState> m_oedit;
     std::map<int64_t, torch::Tensor> m_alphaGram;
     std::map<int64_t, std::vector<std::pair<int64_t, LayerUpdate>>> m_history;
+    std::map<int64_t, double> m_oeditEnergy; // O-Edit edits in the history: id -> eps_E they grew U_E with
+    void regrowEditSubspaces();
     int64_t m_lastId = 0;
     int64_t m_computed = 0, m_loaded = 0;
     double m_statisticsSeconds = 0;

@@ -163,26 +163,18 @@ void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger
     if (!context)
         return;
 
-    // Method state: unwind from the first changed step, replay what remains.
-    int64_t firstStep = std::numeric_limits<int64_t>::max();
-    for (const auto &row : edits)
-        if (deactivated.count(row.id) || activated.count(row.id))
-            firstStep = std::min(firstStep, row.step);
-    std::vector<const EditRow *> before, after;
+    // Method state: the changed edits' sums in and out, U_E regrown in memory.
+    std::vector<const edit::EditResult *> removed, restored;
+    std::vector<int64_t> activeOrder;
     for (const auto &row : edits) {
-        if (row.step < firstStep)
-            continue;
-        // `row.active` is the state after the event; the event says what it was before.
-        const bool wasActive = deactivated.count(row.id) ? true : activated.count(row.id) ? false : row.active;
-        if (wasActive)
-            before.push_back(&row);
+        if (deactivated.count(row.id))
+            removed.push_back(&result(row.id));
+        else if (activated.count(row.id))
+            restored.push_back(&result(row.id));
         if (row.active)
-            after.push_back(&row);
+            activeOrder.push_back(row.id);
     }
-    for (auto it = before.rbegin(); it != before.rend(); ++it)
-        context->recordUnapplied(result((*it)->id));
-    for (const auto *row : after)
-        context->recordApplied(result(row->id));
+    context->applyRollback(removed, restored, activeOrder);
 }
 
 } // namespace oedit::store

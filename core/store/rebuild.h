@@ -11,15 +11,16 @@
 // blocks before it (EditContext::recordApplied). Dropping a block from the
 // middle (what recordUnapplied does alone) would leave the later blocks
 // orthogonalised against a direction no longer in U_E, so the subspace would
-// not be the one the remaining edits span. We therefore rebuild instead of
-// patching: every edit from the first one the rollback touched onwards is
-// unwound in reverse order (which pops its blocks exactly) and the remaining
-// ones are replayed from their stored updates (recordApplied: growBasis on
-// the same matrices, in the same order). The result is the state a context
-// would have had if the removed edits had never been made, and for a revert
-// it is exactly the state the run had at that step. AlphaEdit's C_p and the
-// per-layer history are rebuilt by the same replay. Statistics (C, U_I) come
-// from the base model and are left alone.
+// not be the one the remaining edits span. We therefore regrow U_E instead of
+// patching it: the context drops or restores the changed edits (their sums,
+// AlphaEdit's C_p, their place in the per-layer history, all O(changed)) and
+// then regrows U_E from the updates its history already holds in memory, in
+// run order, exactly as recordApplied grew it edit by edit; growth stops once
+// U_E spans the layer, so the cost is bounded by the layer width, not by the
+// run's length. The result is the state a context would have had if the
+// removed edits had never been made, and for a revert it is exactly the state
+// the run had at that step. Statistics (C, U_I) come from the base model and
+// are left alone.
 //
 // Ownership and threads: functions borrow the model, the context and the
 // ledger for the call, on the caller's thread (the one that owns all three).
@@ -59,9 +60,9 @@ void replayEditState(edit::EditContext &context, Ledger &ledger, int64_t run,
 // edits' updates are summed in float64 and subtracted or added once per layer
 // (fast: cost independent of the run's length; adds one rounding). With
 // `base`, each touched layer is rebuilt as base + all active updates, rounded
-// once (exact; reads every active update of those layers). The context is
-// unwound and replayed from the first changed step on. Everything is read and
-// checked before a weight changes.
+// once (exact; reads every active update of those layers). The context gets
+// EditContext::applyRollback. Everything is read and checked before a weight
+// changes.
 void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger &ledger, const RollbackEvent &event,
                    const BaseWeights *base = nullptr);
 
