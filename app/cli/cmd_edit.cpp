@@ -1,22 +1,30 @@
 // oedit edit: apply one edit to a model and show what it did (probabilities
 // of the new and the old target before and after, greedy continuations,
-// diagnostics and timings). The edited weights are not written anywhere: this
-// is for trying an edit; runs that keep their edits belong to the ledger.
+// diagnostics and timings). Without --db the edited weights are not written
+// anywhere: this is for trying an edit. With --db the edit is recorded in the
+// edit ledger as a run of data set "manual" (a new one, or --run ID continued
+// on top of its active edits), where oedit report/rollback/export see it.
 #include "commands.h"
 
 #include "oedit/editing.h"
 #include "oedit/engine.h"
+#include "oedit/runs.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace oedit::cli {
 
@@ -25,16 +33,19 @@ namespace {
 const char *const kEditUsage =
     "usage: oedit edit [--model DIR] --method M --subject S --prompt TEXT --target T\n"
     "                  [--true-target T] [--hparams JSON-or-FILE] [--stats-text FILE] [--json]\n"
-    "                  [--device cpu|cuda] [--dtype float32|bfloat16|float16]\n"
+    "                  [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--db FILE [--run ID]]\n"
     "  --method      ft, rome, memit, alphaedit, oedit or oedit+ (O-Edit on MEMIT: --hparams '{\"base\": \"memit\"}')\n"
     "  --prompt      the prompt with {} where the subject goes, or containing the subject verbatim\n"
     "  --true-target the object the fact has now (default: from the model's world, else its own answer)\n"
     "  --hparams     overrides of the method's defaults, as a JSON object or a file holding one\n"
     "  --stats-text  text file (one passage per line) for the statistics; default: the model's general_train.txt\n"
-    "The edit is applied to the weights in memory only; nothing is written.\n";
+    "  --db          record the edit in this edit ledger (created when missing) as a new run of data set\n"
+    "                'manual', or with --run ID as the next step of that run, applied on top of its active edits\n"
+    "Without --db the edit is applied to the weights in memory only; nothing is written.\n";
 
-const std::set<std::string> kValueOptions = {"--model",  "--method",  "--subject",    "--prompt", "--target",
-                                             "--true-target", "--hparams", "--stats-text", "--device", "--dtype"};
+const std::set<std::string> kValueOptions = {"--model",   "--method",     "--subject", "--prompt",
+                                             "--target",  "--true-target", "--hparams", "--stats-text",
+                                             "--device",  "--dtype",       "--db",      "--run"};
 const std::set<std::string> kFlags = {"--json"};
 
 std::atomic<bool> g_interrupted{false};
@@ -58,10 +69,6 @@ bool parseArguments(const Args &args, std::map<std::string, std::string> &values
                 return false;
             }
             values[arg] = args[++i];
-        } else if (arg == "--db") {
-            std::cerr << "oedit edit: --db is not available yet: edits are recorded by the edit ledger, which "
-                         "comes with the ledger commands; this command applies the edit in memory only\n";
-            return false;
         } else {
             std::cerr << "oedit edit: unknown argument '" << arg << "'\n" << kEditUsage;
             return false;
@@ -177,6 +184,22 @@ int runEdit(const Args &args)
     if (values.count("--stats-text"))
         spec.statisticsText = values["--stats-text"];
     const bool json = flags.count("--json") > 0;
+    long long runId = 0;
+    if (values.count("--run")) {
+        if (!values.count("--db")) {
+            std::cerr << "oedit edit: --run needs --db FILE (the ledger that holds the run)\n";
+            return 2;
+        }
+        try {
+            size_t used = 0;
+            runId = std::stoll(values["--run"], &used);
+            if (used != values["--run"].size() || runId < 1)
+                throw std::invalid_argument("not a run id");
+        } catch (const std::exception &) {
+            std::cerr << "oedit edit: --run '" << values["--run"] << "' is not a run id (a positive number, see oedit runs --db FILE)\n";
+            return 2;
+        }
+    }
 
     Engine engine;
     std::string directory = values.count("--model") ? values["--model"] : Engine::defaultModelDirectory();
@@ -193,6 +216,12 @@ int runEdit(const Args &args)
         std::cerr << "oedit edit: " << opened.message() << "\n";
         return 1;
     }
+
+    if (runId > 0)
+        if (const Status loaded = engine.loadLedgerRun(values["--db"], runId); !loaded) {
+            std::cerr << "oedit edit: " << loaded.message() << "\n";
+            return 1;
+        }
 
     // Statistics are computed once per model and text (then cached): show
     // progress on stderr, and let Ctrl+C cancel cleanly.
@@ -213,10 +242,37 @@ int runEdit(const Args &args)
         std::cerr << "oedit edit: " << outcome.message() << "\n";
         return 1;
     }
-    if (json)
-        std::cout << outcome->toJson() << "\n";
-    else
+    std::optional<runs::RunSummary> recorded;
+    if (values.count("--db")) {
+        // The session (the run's edits and this one) through a temporary file
+        // into the ledger: only edits the run does not hold yet are appended.
+        const auto state = std::filesystem::temp_directory_path() /
+                           ("oedit-edit-" + std::to_string(::getpid()) + ".run");
+        auto saved = engine.saveEditState(state.string());
+        Expected<runs::RunSummary> summary = saved ? runs::recordSession(values["--db"], runId, state.string(), directory)
+                                                   : Expected<runs::RunSummary>(Status::failure(saved.message()));
+        std::error_code ignored;
+        std::filesystem::remove(state, ignored);
+        if (!summary) {
+            std::cerr << "oedit edit: the edit was made but not recorded in '" << values["--db"]
+                      << "': " << summary.message() << "\n";
+            return 1;
+        }
+        recorded = summary.value();
+    }
+    if (json) {
+        auto object = nlohmann::json::parse(outcome->toJson());
+        if (recorded) {
+            object["run_id"] = recorded->runId;
+            object["step"] = recorded->steps;
+        }
+        std::cout << object.dump() << "\n";
+    } else {
         printOutcome(outcome.value());
+        if (recorded)
+            std::cout << "recorded as step " << recorded->steps << " of run " << recorded->runId << " in '"
+                      << values["--db"] << "' (" << recorded->activeEdits << " active edits)\n";
+    }
     return 0;
 }
 

@@ -2,6 +2,7 @@
 // outcome out (EditOutcome), the run of the open model kept in Engine::Impl.
 // Everything that can throw is caught here; no exception leaves these calls.
 #include "engine/engine_impl.h"
+#include "store/ledger.h"
 
 #include <nlohmann/json.hpp>
 
@@ -591,6 +592,64 @@ Status Engine::loadEditState(const std::string &path)
                                    "): open the model again before going on");
         }
         return Status::failure(std::string("restoring the run failed: ") + e.what());
+    }
+    d->applied = std::move(saved);
+    d->editContext = std::move(context);
+    return Status::success();
+}
+
+Status Engine::loadLedgerRun(const std::string &db, long long runId)
+{
+    if (!d->model)
+        return Status::failure("no model is open: open the model the run was made on first");
+    std::vector<edit::EditResult> saved;
+    std::unique_ptr<edit::EditContext> context;
+    try {
+        std::error_code ec;
+        if (!fs::is_regular_file(db, ec))
+            return Status::failure("the ledger '" + db + "' does not exist (leave out --run to start a new run)");
+        store::Ledger ledger(db);
+        const auto info = ledger.run(runId); // names the run when it does not exist
+        if (store::modelFolderHash(d->path) != info.baseModelHash)
+            return Status::failure("run " + std::to_string(runId) + " was made on the model at '" + info.modelPath +
+                                   "', whose content differs from the open model '" + d->path +
+                                   "': open that model, or leave out --run to start a new run");
+        if (info.status == "running")
+            return Status::failure("run " + std::to_string(runId) +
+                                   " is marked running (in progress, or killed: resume it first)");
+        for (const auto &row : ledger.activeEdits(runId)) {
+            saved.push_back(ledger.loadEdit(row.id));
+            checkFits(*d->model, saved.back());
+        }
+        edit::ContextOptions options;
+        options.modelDir = d->path;
+        context = std::make_unique<edit::EditContext>(options);
+    } catch (const std::exception &e) {
+        return Status::failure("cannot read run " + std::to_string(runId) + " of '" + db + "': " + e.what());
+    }
+    // This run's edits out (newest first); statistics from the unedited
+    // weights; the ledger's edits in, recorded in the new context.
+    size_t undone = 0, redone = 0;
+    try {
+        for (auto it = d->applied.rbegin(); it != d->applied.rend(); ++it, ++undone)
+            edit::unapplyEdit(*d->model, *it, nullptr);
+        if (!saved.empty()) {
+            const auto method = edit::createEditMethod(saved.front().method, saved.front().hparams, d->model->config());
+            method->prepare(*d->model, *d->tokenizer, *context);
+        }
+        for (; redone < saved.size(); ++redone)
+            edit::applyEdit(*d->model, saved[redone], context.get());
+    } catch (const std::exception &e) {
+        try {
+            for (size_t i = redone; i-- > 0;)
+                edit::unapplyEdit(*d->model, saved[i], nullptr);
+            for (size_t i = d->applied.size() - undone; i < d->applied.size(); ++i)
+                edit::applyEdit(*d->model, d->applied[i], nullptr);
+        } catch (const std::exception &) {
+            return Status::failure(std::string("loading the run failed half-way (") + e.what() +
+                                   "): open the model again before going on");
+        }
+        return Status::failure(std::string("loading run ") + std::to_string(runId) + " failed: " + e.what());
     }
     d->applied = std::move(saved);
     d->editContext = std::move(context);

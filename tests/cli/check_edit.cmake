@@ -2,7 +2,10 @@
 #  PART=success: a ROME edit of a world fact in JSON: the new target wins on
 #                the prompt, prompt/paraphrase/neighbour are probed, timings present;
 #  PART=bad:     bad input fails with exit code 1 and a clear message, bad usage
-#                with exit code 2.
+#                with exit code 2;
+#  PART=ledger:  --db records an edit as a new manual run, --run continues it on
+#                top of its active edits (also after a rollback), and the
+#                ledger commands see the steps.
 # Statistics go to a cache under WORK, not the user's.
 cmake_minimum_required(VERSION 3.20)
 set(ENV{XDG_CACHE_HOME} "${WORK}/cache")
@@ -68,7 +71,9 @@ elseif(PART STREQUAL "bad")
     "unknown hyperparameter|1|unknown hyperparameter 'layerz'|--method^rome^--subject^${subject}^--prompt^${prompt}^--target^${new}^--hparams^{\"layerz\": 1}"
     "missing target|2|--target is required|--method^rome^--subject^${subject}^--prompt^${prompt}"
     "unknown option|2|unknown argument|--method^rome^--subject^${subject}^--prompt^${prompt}^--target^${new}^--frobnicate"
-    "no ledger yet|2|--db is not available|--method^rome^--subject^${subject}^--prompt^${prompt}^--target^${new}^--db^edits.db")
+    "run without ledger|2|--run needs --db|--method^rome^--subject^${subject}^--prompt^${prompt}^--target^${new}^--run^1"
+    "run id not a number|2|is not a run id|--method^rome^--subject^${subject}^--prompt^${prompt}^--target^${new}^--db^${WORK}/none.sqlite^--run^x"
+    "ledger missing|1|does not exist|--method^rome^--subject^${subject}^--prompt^${prompt}^--target^${new}^--db^${WORK}/none.sqlite^--run^1")
   foreach(case IN LISTS cases)
     string(REPLACE "^" ";" case "${case}")
     string(REPLACE "|" ";" fields "${case}")
@@ -84,6 +89,72 @@ elseif(PART STREQUAL "bad")
     endif()
     message(STATUS "${name}: exit ${rc}")
   endforeach()
+elseif(PART STREQUAL "ledger")
+  set(db "${WORK}/edits.sqlite")
+  file(REMOVE "${db}")
+  # A second fact: the first one of another relation.
+  string(JSON fact_count LENGTH "${world_json}" facts)
+  math(EXPR last_fact "${fact_count} - 1")
+  foreach(f RANGE 1 ${last_fact})
+    string(JSON relation2 GET "${world_json}" facts ${f} relation)
+    if(NOT relation2 STREQUAL relation_id)
+      string(JSON subject2 GET "${world_json}" facts ${f} subject)
+      string(JSON old2 GET "${world_json}" facts ${f} object)
+      break()
+    endif()
+  endforeach()
+  foreach(i RANGE ${last})
+    string(JSON id GET "${world_json}" relations ${i} id)
+    if(id STREQUAL relation2)
+      string(JSON prompt2 GET "${world_json}" relations ${i} templates 0)
+      string(JSON new2 GET "${world_json}" relations ${i} objects 0)
+      if(new2 STREQUAL old2)
+        string(JSON new2 GET "${world_json}" relations ${i} objects 1)
+      endif()
+    endif()
+  endforeach()
+  function(edit_into expected_step expected_run)
+    execute_process(COMMAND "${OEDIT}" edit --model "${MODEL}" --method oedit+ ${ARGN} --db "${db}" --json
+                    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "oedit edit --db failed (${rc}): ${err}")
+    endif()
+    string(JSON run GET "${out}" run_id)
+    string(JSON step GET "${out}" step)
+    if(NOT run EQUAL expected_run OR NOT step EQUAL expected_step)
+      message(FATAL_ERROR "expected step ${expected_step} of run ${expected_run}, got step ${step} of run ${run}")
+    endif()
+    message(STATUS "recorded step ${step} of run ${run}")
+  endfunction()
+  function(active_edits expected)
+    execute_process(COMMAND "${OEDIT}" report --db "${db}" --run 1 --json
+                    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+    string(JSON active GET "${out}" active_edits)
+    if(NOT rc EQUAL 0 OR NOT active EQUAL expected)
+      message(FATAL_ERROR "run 1 should have ${expected} active edits: ${rc} ${out} ${err}")
+    endif()
+  endfunction()
+  edit_into(1 1 --subject "${subject}" --prompt "${prompt}" --target "${new}")
+  # The run's first edit is in effect when the second is made: its fact
+  # already answers the new target, so making it again is refused.
+  execute_process(COMMAND "${OEDIT}" edit --model "${MODEL}" --method oedit+ --subject "${subject}"
+                  --prompt "${prompt}" --target "${new}" --true-target "${old}" --db "${db}" --run 1
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "already answers")
+    message(FATAL_ERROR "repeating the run's edit should be refused (its edit is loaded): ${rc} ${err}")
+  endif()
+  edit_into(2 1 --subject "${subject2}" --prompt "${prompt2}" --target "${new2}" --run 1)
+  active_edits(2)
+  execute_process(COMMAND "${OEDIT}" rollback --db "${db}" --run 1 --to 1 RESULT_VARIABLE rc OUTPUT_QUIET)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "oedit rollback --to 1 failed")
+  endif()
+  active_edits(1)
+  # After the revert the second fact is unedited again and can be edited anew.
+  edit_into(3 1 --subject "${subject2}" --prompt "${prompt2}" --target "${new2}" --run 1)
+  active_edits(2)
+  # A new run without --run.
+  edit_into(1 2 --subject "${subject2}" --prompt "${prompt2}" --target "${new2}")
 else()
-  message(FATAL_ERROR "PART must be success or bad")
+  message(FATAL_ERROR "PART must be success, bad or ledger")
 endif()

@@ -122,6 +122,12 @@ public:
     // restores their O-Edit state. The file is checked first; on failure the
     // weights and the run are unchanged.
     Status loadEditState(const std::string &path);
+    // Makes the run the active edits of run `runId` in the edit ledger `db`
+    // (a run made on this model folder: its content hash must match), with
+    // their method state, so further edits continue that run; record them
+    // with runs::recordSession. Statistics come from the unedited weights, as
+    // for the run's first edit. On failure the weights and the run are unchanged.
+    Status loadLedgerRun(const std::string &db, long long runId);
 
 private:
     struct Impl;
