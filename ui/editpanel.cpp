@@ -182,3 +182,10 @@ void EditPanel::showUndone(int editCount)
     m_diagnostics->setText(tr("Last edit undone; %n edit(s) remain in this run.", nullptr, editCount));
     updateButtons();
 }
+
+void EditPanel::showSynced(int editCount)
+{
+    m_editCount = editCount;
+    m_diagnostics->setText(tr("The open model follows the ledger: %n edit(s) in effect.", nullptr, editCount));
+    updateButtons();
+}

@@ -27,6 +27,8 @@ public Q_SLOTS:
     void setBusy(bool busy);
     void showOutcome(const oedit::EditOutcome &outcome, int editCount);
     void showUndone(int editCount);
+    // A rollback in the ledger brought the open model to `editCount` edits.
+    void showSynced(int editCount);
 
 Q_SIGNALS:
     void applyRequested(const oedit::EditSpec &spec);

@@ -2,6 +2,12 @@
 
 #include "oedit/world.h"
 
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QSaveFile>
+#include <QTemporaryDir>
+
 EngineWorker::EngineWorker() : m_engine(std::make_unique<oedit::Engine>())
 {
     qRegisterMetaType<BuildSummary>();
@@ -16,6 +22,22 @@ EngineWorker::EngineWorker() : m_engine(std::make_unique<oedit::Engine>())
     qRegisterMetaType<oedit::runs::RunReport>();
     qRegisterMetaType<oedit::runs::RollbackRequest>();
     qRegisterMetaType<oedit::runs::RollbackInfo>();
+    qRegisterMetaType<EditList>();
+    qRegisterMetaType<NormList>();
+    qRegisterMetaType<FactList>();
+    qRegisterMetaType<oedit::runs::SubspaceReport>();
+    qRegisterMetaType<oedit::runs::PrincipalAngles>();
+    qRegisterMetaType<QList<qint64>>();
+}
+
+unsigned long long EngineWorker::beginJob()
+{
+    const unsigned long long job = m_started.fetch_add(1) + 1;
+    // A job nobody announced still counts, so later announcements line up.
+    unsigned long long announced = m_announced.load();
+    while (announced < job && !m_announced.compare_exchange_weak(announced, job)) {
+    }
+    return job;
 }
 
 EngineWorker::~EngineWorker() = default;
@@ -51,6 +73,7 @@ void EngineWorker::openModel(const QString &directory, const QString &device)
         Q_EMIT failed(QString::fromStdString(status.message()));
         return;
     }
+    m_session = Session(); // a newly opened model starts a new session run
     Q_EMIT modelOpened(m_engine->modelInfo());
 
     // A world model's folder holds its world: offer its subjects and prompts.
@@ -64,13 +87,22 @@ void EngineWorker::openModel(const QString &directory, const QString &device)
     Q_EMIT worldLoaded(summary);
 }
 
-void EngineWorker::applyEdit(const oedit::EditSpec &spec)
+void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
 {
-    m_cancel.store(false);
+    const auto job = beginJob();
+    if (cancelled(job)) {
+        Q_EMIT notice(tr("Edit cancelled before it started."));
+        return;
+    }
+    // A session starts with the first edit of a freshly opened model.
+    if (!db.isEmpty() && (m_session.db != db || m_session.runId == 0) && m_engine->editCount() == 0) {
+        m_session = Session();
+        m_session.db = db;
+    }
     Q_EMIT busyChanged(true, tr("Editing with %1…").arg(QString::fromStdString(spec.method)));
-    const auto outcome = m_engine->applyEdit(spec, [this](long long done, long long total) {
+    const auto outcome = m_engine->applyEdit(spec, [this, job](long long done, long long total) {
         Q_EMIT progress(done, total);
-        return !m_cancel.load();
+        return !cancelled(job);
     });
     Q_EMIT busyChanged(false, QString());
     if (!outcome) {
@@ -78,6 +110,91 @@ void EngineWorker::applyEdit(const oedit::EditSpec &spec)
         return;
     }
     Q_EMIT edited(outcome.value(), m_engine->editCount());
+    if (!db.isEmpty())
+        recordSession(db);
+}
+
+void EngineWorker::recordSession(const QString &db)
+{
+    if (m_session.db != db) {
+        // Edits made before this ledger was chosen start a new run in it.
+        m_session = Session();
+        m_session.db = db;
+    }
+    if (!m_stateDir)
+        m_stateDir = std::make_unique<QTemporaryDir>();
+    const std::string file =
+        m_stateDir->filePath(QStringLiteral("session-%1.oedit-run").arg(++m_session.saved)).toStdString();
+    const auto saved = m_engine->saveEditState(file);
+    if (!saved) {
+        Q_EMIT failed(tr("The edit was made but could not be recorded in the ledger: %1")
+                          .arg(QString::fromStdString(saved.message())));
+        return;
+    }
+    QDir().mkpath(QFileInfo(db).absolutePath());
+    const auto run = oedit::runs::recordSession(db.toStdString(), m_session.runId, file, m_engine->modelInfo().path);
+    if (!run) {
+        Q_EMIT failed(tr("The edit was made but could not be recorded in the ledger %1: %2. Choose a ledger you "
+                         "can write to in the Runs tab.")
+                          .arg(db, QString::fromStdString(run.message())));
+        return;
+    }
+    m_session.runId = run->runId;
+    QString error;
+    const auto active = activeEditIds(db, run->runId, &error);
+    if (error.isEmpty())
+        m_session.states[active] = file;
+    Q_EMIT sessionRecorded(db, run.value());
+}
+
+std::vector<long long> EngineWorker::activeEditIds(const QString &db, long long runId, QString *error)
+{
+    std::vector<long long> ids;
+    const auto edits = oedit::runs::listEdits(db.toStdString(), runId);
+    if (!edits) {
+        *error = QString::fromStdString(edits.message());
+        return ids;
+    }
+    for (const auto &entry : edits.value())
+        if (entry.active)
+            ids.push_back(entry.editId);
+    return ids;
+}
+
+void EngineWorker::syncSession(const QString &db, long long runId)
+{
+    // A rollback of the session's run: bring the open model to the ledger's
+    // active set, from the saved state that had exactly those edits.
+    if (db != m_session.db || runId != m_session.runId || runId == 0)
+        return;
+    QString error;
+    const auto active = activeEditIds(db, runId, &error);
+    if (!error.isEmpty()) {
+        Q_EMIT failed(tr("Cannot read run %1 back: %2").arg(runId).arg(error));
+        return;
+    }
+    oedit::Status status = oedit::Status::success();
+    if (active.empty()) {
+        while (status && m_engine->editCount() > 0)
+            status = m_engine->undoLastEdit();
+    } else {
+        const auto it = m_session.states.find(active);
+        if (it == m_session.states.end()) {
+            Q_EMIT notice(tr("The open model keeps its %n edit(s); run %1 in the ledger now holds another set "
+                             "(History, Subspace and Export follow the ledger). Reopen the model to edit on from a "
+                             "clean state.",
+                             nullptr, m_engine->editCount())
+                              .arg(runId));
+            return;
+        }
+        status = m_engine->loadEditState(it->second);
+    }
+    if (!status) {
+        Q_EMIT failed(tr("The ledger changed but the open model could not follow: %1. Reopen the model.")
+                          .arg(QString::fromStdString(status.message())));
+        return;
+    }
+    Q_EMIT sessionSynced(m_engine->editCount());
 }
 
 void EngineWorker::undoLastEdit()
@@ -88,6 +205,32 @@ void EngineWorker::undoLastEdit()
         return;
     }
     Q_EMIT editUndone(m_engine->editCount());
+    // The session's ledger run follows: its newest active edit is taken out.
+    if (m_session.runId == 0)
+        return;
+    const auto edits = oedit::runs::listEdits(m_session.db.toStdString(), m_session.runId);
+    if (!edits)
+        return;
+    for (auto it = edits->rbegin(); it != edits->rend(); ++it) {
+        if (!it->active)
+            continue;
+        oedit::runs::RollbackRequest request;
+        request.runId = m_session.runId;
+        request.removeEdit = it->editId;
+        const auto event = oedit::runs::rollback(m_session.db.toStdString(), request);
+        if (!event) {
+            Q_EMIT failed(tr("The edit was undone but the ledger could not record it: %1")
+                              .arg(QString::fromStdString(event.message())));
+            return;
+        }
+        Q_EMIT rolledBack(m_session.db, event.value());
+        break;
+    }
+    const auto runs = oedit::runs::listRuns(m_session.db.toStdString());
+    if (runs)
+        for (const auto &run : runs.value())
+            if (run.runId == m_session.runId)
+                Q_EMIT sessionRecorded(m_session.db, run);
 }
 
 void EngineWorker::predict(const QString &prompt, int topK)
@@ -111,11 +254,17 @@ void EngineWorker::startRun(const QString &db, const oedit::runs::RunRequest &re
         Q_EMIT runNotStarted(db, message);
         return;
     }
-    m_cancel.store(false);
+    const auto job = beginJob();
+    if (cancelled(job)) {
+        const QString message = tr("The run was cancelled before it started; nothing was written.");
+        Q_EMIT notice(message);
+        Q_EMIT runNotStarted(db, message);
+        return;
+    }
     Q_EMIT busyChanged(true, tr("Running %1 edits with %2…").arg(run.edits).arg(QString::fromStdString(run.method)));
-    const auto result = oedit::runs::startRun(db.toStdString(), run, [this](long long done, long long total) {
+    const auto result = oedit::runs::startRun(db.toStdString(), run, [this, job](long long done, long long total) {
         Q_EMIT progress(done, total);
-        return !m_cancel.load();
+        return !cancelled(job);
     });
     Q_EMIT busyChanged(false, QString());
     if (!result) {
@@ -174,4 +323,116 @@ void EngineWorker::rollback(const QString &db, const oedit::runs::RollbackReques
     if (ticket != 0)
         m_ticketEvents[ticket] = event->eventId;
     Q_EMIT rolledBack(db, event.value());
+    syncSession(db, request.runId);
+}
+
+void EngineWorker::resumeRun(const QString &db, qint64 runId)
+{
+    const auto job = beginJob();
+    if (cancelled(job)) {
+        const QString message = tr("Resuming run %1 was cancelled before it started.").arg(runId);
+        Q_EMIT notice(message);
+        Q_EMIT runNotStarted(db, message);
+        return;
+    }
+    Q_EMIT busyChanged(true, tr("Resuming run %1…").arg(runId));
+    const auto result = oedit::runs::resumeRun(db.toStdString(), runId, [this, job](long long done, long long total) {
+        Q_EMIT progress(done, total);
+        return !cancelled(job);
+    });
+    Q_EMIT busyChanged(false, QString());
+    if (!result) {
+        const QString message =
+            tr("Run %1 could not be resumed: %2").arg(runId).arg(QString::fromStdString(result.message()));
+        Q_EMIT failed(message);
+        Q_EMIT runNotStarted(db, message);
+        return;
+    }
+    if (result->status == "failed")
+        Q_EMIT failed(tr("Run %1 failed again: %2. Its edits so far are kept in the ledger.")
+                          .arg(result->runId)
+                          .arg(QString::fromStdString(result->message)));
+    Q_EMIT runFinished(db, result.value());
+}
+
+void EngineWorker::listEdits(const QString &db, qint64 runId)
+{
+    const auto edits = oedit::runs::listEdits(db.toStdString(), runId);
+    if (!edits) {
+        Q_EMIT failed(tr("Cannot list the edits of run %1: %2").arg(runId).arg(QString::fromStdString(edits.message())));
+        return;
+    }
+    Q_EMIT editsListed(db, runId, edits.value());
+}
+
+void EngineWorker::subspaceReport(const QString &db, qint64 runId, int maxEdits)
+{
+    const auto report = oedit::runs::subspaceReport(db.toStdString(), runId, maxEdits);
+    if (!report) {
+        Q_EMIT failed(tr("Cannot compare the updates of run %1: %2")
+                          .arg(runId)
+                          .arg(QString::fromStdString(report.message())));
+        return;
+    }
+    Q_EMIT subspaceReady(db, report.value());
+}
+
+void EngineWorker::principalAngles(const QString &db, qint64 editA, qint64 editB)
+{
+    const auto angles = oedit::runs::principalAngles(db.toStdString(), editA, editB);
+    if (!angles) {
+        Q_EMIT notice(QString::fromStdString(angles.message()));
+        return;
+    }
+    Q_EMIT anglesReady(db, angles.value());
+}
+
+void EngineWorker::normGrowth(const QString &db, qint64 runId)
+{
+    const auto series = oedit::runs::normGrowth(db.toStdString(), runId);
+    if (!series) {
+        // The curves and heatmap still stand; only the norm plot stays empty.
+        Q_EMIT notice(tr("No weight norms for run %1: %2").arg(runId).arg(QString::fromStdString(series.message())));
+        return;
+    }
+    Q_EMIT normGrowthReady(db, runId, series.value());
+}
+
+void EngineWorker::compareFacts(const QString &db, const QList<qint64> &runIds)
+{
+    const auto facts = oedit::runs::compareFacts(db.toStdString(), std::vector<long long>(runIds.begin(), runIds.end()));
+    if (!facts) {
+        Q_EMIT failed(tr("Cannot compare the runs' facts: %1").arg(QString::fromStdString(facts.message())));
+        return;
+    }
+    Q_EMIT factsCompared(db, runIds, facts.value());
+}
+
+void EngineWorker::exportCsv(const QString &db, qint64 runId, const QString &path)
+{
+    const auto report = oedit::runs::runReport(db.toStdString(), runId);
+    if (!report) {
+        Q_EMIT failed(tr("Cannot read run %1: %2").arg(runId).arg(QString::fromStdString(report.message())));
+        return;
+    }
+    const std::string csv = oedit::runs::toCsv(report.value());
+    QSaveFile file(path); // a temporary beside it, renamed on commit
+    if (!file.open(QIODevice::WriteOnly) || file.write(csv.data(), qint64(csv.size())) != qint64(csv.size()) ||
+        !file.commit()) {
+        Q_EMIT failed(tr("Could not write %1 (%2). Choose a folder you can write to.").arg(path, file.errorString()));
+        return;
+    }
+    Q_EMIT exported(path, tr("metrics of run %1").arg(runId));
+}
+
+void EngineWorker::exportModel(const QString &db, qint64 runId, const QString &directory)
+{
+    Q_EMIT busyChanged(true, tr("Writing the weights of run %1…").arg(runId));
+    const auto included = oedit::runs::exportRun(db.toStdString(), runId, std::nullopt, directory.toStdString());
+    Q_EMIT busyChanged(false, QString());
+    if (!included) {
+        Q_EMIT failed(tr("Could not export run %1: %2").arg(runId).arg(QString::fromStdString(included.message())));
+        return;
+    }
+    Q_EMIT exported(directory, tr("run %1 with %n edit(s)", nullptr, int(included.value())).arg(runId));
 }

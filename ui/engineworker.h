@@ -1,17 +1,25 @@
 // The one object that owns the engine. It lives in its own QThread; views send
 // requests as queued signals and get value types back. No tensor, pointer or
-// exception crosses the thread boundary. Cancel is an atomic flag set directly
-// from the GUI thread, read by the engine's progress callbacks.
+// exception crosses the thread boundary. Cancel is set directly from the GUI
+// thread (atomics), read by the engine's progress callbacks.
+//
+// Cancel and the queue: a cancellable job (edit, run, resume) is announced
+// from the GUI thread when it is queued (announceJob), and numbered in that
+// order when it starts. requestCancel() cancels every job announced so far,
+// so a Cancel pressed after Start but before the worker picked the job up is
+// honoured, and never touches a job queued after it.
 #pragma once
 
 #include "oedit/engine.h"
 #include "oedit/runs.h"
 
+#include <QList>
 #include <QMetaType>
 #include <QObject>
 #include <QString>
 #include <QStringList>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -45,6 +53,14 @@ Q_DECLARE_METATYPE(RunList)
 Q_DECLARE_METATYPE(oedit::runs::RunReport)
 Q_DECLARE_METATYPE(oedit::runs::RollbackRequest)
 Q_DECLARE_METATYPE(oedit::runs::RollbackInfo)
+using EditList = std::vector<oedit::runs::EditEntry>;
+using NormList = std::vector<oedit::runs::NormSeries>;
+using FactList = std::vector<oedit::runs::FactComparison>;
+Q_DECLARE_METATYPE(EditList)
+Q_DECLARE_METATYPE(NormList)
+Q_DECLARE_METATYPE(FactList)
+Q_DECLARE_METATYPE(oedit::runs::SubspaceReport)
+Q_DECLARE_METATYPE(oedit::runs::PrincipalAngles)
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -52,15 +68,21 @@ public:
     EngineWorker();
     ~EngineWorker() override;
 
-    // Safe from any thread: asks the running job to stop at its next progress report.
-    void requestCancel() { m_cancel.store(true); }
+    // GUI thread, right before queueing a cancellable job (see the top).
+    void announceJob() { m_announced.fetch_add(1); }
+    // Safe from any thread: every job announced so far stops at its next
+    // progress report (or does not start).
+    void requestCancel() { m_cancelUpTo.store(std::max(m_announced.load(), m_started.load())); }
 
 public Q_SLOTS:
     void describeBuild();
     // Opens a model folder; an empty path opens the embedded default model.
     void openModel(const QString &directory, const QString &device);
     void predict(const QString &prompt, int topK);
-    void applyEdit(const oedit::EditSpec &spec);
+    // Edits the open model; with a ledger `db`, the edit is also recorded in
+    // the ledger as this session's "manual" run (sessionRecorded), so History
+    // lists it and rollbacks of that run reach the open model.
+    void applyEdit(const QString &db, const oedit::EditSpec &spec);
     void undoLastEdit();
 
     // Sequential runs in the ledger file `db` (oedit/runs.h). An empty
@@ -75,6 +97,16 @@ public Q_SLOTS:
     // Requests are handled in order, so an undo queued right after its redo
     // always finds the ticket filled.
     void rollback(const QString &db, const oedit::runs::RollbackRequest &request, int ticket, int undoTicket);
+    void resumeRun(const QString &db, qint64 runId);
+    void listEdits(const QString &db, qint64 runId);
+    void subspaceReport(const QString &db, qint64 runId, int maxEdits);
+    void principalAngles(const QString &db, qint64 editA, qint64 editB);
+    void normGrowth(const QString &db, qint64 runId);
+    void compareFacts(const QString &db, const QList<qint64> &runIds);
+    // Writes the run's checkpoint metrics as CSV (through a temporary file).
+    void exportCsv(const QString &db, qint64 runId, const QString &path);
+    // Writes the run's current weights as a checkpoint folder.
+    void exportModel(const QString &db, qint64 runId, const QString &directory);
 
 Q_SIGNALS:
     void buildDescribed(const BuildSummary &summary);
@@ -92,9 +124,37 @@ Q_SIGNALS:
     void runsListed(const QString &db, const RunList &runs);
     void reportReady(const QString &db, const oedit::runs::RunReport &report);
     void rolledBack(const QString &db, const oedit::runs::RollbackInfo &event);
+    void editsListed(const QString &db, qint64 runId, const EditList &edits);
+    void subspaceReady(const QString &db, const oedit::runs::SubspaceReport &report);
+    void anglesReady(const QString &db, const oedit::runs::PrincipalAngles &angles);
+    void normGrowthReady(const QString &db, qint64 runId, const NormList &series);
+    void factsCompared(const QString &db, const QList<qint64> &runIds, const FactList &facts);
+    void exported(const QString &path, const QString &what);
+    // The Facts view's edits as a ledger run (after an edit or its undo).
+    void sessionRecorded(const QString &db, const oedit::runs::RunSummary &run);
+    // A rollback of the session's run changed the open model to match (its edit count).
+    void sessionSynced(int editCount);
+    // Something worth a line in the status bar, no error.
+    void notice(const QString &message);
 
 private:
+    // Worker thread: numbers the job that starts now; cancelled(id) asks the flag.
+    unsigned long long beginJob();
+    bool cancelled(unsigned long long job) const { return job <= m_cancelUpTo.load(); }
+    void recordSession(const QString &db);
+    void syncSession(const QString &db, long long runId);
+    std::vector<long long> activeEditIds(const QString &db, long long runId, QString *error);
+
     std::unique_ptr<oedit::Engine> m_engine;
-    std::atomic<bool> m_cancel{false};
+    std::atomic<unsigned long long> m_announced{0}, m_started{0}, m_cancelUpTo{0};
+    // The Facts view's session in the ledger: its run and a saved state of the
+    // open model for each set of active ledger edits it has had (worker thread).
+    struct Session {
+        QString db;
+        long long runId = 0;
+        std::map<std::vector<long long>, std::string> states;
+        int saved = 0;
+    } m_session;
+    std::unique_ptr<class QTemporaryDir> m_stateDir;
     std::map<int, long long> m_ticketEvents; // rollback ticket -> ledger event id (worker thread only)
 };

@@ -1,5 +1,8 @@
 // The workbench's main window: owns the worker thread and the views. Lives on
 // the GUI thread; never calls the engine directly.
+//
+// The current run (History and Subspace) is the first run selected in the
+// Runs tab, or the Facts view's session run after an edit there.
 #pragma once
 
 #include "engineworker.h"
@@ -9,14 +12,18 @@
 
 #include <functional>
 
+class QMenu;
 class QProgressBar;
 class QPushButton;
 class QTabWidget;
 class QUndoStack;
+class CompareView;
 class FactsView;
+class HistoryView;
 class ModelPanel;
 class RetentionView;
 class RunsView;
+class SubspaceView;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -33,6 +40,16 @@ public:
     EngineWorker *worker() const { return m_worker; }
     // Rollbacks of runs, as undoable commands that go through the ledger.
     QUndoStack *undoStack() const { return m_undoStack; }
+    // Makes `runId` of `db` the run History and Subspace show, and asks for its data.
+    void setCurrentRun(const QString &db, qint64 runId);
+    QString currentLedger() const { return m_currentDb; }
+    qint64 currentRun() const { return m_currentRun; }
+
+    // Exports through the worker (menu actions ask for the paths first).
+    void exportRunCsv(const QString &path);
+    void exportRunModel(const QString &directory);
+    // Writes the first table of the current tab as CSV; false when there is none or it cannot be written.
+    bool exportCurrentTable(const QString &path);
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -41,13 +58,21 @@ Q_SIGNALS:
     void describeBuildRequested();
     void openModelRequested(const QString &directory, const QString &device);
     void predictRequested(const QString &prompt, int topK);
-    void applyEditRequested(const oedit::EditSpec &spec);
+    void applyEditRequested(const QString &db, const oedit::EditSpec &spec);
     void undoEditRequested();
     void startRunRequested(const QString &db, const oedit::runs::RunRequest &request);
+    void resumeRunRequested(const QString &db, qint64 runId);
     void listRunsRequested(const QString &db);
     void runReportRequested(const QString &db, qint64 runId);
     void rollbackRequested(const QString &db, const oedit::runs::RollbackRequest &request, int ticket,
                            int undoTicket);
+    void listEditsRequested(const QString &db, qint64 runId);
+    void subspaceRequested(const QString &db, qint64 runId, int maxEdits);
+    void anglesRequested(const QString &db, qint64 editA, qint64 editB);
+    void normGrowthRequested(const QString &db, qint64 runId);
+    void compareFactsRequested(const QString &db, const QList<qint64> &runIds);
+    void exportCsvRequested(const QString &db, qint64 runId, const QString &path);
+    void exportModelRequested(const QString &db, qint64 runId, const QString &directory);
 
 private:
     void createViews();
@@ -55,6 +80,11 @@ private:
     void restoreLayout();
     void shutDownWorker();
     void connectRuns();
+    void connectHistory();
+    void refreshCurrentRun();
+    void rememberLedger(const QString &db);
+    void fillRecentLedgers();
+    void showError(const QString &message);
     // What undo commands call to send a rollback to the worker.
     std::function<void(const QString &, const oedit::runs::RollbackRequest &, int, int)> rollbackSender();
     void pushUndoLastRollback(const QString &db, const oedit::runs::RunReport &report);
@@ -65,12 +95,20 @@ private:
     ModelPanel *m_modelPanel;
     FactsView *m_factsView;
     RunsView *m_runsView;
+    HistoryView *m_historyView;
+    SubspaceView *m_subspaceView;
     RetentionView *m_retentionView;
+    CompareView *m_compareView;
     QUndoStack *m_undoStack;
+    QMenu *m_recentLedgers = nullptr;
     int m_nextTicket = 1; // names rollback events for the worker (see EngineWorker::rollback)
     // "Undo Last Rollback" waits for this run's report to find the event.
     QString m_undoLastDb;
     qint64 m_undoLastRun = -1;
+    QString m_currentDb;
+    qint64 m_currentRun = -1;
+    QString m_selectedDb; // the Runs tab's selection as last seen
+    QList<qint64> m_selectedRuns;
     bool m_quietErrors = false;
     QProgressBar *m_progress;
     QPushButton *m_cancel;

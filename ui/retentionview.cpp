@@ -19,6 +19,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -46,12 +47,14 @@ QString runLabel(const oedit::runs::RunReport &report)
 } // namespace
 
 RetentionView::RetentionView(QWidget *parent)
-    : QWidget(parent), m_curves(new QCustomPlot), m_retention(new QCustomPlot), m_heatmap(nullptr),
+    : QWidget(parent), m_curves(new QCustomPlot), m_retention(new QCustomPlot), m_norms(new QCustomPlot),
+      m_heatmap(nullptr),
       m_metrics(new QListWidget), m_compare(new QTableWidget), m_export(new QPushButton(tr("Export Plot…")))
 {
     setObjectName(QStringLiteral("retentionView"));
     m_curves->setObjectName(QStringLiteral("curvePlot"));
     m_retention->setObjectName(QStringLiteral("retentionPlot"));
+    m_norms->setObjectName(QStringLiteral("normPlot"));
     m_metrics->setObjectName(QStringLiteral("metricList"));
     m_compare->setObjectName(QStringLiteral("compareTable"));
     m_export->setObjectName(QStringLiteral("exportPlot"));
@@ -87,15 +90,26 @@ RetentionView::RetentionView(QWidget *parent)
     m_retention->xAxis->setLabel(tr("checkpoint (step)"));
     m_retention->yAxis->setLabel(tr("edit (in run order)"));
     m_retention->setMinimumHeight(180);
+    m_norms->xAxis->setLabel(tr("edits (step)"));
+    m_norms->yAxis->setLabel(tr("||W|| / ||W₀|| per edited layer"));
+    m_norms->legend->setVisible(true);
+    m_norms->legend->setFont(QFont(font().family(), 8));
+    m_norms->setMinimumHeight(160);
+    m_norms->setToolTip(tr("Frobenius norm of each edited layer's MLP output weights against the original. "
+                           "The dashed line (%1x) marks where collapse often begins: a rule of thumb, not a test.")
+                            .arg(kCollapseWarning));
 
     m_metrics->setToolTip(tr("Metrics to draw"));
     m_metrics->setMaximumWidth(200);
     m_compare->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_compare->setToolTip(tr("Final metrics of the selected runs, side by side"));
 
+    auto *lower = new QSplitter(Qt::Horizontal);
+    lower->addWidget(m_retention);
+    lower->addWidget(m_norms);
     auto *plots = new QSplitter(Qt::Vertical);
     plots->addWidget(m_curves);
-    plots->addWidget(m_retention);
+    plots->addWidget(lower);
     plots->addWidget(m_compare);
     plots->setStretchFactor(0, 3);
     plots->setStretchFactor(1, 2);
@@ -120,8 +134,10 @@ RetentionView::RetentionView(QWidget *parent)
 
 void RetentionView::setRuns(const QString &db, const QList<qint64> &runIds)
 {
-    if (db != m_db)
+    if (db != m_db) {
         m_reports.clear();
+        m_normSeries.clear();
+    }
     m_db = db;
     m_runIds = runIds;
     scheduleReplot();
@@ -133,6 +149,14 @@ void RetentionView::showReport(const QString &db, const oedit::runs::RunReport &
         return;
     m_reports.insert(report.run.runId, report);
     rebuildMetricList();
+    scheduleReplot();
+}
+
+void RetentionView::showNormGrowth(const QString &db, qint64 runId, const NormList &series)
+{
+    if (db != m_db)
+        return;
+    m_normSeries.insert(runId, series);
     scheduleReplot();
 }
 
@@ -225,6 +249,55 @@ void RetentionView::replot()
         fillHeatmap(*reports.first());
     }
     fillCompareTable(reports);
+    fillNorms(reports);
+}
+
+void RetentionView::fillNorms(const QList<const oedit::runs::RunReport *> &reports)
+{
+    m_norms->clearGraphs();
+    m_norms->clearItems();
+    const bool comparing = reports.size() > 1;
+    static const QList<Qt::PenStyle> styles = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine};
+    double top = kCollapseWarning;
+    double lastStep = 1;
+    for (int r = 0; r < reports.size(); ++r) {
+        const auto it = m_normSeries.constFind(reports[r]->run.runId);
+        if (it == m_normSeries.constEnd())
+            continue;
+        for (size_t l = 0; l < it->size(); ++l) {
+            const auto &series = (*it)[l];
+            QVector<double> keys, values;
+            for (size_t i = 0; i < series.steps.size(); ++i) {
+                keys << double(series.steps[i]);
+                values << series.relative[i];
+                top = std::max(top, series.relative[i]);
+                lastStep = std::max(lastStep, double(series.steps[i]));
+            }
+            QCPGraph *graph = m_norms->addGraph();
+            graph->setData(keys, values, true);
+            graph->setName(QStringLiteral("%1 L%2").arg(runLabel(*reports[r])).arg(series.layer));
+            QPen pen(comparing ? runColour(r) : runColour(static_cast<int>(l)));
+            pen.setWidthF(1.6);
+            if (comparing)
+                pen.setStyle(styles[static_cast<int>(l) % styles.size()]);
+            graph->setPen(pen);
+        }
+    }
+    // Where collapse usually begins (a heuristic; see kCollapseWarning).
+    auto *warning = new QCPItemStraightLine(m_norms);
+    warning->point1->setCoords(0, kCollapseWarning);
+    warning->point2->setCoords(1, kCollapseWarning);
+    warning->setPen(QPen(QColor(214, 39, 40), 1.4, Qt::DashLine));
+    auto *label = new QCPItemText(m_norms);
+    label->position->setType(QCPItemPosition::ptPlotCoords);
+    label->position->setCoords(0, kCollapseWarning);
+    label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+    label->setText(tr("collapse often begins (%1x, heuristic)").arg(kCollapseWarning));
+    label->setColor(QColor(214, 39, 40));
+    label->setFont(QFont(font().family(), 8));
+    m_norms->xAxis->setRange(0, lastStep);
+    m_norms->yAxis->setRange(0.9, top * 1.08);
+    m_norms->replot(QCustomPlot::rpQueuedReplot);
 }
 
 void RetentionView::fillHeatmap(const oedit::runs::RunReport &report)

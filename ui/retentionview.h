@@ -1,7 +1,9 @@
 // Retention and compare view: metric curves against the step for the runs
 // selected in the Runs tab (one colour per run when comparing), the retention
 // matrix (edit x checkpoint success) of the first selected run as a heatmap,
-// and a side-by-side table of final metrics. GUI thread only; it is handed
+// a side-by-side table of final metrics, and the weight-norm growth of each
+// edited layer (||W_k|| / ||W_0||) with a warning line where collapse
+// usually begins. GUI thread only; it is handed
 // reports and never asks the worker itself.
 #pragma once
 
@@ -31,6 +33,15 @@ public Q_SLOTS:
     // The runs to show, in order; reports for them come through showReport.
     void setRuns(const QString &db, const QList<qint64> &runIds);
     void showReport(const QString &db, const oedit::runs::RunReport &report);
+    void showNormGrowth(const QString &db, qint64 runId, const NormList &series);
+
+public:
+    // Relative norm growth at which the warning line is drawn: a heuristic.
+    // Sequential-editing studies (e.g. Gupta et al. 2024, "Model editing at
+    // scale leads to gradual and catastrophic forgetting") see edited layers'
+    // norms grow steadily before the model collapses; past about twice the
+    // original norm collapse is common, well before it rare.
+    static constexpr double kCollapseWarning = 2.0;
 
 private:
     void scheduleReplot();
@@ -38,10 +49,12 @@ private:
     void rebuildMetricList();
     void fillHeatmap(const oedit::runs::RunReport &report);
     void fillCompareTable(const QList<const oedit::runs::RunReport *> &reports);
+    void fillNorms(const QList<const oedit::runs::RunReport *> &reports);
     void chooseExport();
 
     QCustomPlot *m_curves;
     QCustomPlot *m_retention;
+    QCustomPlot *m_norms;
     QCPColorMap *m_heatmap;
     QListWidget *m_metrics;
     QTableWidget *m_compare;
@@ -50,4 +63,5 @@ private:
     QString m_db;
     QList<qint64> m_runIds;
     QMap<qint64, oedit::runs::RunReport> m_reports;
+    QMap<qint64, NormList> m_normSeries;
 };

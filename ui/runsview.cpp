@@ -49,7 +49,7 @@ RunsView::RunsView(QWidget *parent)
       m_edits(new QSpinBox), m_every(new QSpinBox), m_seed(new QSpinBox), m_start(new QPushButton(tr("Start Run"))),
       m_cancel(new QPushButton(tr("Cancel"))), m_progress(new QProgressBar), m_remaining(new QLabel),
       m_table(new QTableWidget(0, ColumnCount)), m_revert(new QPushButton(tr("Revert to Step…"))),
-      m_undoRollback(new QPushButton(tr("Undo Last Rollback")))
+      m_undoRollback(new QPushButton(tr("Undo Last Rollback"))), m_resume(new QPushButton(tr("Resume")))
 {
     setObjectName(QStringLiteral("runsView"));
     m_ledger->setObjectName(QStringLiteral("ledgerPath"));
@@ -65,6 +65,8 @@ RunsView::RunsView(QWidget *parent)
     m_table->setObjectName(QStringLiteral("runsTable"));
     m_revert->setObjectName(QStringLiteral("revertRun"));
     m_undoRollback->setObjectName(QStringLiteral("undoRollback"));
+    m_resume->setObjectName(QStringLiteral("resumeRun"));
+    m_resume->setToolTip(tr("Continue a cancelled or failed run where it stopped"));
 
     m_ledger->setText(QSettings().value(kLedgerKey, defaultLedger()).toString());
     m_ledger->setToolTip(tr("The SQLite ledger that keeps runs, edits and checkpoints; created when missing"));
@@ -127,6 +129,7 @@ RunsView::RunsView(QWidget *parent)
     refreshButton->setObjectName(QStringLiteral("refreshRuns"));
     actions->addWidget(refreshButton);
     actions->addStretch();
+    actions->addWidget(m_resume);
     actions->addWidget(m_revert);
     actions->addWidget(m_undoRollback);
 
@@ -147,6 +150,14 @@ RunsView::RunsView(QWidget *parent)
         const auto runs = selectedRuns();
         if (!runs.isEmpty())
             Q_EMIT undoLastRollbackRequested(ledgerPath(), runs.first());
+    });
+    connect(m_resume, &QPushButton::clicked, this, [this] {
+        const auto runs = selectedRuns();
+        if (runs.isEmpty())
+            return;
+        beginRun();
+        m_remaining->setText(tr("resuming run %1…").arg(runs.first()));
+        Q_EMIT resumeRequested(ledgerPath(), runs.first());
     });
     connect(m_table, &QTableWidget::itemSelectionChanged, this, [this] {
         updateButtons();
@@ -211,6 +222,12 @@ void RunsView::startRun()
     request.edits = m_edits->value();
     request.evalEvery = m_every->value();
     request.seed = static_cast<unsigned long long>(m_seed->value());
+    beginRun();
+    Q_EMIT startRunRequested(db, request);
+}
+
+void RunsView::beginRun()
+{
     m_running = true;
     m_firstDone = -1;
     m_runClock.start();
@@ -220,7 +237,6 @@ void RunsView::startRun()
     m_cancel->setEnabled(true);
     m_remaining->setText(tr("starting…"));
     updateButtons();
-    Q_EMIT startRunRequested(db, request);
 }
 
 void RunsView::showProgress(long long done, long long total)
@@ -260,7 +276,7 @@ void RunsView::showRunFinished(const QString &db, const oedit::runs::RunSummary 
 {
     endRun();
     if (summary.status == "cancelled")
-        m_remaining->setText(tr("Run %1 cancelled after %2 of %3 edits (resumable with 'oedit run --resume %1')")
+        m_remaining->setText(tr("Run %1 cancelled after %2 of %3 edits (select it and press Resume to continue)")
                                  .arg(summary.runId).arg(summary.steps).arg(summary.planned));
     else
         m_remaining->setText(tr("Run %1 %2").arg(summary.runId).arg(QString::fromStdString(summary.status)));
@@ -363,4 +379,6 @@ void RunsView::updateButtons()
     const bool canRollback = run && run->status != "running" && !m_running;
     m_revert->setEnabled(canRollback && run->steps >= 1);
     m_undoRollback->setEnabled(canRollback);
+    m_resume->setEnabled(run && (run->status == "cancelled" || run->status == "failed") && !m_running && !m_busy &&
+                         run->dataset != "manual");
 }

@@ -51,6 +51,8 @@ Q_SIGNALS:
     // Undoes the latest rollback of a run that is not undone yet; the main
     // window finds it in the run's report.
     void undoLastRollbackRequested(const QString &db, qint64 runId);
+    // Continues a cancelled or failed run.
+    void resumeRequested(const QString &db, qint64 runId);
 
 private:
     void chooseLedger();
@@ -58,6 +60,7 @@ private:
     void startRun();
     void askRevert();
     void updateButtons();
+    void beginRun(); // shows progress and Cancel for a run asked for
     void endRun(); // hides the progress of a run that ended
     const oedit::runs::RunSummary *summaryOf(qint64 runId) const;
 
@@ -74,6 +77,7 @@ private:
     QTableWidget *m_table;
     QPushButton *m_revert;
     QPushButton *m_undoRollback;
+    QPushButton *m_resume;
     RunList m_runs;
     bool m_modelReady = false;
     bool m_busy = false;

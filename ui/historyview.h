@@ -1,0 +1,60 @@
+// History tab: the ledger of the current run as a table (step, fact, method,
+// in effect or not, efficacy at the latest checkpoint, time), with revert to
+// a step, remove one edit, and undo/redo of those through the window's
+// QUndoStack. GUI thread only; it emits requests the main window turns into
+// undo commands and worker calls, and shows the answers it is given.
+#pragma once
+
+#include "engineworker.h"
+
+#include <QMap>
+#include <QWidget>
+
+class QLabel;
+class QPushButton;
+class QTableWidget;
+class QUndoStack;
+
+class HistoryView : public QWidget {
+    Q_OBJECT
+public:
+    explicit HistoryView(QWidget *parent = nullptr);
+
+    // Undo and Redo buttons drive this stack (the Edit menu's too).
+    void setUndoStack(QUndoStack *stack);
+    QString ledgerPath() const { return m_db; }
+    qint64 runId() const { return m_runId; }
+    // The edit shown in `row` of the table, -1 when none.
+    qint64 editIdAt(int row) const;
+
+public Q_SLOTS:
+    // The run to show; its edits and report come through showEdits/showReport.
+    void setRun(const QString &db, qint64 runId);
+    void showEdits(const QString &db, qint64 runId, const EditList &edits);
+    void showReport(const QString &db, const oedit::runs::RunReport &report);
+    void setBusy(bool busy);
+
+Q_SIGNALS:
+    void revertRequested(const QString &db, qint64 runId, qint64 step);
+    void removeRequested(const QString &db, qint64 runId, qint64 editId, qint64 step);
+    void refreshRequested(const QString &db, qint64 runId);
+
+private:
+    void fill();
+    void updateButtons();
+    const oedit::runs::EditEntry *selectedEdit() const;
+
+    QLabel *m_title;
+    QTableWidget *m_table;
+    QPushButton *m_revert;
+    QPushButton *m_remove;
+    QPushButton *m_undo;
+    QPushButton *m_redo;
+    QUndoStack *m_stack = nullptr;
+    QString m_db;
+    qint64 m_runId = -1;
+    EditList m_edits;
+    QMap<qint64, double> m_efficacy; // edit id -> success at the run's latest checkpoint
+    qint64 m_efficacyStep = -1;
+    bool m_busy = false;
+};
