@@ -316,6 +316,21 @@ int64_t OEditLayerState::editRank() const
     return r;
 }
 
+torch::Tensor OEditLayerState::keyBasis() const
+{
+    if (keyBlocks.empty())
+        return deltaTotal.defined() ? torch::zeros({deltaTotal.size(1), 0}, torch::kDouble) : torch::Tensor();
+    return torch::cat(keyBlocks, 1);
+}
+
+int64_t OEditLayerState::keyRank() const
+{
+    int64_t r = 0;
+    for (const auto &b : keyBlocks)
+        r += b.size(1);
+    return r;
+}
+
 torch::Tensor &EditContext::alphaEditKeyGram(int64_t layer, int64_t dk)
 {
     auto &gram = m_alphaGram[layer];
@@ -356,6 +371,13 @@ void EditContext::recordApplied(const EditResult &result)
                 state.blocks.push_back(block);
                 state.blockOwner.push_back(result.id);
             }
+            // V_E: the same on the key side (the transpose's column space).
+            const auto keyBlock = update.rankOne() ? growBasisRankOne(state.keyBasis(), update.left, update.right, energy)
+                                                   : growBasis(state.keyBasis(), M.t(), energy);
+            if (keyBlock.size(1) > 0) {
+                state.keyBlocks.push_back(keyBlock);
+                state.keyBlockOwner.push_back(result.id);
+            }
         }
     }
     for (const auto &entry : result.keys) {
@@ -380,6 +402,11 @@ void EditContext::recordUnapplied(const EditResult &result)
                 if (state.blockOwner[i] == result.id) {
                     state.blocks.erase(state.blocks.begin() + static_cast<long>(i));
                     state.blockOwner.erase(state.blockOwner.begin() + static_cast<long>(i));
+                }
+            for (size_t i = state.keyBlocks.size(); i-- > 0;)
+                if (state.keyBlockOwner[i] == result.id) {
+                    state.keyBlocks.erase(state.keyBlocks.begin() + static_cast<long>(i));
+                    state.keyBlockOwner.erase(state.keyBlockOwner.begin() + static_cast<long>(i));
                 }
         }
     }
@@ -449,27 +476,36 @@ void EditContext::regrowEditSubspaces()
     for (auto &[layer, state] : m_oedit) {
         state.blocks.clear();
         state.blockOwner.clear();
+        state.keyBlocks.clear();
+        state.keyBlockOwner.clear();
         if (!state.deltaTotal.defined())
             continue;
-        const int64_t d = state.deltaTotal.size(0);
-        auto U = torch::zeros({d, d}, torch::kDouble);
-        int64_t rank = 0;
-        for (const auto &[id, update] : m_history[layer]) {
-            const auto energy = m_oeditEnergy.find(id);
-            if (energy == m_oeditEnergy.end())
-                continue; // not an O-Edit edit: it does not grow U_E
-            if (rank >= d)
-                break; // U_E spans the layer: nothing can grow it
-            const auto current = U.narrow(1, 0, rank);
-            const auto block = update.rankOne() ? growBasisRankOne(current, update.right, update.left, energy->second)
-                                                : growBasis(current, update.matrix(), energy->second);
-            const int64_t width = std::min<int64_t>(block.size(1), d - rank);
-            if (width <= 0)
-                continue;
-            U.narrow(1, rank, width).copy_(block.narrow(1, 0, width));
-            rank += width;
-            state.blocks.push_back(block.narrow(1, 0, width).clone());
-            state.blockOwner.push_back(id);
+        for (const bool keySide : {false, true}) {
+            const int64_t width = state.deltaTotal.size(keySide ? 1 : 0);
+            auto &blocks = keySide ? state.keyBlocks : state.blocks;
+            auto &owners = keySide ? state.keyBlockOwner : state.blockOwner;
+            auto U = torch::zeros({width, width}, torch::kDouble);
+            int64_t rank = 0;
+            for (const auto &[id, update] : m_history[layer]) {
+                const auto energy = m_oeditEnergy.find(id);
+                if (energy == m_oeditEnergy.end())
+                    continue; // not an O-Edit edit: it does not grow U_E or V_E
+                if (rank >= width)
+                    break; // the basis spans the layer: nothing can grow it
+                const auto current = U.narrow(1, 0, rank);
+                const auto block =
+                    update.rankOne()
+                        ? (keySide ? growBasisRankOne(current, update.left, update.right, energy->second)
+                                   : growBasisRankOne(current, update.right, update.left, energy->second))
+                        : growBasis(current, keySide ? update.matrix().t() : update.matrix(), energy->second);
+                const int64_t added = std::min<int64_t>(block.size(1), width - rank);
+                if (added <= 0)
+                    continue;
+                U.narrow(1, rank, added).copy_(block.narrow(1, 0, added));
+                rank += added;
+                blocks.push_back(block.narrow(1, 0, added).clone());
+                owners.push_back(id);
+            }
         }
     }
 }
@@ -513,6 +549,14 @@ void EditContext::writeState(torch::serialize::OutputArchive &archive) const
         }
         for (size_t i = 0; i < state.blocks.size(); ++i)
             archive.write(p + "block." + std::to_string(i), state.blocks[i]);
+        entry["keyOwners"] = state.keyBlockOwner;
+        for (size_t i = 0; i < state.keyBlocks.size(); ++i)
+            archive.write(p + "keyBlock." + std::to_string(i), state.keyBlocks[i]);
+        entry["hasImplicitKeys"] = state.implicitKeyBasis.defined();
+        if (state.implicitKeyBasis.defined()) {
+            archive.write(p + "implicitKeys", state.implicitKeyBasis);
+            archive.write(p + "implicitKeyEnergy", state.implicitKeyEnergy);
+        }
         index["oedit"].push_back(entry);
     }
     for (const auto &[layer, gram] : m_alphaGram) {
@@ -571,6 +615,18 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
             archive.read(p + "block." + std::to_string(i), block);
             state.blocks.push_back(block);
         }
+        // Files written before the input side was kept have no key blocks:
+        // they are regrown from the history below.
+        state.keyBlockOwner = entry.value("keyOwners", std::vector<int64_t>{});
+        for (size_t i = 0; i < state.keyBlockOwner.size(); ++i) {
+            torch::Tensor block;
+            archive.read(p + "keyBlock." + std::to_string(i), block);
+            state.keyBlocks.push_back(block);
+        }
+        if (entry.value("hasImplicitKeys", false)) {
+            archive.read(p + "implicitKeys", state.implicitKeyBasis);
+            archive.read(p + "implicitKeyEnergy", state.implicitKeyEnergy);
+        }
         m_oedit[layer] = state;
     }
     for (const auto &layerJson : index.value("alpha", nlohmann::json::array())) {
@@ -601,6 +657,11 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
         for (const auto &[layer, state] : m_oedit)
             for (const auto &[id, update] : m_history[layer])
                 m_oeditEnergy[id] = epsE;
+    bool keysMissing = false;
+    for (const auto &entry : index.value("oedit", nlohmann::json::array()))
+        keysMissing = keysMissing || !entry.contains("keyOwners");
+    if (keysMissing)
+        regrowEditSubspaces();
 }
 
 } // namespace oedit::edit

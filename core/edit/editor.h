@@ -114,16 +114,26 @@ struct EditResult {
     static EditResult read(torch::serialize::InputArchive &archive);
 };
 
-// O-Edit's state for one layer (output side).
+// O-Edit's state for one layer. Output side: U_E spans the updates' column
+// (value) directions, U_I the implicit knowledge in the residual stream.
+// Input side: V_E spans the updates' row (key) directions, V_I the keys the
+// layer mostly sees (top eigenvectors of C); an update with DeltaW V = 0 is
+// Frobenius-orthogonal to every earlier update whatever its value side.
 struct OEditLayerState {
     torch::Tensor deltaTotal;          // [d, d_k] sum of applied updates
     std::vector<int64_t> blockOwner;   // edit id of each column block of U_E
     std::vector<torch::Tensor> blocks; // [d, r_i] orthonormal, mutually orthogonal
     torch::Tensor implicitBasis;       // U_I [d, q], columns by decreasing energy (undefined until computed)
     torch::Tensor implicitEnergy;      // [q] eigenvalues of sum_j G_j G_j^T
+    std::vector<int64_t> keyBlockOwner;   // edit id of each column block of V_E
+    std::vector<torch::Tensor> keyBlocks; // [d_k, r_i] orthonormal, mutually orthogonal
+    torch::Tensor implicitKeyBasis;       // V_I [d_k, q] (undefined until an input-side edit needs it)
+    torch::Tensor implicitKeyEnergy;      // [q] eigenvalues of C
 
     torch::Tensor editBasis() const; // U_E [d, r] (r may be 0)
     int64_t editRank() const;
+    torch::Tensor keyBasis() const; // V_E [d_k, r] (r may be 0)
+    int64_t keyRank() const;
 };
 
 // Options of a context; the cache folder holds statistics across runs.

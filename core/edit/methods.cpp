@@ -379,6 +379,51 @@ Protection protectionFor(EditContext &context, const model::Transformer &model, 
     return p;
 }
 
+// O-Edit+'s input side of `layer`: V_S = [V_E, V~_I] in key space, V_I the
+// top eigenvectors of C (the keys the layer mostly sees, GPM-style), capped
+// like U_S at rank_cap_fraction of the key width.
+Protection keyProtectionFor(EditContext &context, const torch::Tensor &C, const nlohmann::json &hp, int64_t layer)
+{
+    auto &state = context.oeditLayer(layer);
+    const int64_t dk = C.size(0), cap = rankCap(hp, dk);
+    if (!state.implicitKeyBasis.defined()) {
+        auto basis = energyBasis(C, hp.value("eps_I_input", 0.5), cap);
+        state.implicitKeyBasis = basis.first.to(torch::kFloat);
+        state.implicitKeyEnergy = basis.second.to(torch::kFloat);
+    }
+    Protection p;
+    const auto VE = state.keyBlocks.empty() ? torch::zeros({dk, 0}, torch::kDouble) : state.keyBasis();
+    p.remaining = cap - VE.size(1);
+    int64_t dropped = 0;
+    p.basis = protectedBasis(VE, state.implicitKeyBasis, state.implicitKeyEnergy, cap, &dropped).to(torch::kFloat);
+    if (dropped > 0)
+        p.note = "layer " + std::to_string(layer) + " input side: " + std::to_string(dropped) +
+                 " weakest key directions dropped to keep room for edits";
+    return p;
+}
+
+// DeltaW = right left^T with its key side moved off V: left <- s (I - V V^T) left.
+// Dividing by (P left).k to keep DeltaW k exactly blows up when k lies mostly
+// in V (keys of different subjects are close), so s solves the ridge problem
+// min (s a - b)^2 + ridge b^2 s^2 with a = (P left).k, b = left.k instead.
+// Returns the share of DeltaW k kept (s a / b, at most 1).
+double projectKeySide(const torch::Tensor &V, torch::Tensor &left, const torch::Tensor &key, double ridge)
+{
+    const auto l = left.to(torch::kDouble).flatten(), k = key.to(torch::kDouble).flatten();
+    const double b = l.dot(k).item<double>();
+    const auto pl = projectOut(V.to(torch::kDouble), l);
+    const double a = pl.dot(k).item<double>();
+    const double denominator = a * a + ridge * b * b;
+    const double scale = denominator > 0 ? a * b / denominator : 0.0;
+    left = (pl * scale).reshape(left.sizes()).to(left.scalar_type());
+    return b != 0 ? scale * a / b : 0.0;
+}
+
+std::string percent(double share)
+{
+    return std::to_string(static_cast<int>(std::lround(100 * share))) + "%";
+}
+
 // ---------------------------------------------------------------------------
 // Methods
 
@@ -439,9 +484,11 @@ public:
         int64_t layer = m_hparams["layer"];
 
         // O-Edit: pick the layer (capacity policy) and its protected basis.
+        const std::string side = m_hparams.value("side", std::string("output"));
+        bool valueSide = isOEdit() && side != "input";
         Protection protection;
         const double statBefore = context.statisticsSeconds();
-        if (isOEdit()) {
+        if (valueSide) {
             protection = protectionFor(context, model, tokenizer, m_hparams, layer);
             if (protection.remaining <= 0) {
                 const std::string policy = m_hparams.value("capacity_policy", "relax");
@@ -451,7 +498,10 @@ public:
                 if (policy == "refuse")
                     throw EditError(full + ": the capacity policy is 'refuse'; roll back edits, raise "
                                            "rank_cap_fraction or choose another policy");
-                if (policy == "spread") {
+                if (policy == "input") {
+                    protection.relaxed = true;
+                    protection.note = full + "; this edit is made on the input side";
+                } else if (policy == "spread") {
                     bool moved = false;
                     for (const auto &next : m_hparams.value("spread_layers", std::vector<int64_t>{})) {
                         auto candidate = protectionFor(context, model, tokenizer, m_hparams, next);
@@ -472,14 +522,19 @@ public:
                 }
             }
         }
+        const bool keySide = isOEdit() && (side == "input" || side == "both" ||
+                                           (protection.relaxed && m_hparams.value("capacity_policy", "") == "input"));
+        if (keySide && side != "both")
+            valueSide = false; // the input side alone: the value is learnt as the base method learns it
         const bool mom2 = m_hparams.value("mom2_adjustment", true);
         torch::Tensor C, choleskyOfC;
         double factorSeconds = 0; // the Cholesky factor, computed on the first edit of the run
-        if (mom2) {
+        if (mom2 || keySide) {
             const int64_t samples = m_hparams.value("mom2_n_samples", 0);
             C = context.secondMoment(model, tokenizer, layer, samples);
             const auto factorStart = Clock::now();
-            choleskyOfC = choleskyFor(context, C, layer, samples);
+            if (mom2)
+                choleskyOfC = choleskyFor(context, C, layer, samples);
             factorSeconds = since(factorStart);
         }
         const auto &prefixes = prefixesFor(context, model, tokenizer, m_hparams);
@@ -496,7 +551,7 @@ public:
         ValueSpec spec;
         spec.layer = layer;
         spec.site = model::Site::MlpOut;
-        if (isOEdit()) {
+        if (valueSide) {
             spec.protect = protection.basis;
             spec.lambdaOrth =
                 m_name == "oedit+" && !m_hparams.value("keep_loss", true) ? 0.0 : m_hparams.value("lambda_o", 1.0);
@@ -507,9 +562,28 @@ public:
 
         t = Clock::now();
         // (W + DeltaW) k = W k + b + delta: the residual is delta itself.
-        auto factors = romeRankOne(C, kStar, kBare, value.delta, mom2, choleskyOfC);
+        auto factors = romeRankOne(mom2 ? C : torch::Tensor(), kStar, kBare, value.delta, mom2, choleskyOfC);
         if (spec.project)
             factors.first = projectOut(protection.basis, factors.first);
+        Protection keyProtection;
+        if (keySide) {
+            keyProtection = keyProtectionFor(context, C, m_hparams, layer);
+            if (keyProtection.remaining <= 0) {
+                const std::string full = "the input side of layer " + std::to_string(layer) + " is full (" +
+                                         std::to_string(rankCap(m_hparams, C.size(0))) + " key directions)";
+                if (m_hparams.value("capacity_policy", "") == "refuse")
+                    throw EditError(full + ": the capacity policy is 'refuse'; roll back edits or raise "
+                                           "rank_cap_fraction");
+                keyProtection.relaxed = true;
+                keyProtection.note = full + ": this edit is not projected";
+            }
+            if (!keyProtection.relaxed) {
+                const double kept = projectKeySide(keyProtection.basis, factors.second, kBare, m_hparams.value("input_ridge", 0.01));
+                if (kept < 0.99)
+                    keyProtection.note += (keyProtection.note.empty() ? "" : "; ") + std::string("input side: the update keeps ") +
+                                 percent(kept) + " of its effect on the edit's key";
+            }
+        }
         LayerUpdate update;
         update.layer = layer;
         update.right = factors.first;
@@ -518,15 +592,27 @@ public:
         result.layers.push_back(update);
         result.diagnostics.updateNorms.push_back(M.norm().item<double>());
         result.diagnostics.maxAbsCosWithEarlier = maxCosWithHistory(context, layer, update);
-        if (isOEdit()) {
+        if (valueSide) {
             // Rank one: work on the factors, not on the [d, d_k] matrix (an SVD of it costs more than the edit).
             result.diagnostics.maxAbsCosWithProtected = maxCosWithBasisRankOne(protection.basis, update.right);
             result.diagnostics.protectedRank = protection.basis.size(1);
             const auto grown = growBasisRankOne(context.oeditLayer(layer).editBasis(), update.right, update.left,
                                                 m_hparams.value("eps_E", 0.99));
             result.diagnostics.remainingCapacity = std::max<int64_t>(protection.remaining - grown.size(1), 0);
-            result.diagnostics.capacityNote = protection.note;
         }
+        if (keySide) {
+            result.diagnostics.maxAbsCosWithProtected =
+                std::max(result.diagnostics.maxAbsCosWithProtected, maxCosWithBasisRankOne(keyProtection.basis, update.left));
+            result.diagnostics.protectedRank = std::max(result.diagnostics.protectedRank, keyProtection.basis.size(1));
+            const auto grown = growBasisRankOne(context.oeditLayer(layer).keyBasis(), update.left, update.right,
+                                                m_hparams.value("eps_E", 0.99));
+            const int64_t left = std::max<int64_t>(keyProtection.remaining - grown.size(1), 0);
+            result.diagnostics.remainingCapacity =
+                valueSide && !protection.relaxed ? std::min(result.diagnostics.remainingCapacity, left) : left;
+        }
+        if (isOEdit())
+            result.diagnostics.capacityNote =
+                protection.note + (!protection.note.empty() && !keyProtection.note.empty() ? "; " : "") + keyProtection.note;
         result.timings.update = since(t);
         result.diagnostics.lossCurve = value.lossCurve;
         result.diagnostics.finalTargetNll = value.finalNll;
@@ -878,8 +964,18 @@ nlohmann::json resolveHparams(const std::string &method, const nlohmann::json &o
     if (hp.contains("layers") && hp["layers"].empty())
         throw EditError(method + ": 'layers' is empty: list the layers to edit");
     checkChoice(method, hp, "base", {"rome", "memit"});
-    checkChoice(method, hp, "side", {"output"});
-    checkChoice(method, hp, "capacity_policy", {"relax", "spread", "refuse"});
+    checkChoice(method, hp, "side", {"output", "input", "both"});
+    checkChoice(method, hp, "capacity_policy", {"relax", "spread", "refuse", "input"});
+    // The orthogonality loss acts on the learnt value only; the input side is
+    // a projection of the key side, which only O-Edit+ does.
+    if (method == "oedit" && (hp.value("side", std::string("output")) != "output" ||
+                              hp.value("capacity_policy", std::string()) == "input"))
+        throw EditError("oedit: the input side works by projection: use oedit+ for side 'input'/'both' or "
+                        "capacity_policy 'input'");
+    if (hp.value("base", std::string("rome")) == "memit" &&
+        (hp.value("side", std::string("output")) != "output" || hp.value("capacity_policy", std::string()) == "input"))
+        throw EditError(method + ": the input side is made on the ROME base; with base 'memit' use side 'output' "
+                                 "and capacity_policy relax or refuse (MEMIT spreads over its layers by itself)");
     checkChoice(method, hp, "fact_token", {"subject_last", "last"});
     return hp;
 }

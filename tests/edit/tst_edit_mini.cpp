@@ -196,6 +196,77 @@ private Q_SLOTS:
         QVERIFY((m.model->mlpOutWeight(layer) - W0).abs().max().item<double>() <= 1e-6);
     }
 
+    // side 'input': each update's key side is orthogonal to the earlier
+    // updates' key sides (so the updates are Frobenius-orthogonal whatever
+    // their value sides) and to V_I, the keys the layer mostly sees.
+    void oeditPlusInputSideIsOrthogonal()
+    {
+        auto &m = mini();
+        EditContext context(contextOptions(sharedCache()));
+        auto editor = createEditMethod("oedit+", {{"side", "input"}}, m.model->config());
+        const int64_t layer = editor->hparams()["layer"];
+        const auto W0 = m.model->mlpOutWeight(layer);
+        std::vector<EditResult> applied;
+        int successes = 0;
+        for (const auto &request : randomRequests(8, 23)) {
+            auto result = editor->edit(*m.model, *m.tokenizer, request, context);
+            QVERIFY(result.layers[0].rankOne());
+            const auto M = result.layers[0].matrix().to(torch::kDouble);
+            for (const auto &earlier : applied) {
+                const auto E = earlier.layers[0].matrix().to(torch::kDouble);
+                const double cos = (M * E).sum().item<double>() / (M.norm().item<double>() * E.norm().item<double>());
+                QVERIFY2(std::abs(cos) <= 1e-4, qPrintable(QString::number(cos)));
+            }
+            const auto &VI = context.oeditLayer(layer).implicitKeyBasis;
+            QVERIFY(VI.defined() && VI.size(1) > 0);
+            // DeltaW V_I = 0: the update leaves the layer's main keys alone.
+            QVERIFY(M.matmul(VI.to(torch::kDouble)).norm().item<double>() <= 1e-4 * M.norm().item<double>());
+            QVERIFY(result.diagnostics.maxAbsCosWithProtected <= 1e-4);
+            QVERIFY(result.diagnostics.remainingCapacity > 0);
+            applyEdit(*m.model, result, &context);
+            successes += succeeded(request) ? 1 : 0;
+            applied.push_back(std::move(result));
+        }
+        qInfo("oedit+ input side: %d/8 edits hold right after being made, key rank %lld, V_I rank %lld", successes,
+              static_cast<long long>(context.oeditLayer(layer).keyRank()),
+              static_cast<long long>(context.oeditLayer(layer).implicitKeyBasis.size(1)));
+        QCOMPARE(context.oeditLayer(layer).keyRank(), 8L);
+        QVERIFY(successes >= 4);
+        for (auto it = applied.rbegin(); it != applied.rend(); ++it)
+            unapplyEdit(*m.model, *it, &context);
+        QCOMPARE(context.oeditLayer(layer).keyRank(), 0L);
+        QVERIFY((m.model->mlpOutWeight(layer) - W0).abs().max().item<double>() <= 1e-6);
+
+        // The input side is O-Edit+'s (a projection) and the ROME base's.
+        QVERIFY_THROWS_EXCEPTION(EditError, createEditMethod("oedit", {{"side", "input"}}, m.model->config()));
+        QVERIFY_THROWS_EXCEPTION(EditError, createEditMethod("oedit+", {{"side", "input"}, {"base", "memit"}},
+                                                             m.model->config()));
+    }
+
+    // capacity_policy 'input': once the output side of the layer is full, an
+    // edit is made on the input side, orthogonal to the earlier key sides.
+    void capacityPolicyInputSwitchesSides()
+    {
+        auto &m = mini();
+        EditContext context(contextOptions(sharedCache()));
+        auto editor = createEditMethod("oedit+", {{"rank_cap_fraction", 0.02}, {"capacity_policy", "input"}},
+                                       m.model->config());
+        const auto requests = randomRequests(3, 31);
+        auto first = editor->edit(*m.model, *m.tokenizer, requests[0], context);
+        QCOMPARE(first.diagnostics.remainingCapacity, 0L);
+        QVERIFY(first.diagnostics.capacityNote.empty());
+        applyEdit(*m.model, first, &context);
+        const auto second = editor->edit(*m.model, *m.tokenizer, requests[1], context);
+        QVERIFY2(second.diagnostics.capacityNote.find("input side") != std::string::npos,
+                 second.diagnostics.capacityNote.c_str());
+        const double keyCos =
+            std::abs(torch::dot(first.layers[0].left.to(torch::kDouble), second.layers[0].left.to(torch::kDouble))
+                         .item<double>()) /
+            (first.layers[0].left.norm().item<double>() * second.layers[0].left.norm().item<double>());
+        QVERIFY2(keyCos <= 1e-4, qPrintable(QString::number(keyCos)));
+        unapplyEdit(*m.model, first, &context);
+    }
+
     // The default capacity policy ('relax') keeps editing once the layer is
     // full and says so; 'refuse' stops with a clear message and changes nothing.
     void capacityPolicy()
