@@ -19,9 +19,20 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// A JSON file that may be absent or broken: hints only, so both give null.
+// tokenizer_config.json and special_tokens_map.json are a few KB (a chat
+// template makes them tens of KB); anything past this is not such a file.
+constexpr uintmax_t kMaxHintFileBytes = 16u << 20;
+
+// A JSON file that may be absent, broken or absurdly large: hints only, so
+// all three give null.
 json readOptionalJson(const fs::path &path)
 {
+    std::error_code error;
+    if (!fs::is_regular_file(path, error))
+        return json();
+    const uintmax_t size = fs::file_size(path, error);
+    if (error || size > kMaxHintFileBytes)
+        return json();
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return json();

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -317,6 +318,18 @@ Expected<std::vector<EditCase>> parseEditCases(const std::string &bytes, Dataset
 
 Expected<std::vector<EditCase>> loadEditCases(const std::string &path, DatasetFormat format)
 {
+    // CounterFact's full file is about 40 MB and zsRE's training split about
+    // 100 MB; parsing JSON takes several times its size in memory, so a file
+    // past this limit is refused before it is read.
+    constexpr uintmax_t kMaxDatasetBytes = 512u << 20;
+    std::error_code error;
+    const uintmax_t size = std::filesystem::file_size(path, error);
+    if (error) // missing, or not a regular file
+        return Status::failure("cannot open data set " + path + ": " + error.message());
+    if (size > kMaxDatasetBytes)
+        return Status::failure("data set " + path + " is " + std::to_string(size) + " bytes, over the " +
+                               std::to_string(kMaxDatasetBytes) +
+                               "-byte limit for data set files; split it or pass a smaller part");
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return Status::failure("cannot open data set " + path);

@@ -86,8 +86,19 @@ Status writeFile(const fs::path &path, const std::string &bytes)
     return Status::success();
 }
 
+// The default world's world.json is under 1 MB and its general text 300 KB;
+// even a 100,000-subject world stays far below this.
+constexpr uintmax_t kMaxWorldFileBytes = 512u << 20;
+
 Expected<std::string> readFile(const fs::path &path)
 {
+    std::error_code error;
+    const uintmax_t size = fs::file_size(path, error);
+    if (error) // missing, or not a regular file
+        return Status::failure("cannot open " + path.string() + ": " + error.message());
+    if (size > kMaxWorldFileBytes)
+        return Status::failure(path.string() + " is " + std::to_string(size) + " bytes, over the " +
+                               std::to_string(kMaxWorldFileBytes) + "-byte limit for world files");
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return Status::failure("cannot open " + path.string());
