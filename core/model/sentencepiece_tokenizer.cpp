@@ -35,6 +35,12 @@ const Module &sentencePieceModule()
         std::vector<std::string> candidates;
         if (const char *override = std::getenv("OEDIT_SENTENCEPIECE_MODULE"))
             candidates.emplace_back(override);
+        // Installed: <prefix>/bin/oedit -> <prefix>/<libdir>/oedit/oedit_sentencepiece.so.
+        std::error_code ignored;
+        const std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe", ignored);
+        if (!executable.empty())
+            candidates.push_back(
+                (executable.parent_path().parent_path() / OEDIT_SENTENCEPIECE_MODULE_RELATIVE).string());
         candidates.emplace_back(OEDIT_SENTENCEPIECE_MODULE_BUILD);
         candidates.emplace_back(OEDIT_SENTENCEPIECE_MODULE_INSTALLED);
         std::string tried;
@@ -72,7 +78,17 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::fromFile(const std::string &path,
                                                                          const SpecialTokenHints &hints)
 {
-    // Read the file ourselves so that "missing" and "not a model" are told apart.
+    // Read the file ourselves so that "missing" and "not a model" are told
+    // apart, after bounding it: real tokenizer.model files are a few MB.
+    constexpr uintmax_t kMaxModelBytes = 128u << 20;
+    std::error_code error;
+    const uintmax_t size = std::filesystem::file_size(path, error);
+    if (error) // also for anything but a regular file
+        throw std::runtime_error("cannot read " + path + ": " + error.message());
+    if (size > kMaxModelBytes)
+        throw std::runtime_error(path + " is " + std::to_string(size) + " bytes, over the " +
+                                 std::to_string(kMaxModelBytes) +
+                                 "-byte limit for tokenizer files; check that it is the model's tokenizer.model");
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw std::runtime_error("cannot read " + path);
