@@ -17,7 +17,11 @@ packages=(
   libsqlite3-dev nlohmann-json3-dev libsentencepiece-dev
   libicu-dev sentencepiece
   xvfb xauth
+  clang libclang-rt-14-dev
+  dpkg-dev appstream
 )
+# clang and libclang-rt-14-dev (libFuzzer) build the fuzz targets in
+# tests/fuzz; dpkg-dev (dpkg-shlibdeps) and appstream serve the package test.
 # Node.js and npm run the GPT-2 reference encoder in tests/model. A machine's
 # own Node.js (NodeSource's bundles npm and conflicts with Debian's npm) is kept.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
@@ -36,8 +40,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The test run also builds the parsers' fuzz targets (with clang, in
+# $build/fuzz) and runs each for a short while.
+fuzzers=OFF
+if [ "$mode" = test ]; then fuzzers=ON; fi
+
 echo "== building (Release) in $build"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOEDIT_BUILD_FUZZERS=$fuzzers
 build_start=$SECONDS
 cmake --build "$build" --parallel "$(nproc)"
 echo "== build took $((SECONDS - build_start)) s"
