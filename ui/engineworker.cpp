@@ -123,16 +123,18 @@ void EngineWorker::recordSession(const QString &db)
     }
     if (!m_stateDir)
         m_stateDir = std::make_unique<QTemporaryDir>();
-    const std::string file =
-        m_stateDir->filePath(QStringLiteral("session-%1.oedit-run").arg(++m_session.saved)).toStdString();
-    const auto saved = m_engine->saveEditState(file);
+    // The saved state only carries the edits to the ledger; it is not kept.
+    const QString file = m_stateDir->filePath(QStringLiteral("session.oedit-run"));
+    const auto saved = m_engine->saveEditState(file.toStdString());
     if (!saved) {
         Q_EMIT failed(tr("The edit was made but could not be recorded in the ledger: %1")
                           .arg(QString::fromStdString(saved.message())));
         return;
     }
     QDir().mkpath(QFileInfo(db).absolutePath());
-    const auto run = oedit::runs::recordSession(db.toStdString(), m_session.runId, file, m_engine->modelInfo().path);
+    const auto run =
+        oedit::runs::recordSession(db.toStdString(), m_session.runId, file.toStdString(), m_engine->modelInfo().path);
+    QFile::remove(file);
     if (!run) {
         Q_EMIT failed(tr("The edit was made but could not be recorded in the ledger %1: %2. Choose a ledger you "
                          "can write to in the Runs tab.")
@@ -140,61 +142,66 @@ void EngineWorker::recordSession(const QString &db)
         return;
     }
     m_session.runId = run->runId;
-    QString error;
-    const auto active = activeEditIds(db, run->runId, &error);
-    if (error.isEmpty())
-        m_session.states[active] = file;
     Q_EMIT sessionRecorded(db, run.value());
 }
 
-std::vector<long long> EngineWorker::activeEditIds(const QString &db, long long runId, QString *error)
+QString EngineWorker::loadRun(const QString &db, long long runId)
 {
-    std::vector<long long> ids;
-    const auto edits = oedit::runs::listEdits(db.toStdString(), runId);
-    if (!edits) {
-        *error = QString::fromStdString(edits.message());
-        return ids;
-    }
-    for (const auto &entry : edits.value())
-        if (entry.active)
-            ids.push_back(entry.editId);
-    return ids;
+    Q_EMIT busyChanged(true, tr("Loading run %1 into the open model…").arg(runId));
+    const oedit::Status status = m_engine->loadLedgerRun(db.toStdString(), runId);
+    Q_EMIT busyChanged(false, QString());
+    return status ? QString() : QString::fromStdString(status.message());
 }
 
 void EngineWorker::syncSession(const QString &db, long long runId)
 {
-    // A rollback of the session's run: bring the open model to the ledger's
-    // active set, from the saved state that had exactly those edits.
+    // A rollback of the session's run: the open model becomes the run's
+    // active edits as the ledger now holds them.
     if (db != m_session.db || runId != m_session.runId || runId == 0)
         return;
-    QString error;
-    const auto active = activeEditIds(db, runId, &error);
+    const QString error = loadRun(db, runId);
     if (!error.isEmpty()) {
-        Q_EMIT failed(tr("Cannot read run %1 back: %2").arg(runId).arg(error));
-        return;
-    }
-    oedit::Status status = oedit::Status::success();
-    if (active.empty()) {
-        while (status && m_engine->editCount() > 0)
-            status = m_engine->undoLastEdit();
-    } else {
-        const auto it = m_session.states.find(active);
-        if (it == m_session.states.end()) {
-            Q_EMIT notice(tr("The open model keeps its %n edit(s); run %1 in the ledger now holds another set "
-                             "(History, Subspace and Export follow the ledger). Reopen the model to edit on from a "
-                             "clean state.",
-                             nullptr, m_engine->editCount())
-                              .arg(runId));
-            return;
-        }
-        status = m_engine->loadEditState(it->second);
-    }
-    if (!status) {
-        Q_EMIT failed(tr("The ledger changed but the open model could not follow: %1. Reopen the model.")
-                          .arg(QString::fromStdString(status.message())));
+        // The open model kept its edits, which the run no longer holds: the
+        // next Facts edit records them as a new run rather than mixing them in.
+        m_session.runId = 0;
+        Q_EMIT failed(tr("Run %1 changed in the ledger, but the open model could not load it: %2. The open model "
+                         "keeps its %n edit(s) and the next edit in the Facts tab starts a new run; reopen the "
+                         "model to edit from a clean state.",
+                         nullptr, m_engine->editCount())
+                          .arg(runId)
+                          .arg(error));
         return;
     }
     Q_EMIT sessionSynced(m_engine->editCount());
+    Q_EMIT notice(
+        tr("The open model follows run %1: %n edit(s) in effect.", nullptr, m_engine->editCount()).arg(runId));
+}
+
+void EngineWorker::continueRun(const QString &db, qint64 runId)
+{
+    if (!m_engine->hasModel()) {
+        Q_EMIT failed(tr("Open the model run %1 was made on first (File > Open Model Folder).").arg(runId));
+        return;
+    }
+    const QString error = loadRun(db, runId);
+    if (!error.isEmpty()) {
+        Q_EMIT failed(tr("Cannot continue run %1: %2. The open model is unchanged.").arg(runId).arg(error));
+        return;
+    }
+    // Further Facts edits are appended to this run.
+    m_session = Session();
+    m_session.db = db;
+    m_session.runId = runId;
+    Q_EMIT sessionSynced(m_engine->editCount());
+    const auto runs = oedit::runs::listRuns(db.toStdString());
+    if (runs)
+        for (const auto &run : runs.value())
+            if (run.runId == runId)
+                Q_EMIT sessionRecorded(db, run);
+    Q_EMIT notice(tr("Continuing run %1: the open model holds its %n edit(s); edits in the Facts tab are "
+                     "appended to it.",
+                     nullptr, m_engine->editCount())
+                      .arg(runId));
 }
 
 void EngineWorker::undoLastEdit()

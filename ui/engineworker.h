@@ -84,6 +84,10 @@ public Q_SLOTS:
     // lists it and rollbacks of that run reach the open model.
     void applyEdit(const QString &db, const oedit::EditSpec &spec);
     void undoLastEdit();
+    // Makes the open model the active edits of run `runId` of `db` (a run
+    // made on this model folder) and that run the session's, so further
+    // Facts edits are appended to it. On failure the open model is unchanged.
+    void continueRun(const QString &db, qint64 runId);
 
     // Sequential runs in the ledger file `db` (oedit/runs.h). An empty
     // request.modelDir runs on the open model's folder (or the default model).
@@ -132,7 +136,8 @@ Q_SIGNALS:
     void exported(const QString &path, const QString &what);
     // The Facts view's edits as a ledger run (after an edit or its undo).
     void sessionRecorded(const QString &db, const oedit::runs::RunSummary &run);
-    // A rollback of the session's run changed the open model to match (its edit count).
+    // The open model was loaded from the session's run in the ledger, after a
+    // rollback of that run or continueRun (its edit count).
     void sessionSynced(int editCount);
     // Something worth a line in the status bar, no error.
     void notice(const QString &message);
@@ -142,19 +147,19 @@ private:
     unsigned long long beginJob();
     bool cancelled(unsigned long long job) const { return job <= m_cancelUpTo.load(); }
     void recordSession(const QString &db);
+    // After a rollback of the session's run: loads the run as the ledger now holds it.
     void syncSession(const QString &db, long long runId);
-    std::vector<long long> activeEditIds(const QString &db, long long runId, QString *error);
+    // Engine::loadLedgerRun with a busy indicator: its error, empty on success.
+    QString loadRun(const QString &db, long long runId);
 
     std::unique_ptr<oedit::Engine> m_engine;
     std::atomic<unsigned long long> m_announced{0}, m_started{0}, m_cancelUpTo{0};
-    // The Facts view's session in the ledger: its run and a saved state of the
-    // open model for each set of active ledger edits it has had (worker thread).
+    // The Facts view's session in the ledger: the run its edits are recorded
+    // in, which the open model follows through rollbacks (worker thread).
     struct Session {
         QString db;
         long long runId = 0;
-        std::map<std::vector<long long>, std::string> states;
-        int saved = 0;
     } m_session;
-    std::unique_ptr<class QTemporaryDir> m_stateDir;
+    std::unique_ptr<class QTemporaryDir> m_stateDir; // where a state is saved on its way to the ledger
     std::map<int, long long> m_ticketEvents; // rollback ticket -> ledger event id (worker thread only)
 };

@@ -283,9 +283,11 @@ void MainWindow::connectRuns()
         m_worker->announceJob();
         Q_EMIT resumeRunRequested(db, runId);
     });
+    connect(m_runsView, &RunsView::continueEditingRequested, this, &MainWindow::continueRunRequested);
     connect(m_runsView, &RunsView::listRunsRequested, this, &MainWindow::listRunsRequested);
     connect(this, &MainWindow::startRunRequested, m_worker, &EngineWorker::startRun);
     connect(this, &MainWindow::resumeRunRequested, m_worker, &EngineWorker::resumeRun);
+    connect(this, &MainWindow::continueRunRequested, m_worker, &EngineWorker::continueRun);
     connect(this, &MainWindow::listRunsRequested, m_worker, &EngineWorker::listRuns);
     connect(this, &MainWindow::runReportRequested, m_worker, &EngineWorker::runReport);
     connect(this, &MainWindow::rollbackRequested, m_worker, &EngineWorker::rollback);

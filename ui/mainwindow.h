@@ -62,6 +62,7 @@ Q_SIGNALS:
     void undoEditRequested();
     void startRunRequested(const QString &db, const oedit::runs::RunRequest &request);
     void resumeRunRequested(const QString &db, qint64 runId);
+    void continueRunRequested(const QString &db, qint64 runId);
     void listRunsRequested(const QString &db);
     void runReportRequested(const QString &db, qint64 runId);
     void rollbackRequested(const QString &db, const oedit::runs::RollbackRequest &request, int ticket,

@@ -49,7 +49,8 @@ RunsView::RunsView(QWidget *parent)
       m_edits(new QSpinBox), m_every(new QSpinBox), m_seed(new QSpinBox), m_start(new QPushButton(tr("Start Run"))),
       m_cancel(new QPushButton(tr("Cancel"))), m_progress(new QProgressBar), m_remaining(new QLabel),
       m_table(new QTableWidget(0, ColumnCount)), m_revert(new QPushButton(tr("Revert to Step…"))),
-      m_undoRollback(new QPushButton(tr("Undo Last Rollback"))), m_resume(new QPushButton(tr("Resume")))
+      m_undoRollback(new QPushButton(tr("Undo Last Rollback"))), m_resume(new QPushButton(tr("Resume"))),
+      m_continue(new QPushButton(tr("Continue Editing")))
 {
     setObjectName(QStringLiteral("runsView"));
     m_ledger->setObjectName(QStringLiteral("ledgerPath"));
@@ -67,6 +68,9 @@ RunsView::RunsView(QWidget *parent)
     m_undoRollback->setObjectName(QStringLiteral("undoRollback"));
     m_resume->setObjectName(QStringLiteral("resumeRun"));
     m_resume->setToolTip(tr("Continue a cancelled or failed run where it stopped"));
+    m_continue->setObjectName(QStringLiteral("continueRun"));
+    m_continue->setToolTip(tr("Load this run of edits made in the Facts tab into the open model (the model it was "
+                              "made on); further edits in the Facts tab are appended to it"));
 
     m_ledger->setText(QSettings().value(kLedgerKey, defaultLedger()).toString());
     m_ledger->setToolTip(tr("The SQLite ledger that keeps runs, edits and checkpoints; created when missing"));
@@ -129,6 +133,7 @@ RunsView::RunsView(QWidget *parent)
     refreshButton->setObjectName(QStringLiteral("refreshRuns"));
     actions->addWidget(refreshButton);
     actions->addStretch();
+    actions->addWidget(m_continue);
     actions->addWidget(m_resume);
     actions->addWidget(m_revert);
     actions->addWidget(m_undoRollback);
@@ -158,6 +163,11 @@ RunsView::RunsView(QWidget *parent)
         beginRun();
         m_remaining->setText(tr("resuming run %1…").arg(runs.first()));
         Q_EMIT resumeRequested(ledgerPath(), runs.first());
+    });
+    connect(m_continue, &QPushButton::clicked, this, [this] {
+        const auto runs = selectedRuns();
+        if (!runs.isEmpty())
+            Q_EMIT continueEditingRequested(ledgerPath(), runs.first());
     });
     connect(m_table, &QTableWidget::itemSelectionChanged, this, [this] {
         updateButtons();
@@ -381,4 +391,6 @@ void RunsView::updateButtons()
     m_undoRollback->setEnabled(canRollback);
     m_resume->setEnabled(run && (run->status == "cancelled" || run->status == "failed") && !m_running && !m_busy &&
                          run->dataset != "manual");
+    m_continue->setEnabled(run && runs.size() == 1 && run->dataset == "manual" && run->status != "running" &&
+                           m_modelReady && !m_running && !m_busy);
 }

@@ -53,6 +53,8 @@ Q_SIGNALS:
     void undoLastRollbackRequested(const QString &db, qint64 runId);
     // Continues a cancelled or failed run.
     void resumeRequested(const QString &db, qint64 runId);
+    // Loads a "manual" run into the open model so Facts edits continue it.
+    void continueEditingRequested(const QString &db, qint64 runId);
 
 private:
     void chooseLedger();
@@ -78,6 +80,7 @@ private:
     QPushButton *m_revert;
     QPushButton *m_undoRollback;
     QPushButton *m_resume;
+    QPushButton *m_continue;
     RunList m_runs;
     bool m_modelReady = false;
     bool m_busy = false;

@@ -420,7 +420,9 @@ private Q_SLOTS:
 
     // An edit made in the Facts view is in History at once; revert, undo
     // (Ctrl+Z), redo (Ctrl+Shift+Z) and remove one edit, each through the
-    // ledger; a new window on the same ledger shows the same state.
+    // ledger, with the open model following (a fourth edit then lands as step 4
+    // of the same run); a new window on the same ledger shows the same state
+    // and Continue Editing loads it into a freshly opened model.
     void factsEditsInHistoryUndoRedoRevertRemove()
     {
         QTemporaryDir dir;
@@ -428,6 +430,50 @@ private Q_SLOTS:
         const QString db = dir.filePath(QStringLiteral("history.sqlite"));
         QStringList inEffect;
         qint64 sessionRun = -1;
+        const auto world = oedit::world::loadWorld(OEDIT_MINI_MODEL_DIR);
+        QVERIFY(world.ok());
+        // Edits the next fact of the mini world (every fifth, skipping any the
+        // engine refuses) through `window`'s Facts view; false when none was made.
+        size_t nextFact = 0;
+        QStringList subjects, prompts, targets; // of the edits made, in order
+        const auto editNextFact = [&](MainWindow &window, QSignalSpy &edited, QSignalSpy &failed) -> bool {
+            auto *apply = window.findChild<QPushButton *>(QStringLiteral("applyEdit"));
+            for (; nextFact < world->facts.size() && nextFact < 80; nextFact += 5) {
+                const auto &fact = world->facts[nextFact];
+                const auto &relation = world->relationOf(fact);
+                const QString subject = QString::fromStdString(world->subjectName(fact));
+                const QString prompt = QString::fromStdString(relation.templates[0]);
+                const QString target =
+                    QString::fromStdString(relation.objects[(fact.object + 1) % relation.objects.size()]);
+                window.findChild<QLineEdit *>(QStringLiteral("editSubject"))->setText(subject);
+                window.findChild<QComboBox *>(QStringLiteral("editPrompt"))->setCurrentText(prompt);
+                window.findChild<QLineEdit *>(QStringLiteral("editTarget"))->setText(target);
+                window.findChild<QComboBox *>(QStringLiteral("editMethod"))->setCurrentText(QStringLiteral("rome"));
+                if (!QTest::qWaitFor([apply] { return apply->isEnabled(); }, 30000))
+                    return false;
+                const auto edits = edited.count(), answers = edits + failed.count();
+                QTest::mouseClick(apply, Qt::LeftButton);
+                if (!QTest::qWaitFor([&] { return edited.count() + failed.count() > answers; }, 120000))
+                    return false;
+                if (edited.count() > edits) {
+                    nextFact += 5;
+                    subjects << subject;
+                    prompts << QString(prompt).replace(QStringLiteral("{}"), subject);
+                    targets << target;
+                    return true;
+                }
+            }
+            return false;
+        };
+        // The greedy continuation of `prompt` by `window`'s open model, asked through its worker.
+        const auto continuationOf = [](MainWindow &window, QSignalSpy &predicted, const QString &prompt) {
+            const auto before = predicted.count();
+            Q_EMIT window.predictRequested(prompt, 5);
+            if (!QTest::qWaitFor([&] { return predicted.count() > before; }, 30000))
+                return QString();
+            return QString::fromStdString(predicted.last().at(1).value<oedit::Prediction>().continuation).trimmed();
+        };
+        QStringList continuations; // of the four edits' prompts by the session's model at the end
         {
             MainWindow window;
             window.setQuietErrors(true);
@@ -441,33 +487,11 @@ private Q_SLOTS:
             window.findChild<RunsView *>(QStringLiteral("runsView"))->setLedgerPath(db);
             QVERIFY2(openMini(window, opened), qPrintable(lastFailure()));
 
-            // Three edits of the mini world's facts (skipping any the engine refuses).
-            const auto world = oedit::world::loadWorld(OEDIT_MINI_MODEL_DIR);
-            QVERIFY(world.ok());
-            auto *apply = window.findChild<QPushButton *>(QStringLiteral("applyEdit"));
-            int made = 0;
-            QStringList subjects;
-            for (size_t f = 0; f < world->facts.size() && made < 3 && f < 60; f += 5) {
-                const auto &fact = world->facts[f];
-                const auto &relation = world->relationOf(fact);
-                const QString subject = QString::fromStdString(world->subjectName(fact));
-                window.findChild<QLineEdit *>(QStringLiteral("editSubject"))->setText(subject);
-                window.findChild<QComboBox *>(QStringLiteral("editPrompt"))
-                    ->setCurrentText(QString::fromStdString(relation.templates[0]));
-                window.findChild<QLineEdit *>(QStringLiteral("editTarget"))
-                    ->setText(QString::fromStdString(relation.objects[(fact.object + 1) % relation.objects.size()]));
-                window.findChild<QComboBox *>(QStringLiteral("editMethod"))->setCurrentText(QStringLiteral("rome"));
-                QTRY_VERIFY_WITH_TIMEOUT(apply->isEnabled(), 30000);
-                const auto answers = edited.count() + failed.count();
-                QTest::mouseClick(apply, Qt::LeftButton);
-                QTRY_VERIFY_WITH_TIMEOUT(edited.count() + failed.count() > answers, 120000);
-                if (edited.count() > made) {
-                    ++made;
-                    subjects << subject;
-                    QTRY_VERIFY2_WITH_TIMEOUT(recorded.count() == made, qPrintable(lastFailure()), 30000);
-                }
+            // Three edits of the mini world's facts, each recorded as a step of one run.
+            for (int made = 1; made <= 3; ++made) {
+                QVERIFY2(editNextFact(window, edited, failed), qPrintable(lastFailure()));
+                QTRY_VERIFY2_WITH_TIMEOUT(recorded.count() == made, qPrintable(lastFailure()), 30000);
             }
-            QCOMPARE(made, 3);
             failed.clear();
             sessionRun = recorded.last().at(1).value<oedit::runs::RunSummary>().runId;
             QCOMPARE(window.currentRun(), sessionRun);
@@ -487,6 +511,13 @@ private Q_SLOTS:
                     cells << history->item(row, c)->text();
                 return cells.join(QLatin1Char(' '));
             };
+            // Whether the open model continues edit i's prompt with its new target.
+            QSignalSpy predicted(window.worker(), &EngineWorker::predicted);
+            const auto predictsTarget = [&](int i) {
+                return continuationOf(window, predicted, prompts[i]).startsWith(targets[i]);
+            };
+            for (int i = 0; i < 3; ++i)
+                QVERIFY2(predictsTarget(i), qPrintable(prompts[i] + QStringLiteral(" -> ") + targets[i]));
 
             // Revert to step 1: the ledger takes steps 2 and 3 out, and the open model follows.
             QUndoStack *stack = window.undoStack();
@@ -527,10 +558,17 @@ private Q_SLOTS:
             history->selectRow(1);
             auto *remove = window.findChild<QPushButton *>(QStringLiteral("historyRemove"));
             QTRY_VERIFY_WITH_TIMEOUT(remove->isEnabled(), 5000);
+            const auto syncsBefore = synced.count();
             QTest::mouseClick(remove, Qt::LeftButton);
             QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 5, qPrintable(lastFailure()), 10000);
             QCOMPARE(rolledBack.last().at(1).value<oedit::runs::RollbackInfo>().kind, std::string("remove"));
             QTRY_COMPARE_WITH_TIMEOUT(column(3), QStringLiteral("yes no yes"), 10000);
+            // The open model loads the run as the ledger now holds it: edits 1 and 3 without edit 2.
+            QTRY_VERIFY2_WITH_TIMEOUT(synced.count() > syncsBefore, qPrintable(lastFailure()), 30000);
+            QCOMPARE(synced.last().first().toInt(), 2);
+            QVERIFY2(!predictsTarget(1), qPrintable(prompts[1]));
+            QVERIFY2(predictsTarget(0), qPrintable(prompts[0]));
+            QVERIFY2(predictsTarget(2), qPrintable(prompts[2]));
 
             // The Subspace view follows the run: the two edits in effect, pairwise.
             auto *cos = window.findChild<QCustomPlot *>(QStringLiteral("cosPlot"));
@@ -547,23 +585,66 @@ private Q_SLOTS:
                 QTest::qWait(60);
                 QVERIFY(!window.grab().isNull());
             }
-            inEffect = column(3).split(QLatin1Char(' '));
             QVERIFY2(failed.isEmpty(), qPrintable(lastFailure()));
+
+            // A fourth edit lands as step 4 of the same run, on top of the two in effect
+            // (refused facts are skipped).
+            QVERIFY2(editNextFact(window, edited, failed), qPrintable(lastFailure()));
+            QCOMPARE(edited.last().at(1).toInt(), 3);
+            QTRY_VERIFY2_WITH_TIMEOUT(recorded.count() == 4, qPrintable(lastFailure()), 30000);
+            const auto fourth = recorded.last().at(1).value<oedit::runs::RunSummary>();
+            QCOMPARE(fourth.runId, sessionRun);
+            QCOMPARE(fourth.steps, 4LL);
+            QCOMPARE(fourth.activeEdits, 3LL);
+            QTRY_COMPARE_WITH_TIMEOUT(column(0), QStringLiteral("1 2 3 4"), 10000);
+            QTRY_COMPARE_WITH_TIMEOUT(column(3), QStringLiteral("yes no yes yes"), 10000);
+            QVERIFY2(!predictsTarget(1), qPrintable(prompts[1]));
+            for (const auto &prompt : prompts)
+                continuations << continuationOf(window, predicted, prompt);
+            inEffect = column(3).split(QLatin1Char(' '));
             window.close();
         }
         // A new window on the same ledger (a restart) shows the same history.
         MainWindow again;
         again.setQuietErrors(true);
-        again.show();
+        QSignalSpy opened(again.worker(), &EngineWorker::modelOpened);
+        QSignalSpy failed(again.worker(), &EngineWorker::failed);
+        QSignalSpy synced(again.worker(), &EngineWorker::sessionSynced);
+        QSignalSpy predicted(again.worker(), &EngineWorker::predicted);
+        const auto lastFailure = [&failed] { return failed.isEmpty() ? QString() : failed.last().first().toString(); };
         QCOMPARE(again.findChild<RunsView *>(QStringLiteral("runsView"))->ledgerPath(), db);
+        QVERIFY2(openMini(again, opened), qPrintable(lastFailure()));
         auto *table = again.findChild<QTableWidget *>(QStringLiteral("runsTable"));
         QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 1, 10000);
         QCOMPARE(table->item(0, 0)->text().toLongLong(), sessionRun);
         table->selectRow(0);
         auto *history = again.findChild<QTableWidget *>(QStringLiteral("historyTable"));
-        QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), 3, 10000);
-        for (int row = 0; row < 3; ++row)
+        QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), int(inEffect.size()), 10000);
+        for (int row = 0; row < int(inEffect.size()); ++row)
             QCOMPARE(history->item(row, 3)->text(), inEffect[row]);
+
+        // Continue Editing loads the run's three edits in effect into the freshly
+        // opened model: it continues every edited prompt as the session's model did.
+        auto *continueRun = again.findChild<QPushButton *>(QStringLiteral("continueRun"));
+        QTRY_VERIFY_WITH_TIMEOUT(continueRun->isEnabled(), 10000);
+        QTest::mouseClick(continueRun, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(synced.count() == 1, qPrintable(lastFailure()), 30000);
+        QCOMPARE(synced.first().first().toInt(), 3);
+        for (int i = 0; i < prompts.size(); ++i)
+            QCOMPARE(continuationOf(again, predicted, prompts[i]), continuations[i]);
+        QVERIFY2(failed.isEmpty(), qPrintable(lastFailure()));
+        // A further edit is appended to that run as step 5 (refused facts are skipped).
+        QSignalSpy edited(again.worker(), &EngineWorker::edited);
+        QSignalSpy recorded(again.worker(), &EngineWorker::sessionRecorded);
+        const auto recordedBefore = recorded.count();
+        QVERIFY2(editNextFact(again, edited, failed), qPrintable(lastFailure()));
+        QCOMPARE(edited.last().at(1).toInt(), 4);
+        QTRY_VERIFY2_WITH_TIMEOUT(recorded.count() > recordedBefore, qPrintable(lastFailure()), 30000);
+        const auto fifth = recorded.last().at(1).value<oedit::runs::RunSummary>();
+        QCOMPARE(fifth.runId, sessionRun);
+        QCOMPARE(fifth.steps, 5LL);
+        QCOMPARE(fifth.activeEdits, 4LL);
+        QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), 5, 10000);
         again.close();
     }
 
