@@ -349,6 +349,12 @@ bool isOEdit(const std::string &method)
 {
     return method == "oedit" || method == "oedit+";
 }
+
+bool usesInputSide(const nlohmann::json &hparams)
+{
+    return hparams.value("side", std::string("output")) != "output" ||
+           hparams.value("capacity_policy", std::string()) == "input";
+}
 } // namespace
 
 void EditContext::recordApplied(const EditResult &result)
@@ -363,7 +369,8 @@ void EditContext::recordApplied(const EditResult &result)
                 state.deltaTotal = torch::zeros_like(M);
             state.deltaTotal += M;
             const double energy = result.hparams.value("eps_E", epsE);
-            m_oeditEnergy[result.id] = energy;
+            const bool keySide = usesInputSide(result.hparams);
+            m_oeditRecords[result.id] = {energy, keySide};
             // Rank one: from the factors, without an SVD of the [d, d_k] matrix.
             const auto block = update.rankOne() ? growBasisRankOne(state.editBasis(), update.right, update.left, energy)
                                                 : growBasis(state.editBasis(), M, energy);
@@ -372,11 +379,14 @@ void EditContext::recordApplied(const EditResult &result)
                 state.blockOwner.push_back(result.id);
             }
             // V_E: the same on the key side (the transpose's column space).
-            const auto keyBlock = update.rankOne() ? growBasisRankOne(state.keyBasis(), update.left, update.right, energy)
-                                                   : growBasis(state.keyBasis(), M.t(), energy);
-            if (keyBlock.size(1) > 0) {
-                state.keyBlocks.push_back(keyBlock);
-                state.keyBlockOwner.push_back(result.id);
+            if (keySide) {
+                const auto keyBlock = update.rankOne()
+                                          ? growBasisRankOne(state.keyBasis(), update.left, update.right, energy)
+                                          : growBasis(state.keyBasis(), M.t(), energy);
+                if (keyBlock.size(1) > 0) {
+                    state.keyBlocks.push_back(keyBlock);
+                    state.keyBlockOwner.push_back(result.id);
+                }
             }
         }
     }
@@ -414,7 +424,7 @@ void EditContext::recordUnapplied(const EditResult &result)
         const auto K = entry.second.to(torch::kDouble);
         alphaEditKeyGram(entry.first, K.size(0)) -= K.matmul(K.t());
     }
-    m_oeditEnergy.erase(result.id);
+    m_oeditRecords.erase(result.id);
 }
 
 void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
@@ -431,8 +441,13 @@ void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
             const auto K = entry.second.to(torch::kDouble);
             alphaEditKeyGram(entry.first, K.size(0)) -= K.matmul(K.t());
         }
-        m_oeditEnergy.erase(result->id);
+        m_oeditRecords.erase(result->id);
     }
+    // The order before, to keep what the rollback does not touch.
+    std::map<int64_t, std::vector<int64_t>> before;
+    for (const auto &[layer, list] : m_history)
+        for (const auto &entry : list)
+            before[layer].push_back(entry.first);
     for (auto &[layer, list] : m_history)
         list.erase(std::remove_if(list.begin(), list.end(), [&](const auto &e) { return gone.count(e.first) > 0; }),
                    list.end());
@@ -446,7 +461,7 @@ void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
                 if (!state.deltaTotal.defined())
                     state.deltaTotal = torch::zeros_like(M);
                 state.deltaTotal += M;
-                m_oeditEnergy[result->id] = result->hparams.value("eps_E", epsE);
+                m_oeditRecords[result->id] = {result->hparams.value("eps_E", epsE), usesInputSide(result->hparams)};
             }
         }
         for (const auto &entry : result->keys) {
@@ -462,42 +477,77 @@ void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
         const auto found = position.find(id);
         return found == position.end() ? activeOrder.size() : found->second;
     };
-    for (auto &[layer, list] : m_history)
+    std::map<int64_t, size_t> unchanged; // per layer: history entries before the first change
+    for (auto &[layer, list] : m_history) {
         std::stable_sort(list.begin(), list.end(),
                          [&](const auto &a, const auto &b) { return rank(a.first) < rank(b.first); });
-    regrowEditSubspaces();
+        const auto &old = before[layer];
+        size_t same = 0;
+        while (same < list.size() && same < old.size() && list[same].first == old[same])
+            ++same;
+        unchanged[layer] = same;
+    }
+    regrowEditSubspaces(unchanged);
 }
 
-// U_E of every O-Edit layer from its history, as recordApplied would grow it
-// edit by edit, into one preallocated [d, d] matrix instead of concatenating
-// the blocks for every edit.
-void EditContext::regrowEditSubspaces()
+// U_E (and V_E) from the history, as recordApplied would grow them edit by
+// edit, into one preallocated [width, width] matrix instead of concatenating
+// the blocks for every edit. Blocks owned by the first `keep` entries are
+// those the same edits grew before, so they stay and growth resumes after
+// them: removing a late edit costs little, an early one a regrowth bounded by
+// the width (growth stops once the basis spans the layer).
+void EditContext::regrowEditSubspaces(const std::map<int64_t, size_t> &keep)
 {
     for (auto &[layer, state] : m_oedit) {
-        state.blocks.clear();
-        state.blockOwner.clear();
-        state.keyBlocks.clear();
-        state.keyBlockOwner.clear();
-        if (!state.deltaTotal.defined())
+        if (!state.deltaTotal.defined()) {
+            state.blocks.clear();
+            state.blockOwner.clear();
+            state.keyBlocks.clear();
+            state.keyBlockOwner.clear();
             continue;
+        }
+        const auto &history = m_history[layer];
+        const auto found = keep.find(layer);
+        const size_t from = found == keep.end() ? 0 : std::min(found->second, history.size());
+        std::set<int64_t> kept;
+        for (size_t i = 0; i < from; ++i)
+            kept.insert(history[i].first);
         for (const bool keySide : {false, true}) {
             const int64_t width = state.deltaTotal.size(keySide ? 1 : 0);
             auto &blocks = keySide ? state.keyBlocks : state.blocks;
             auto &owners = keySide ? state.keyBlockOwner : state.blockOwner;
+            // Blocks are in history order: keep the leading ones the unchanged entries own.
+            size_t keepBlocks = 0;
+            while (keepBlocks < owners.size() && kept.count(owners[keepBlocks]))
+                ++keepBlocks;
+            blocks.resize(keepBlocks);
+            owners.resize(keepBlocks);
+            bool anyKeySide = false;
+            for (size_t i = from; i < history.size() && !anyKeySide; ++i) {
+                const auto record = m_oeditRecords.find(history[i].first);
+                anyKeySide = record != m_oeditRecords.end() && record->second.keySide;
+            }
+            if (keySide && !anyKeySide)
+                continue; // nothing after the kept part grows V_E
             auto U = torch::zeros({width, width}, torch::kDouble);
             int64_t rank = 0;
-            for (const auto &[id, update] : m_history[layer]) {
-                const auto energy = m_oeditEnergy.find(id);
-                if (energy == m_oeditEnergy.end())
-                    continue; // not an O-Edit edit: it does not grow U_E or V_E
+            for (const auto &block : blocks) {
+                U.narrow(1, rank, block.size(1)).copy_(block);
+                rank += block.size(1);
+            }
+            for (size_t i = from; i < history.size(); ++i) {
+                const auto &[id, update] = history[i];
+                const auto record = m_oeditRecords.find(id);
+                if (record == m_oeditRecords.end() || (keySide && !record->second.keySide))
+                    continue; // not an O-Edit edit (or not one that keeps V_E)
                 if (rank >= width)
                     break; // the basis spans the layer: nothing can grow it
+                const double energy = record->second.energy;
                 const auto current = U.narrow(1, 0, rank);
-                const auto block =
-                    update.rankOne()
-                        ? (keySide ? growBasisRankOne(current, update.left, update.right, energy->second)
-                                   : growBasisRankOne(current, update.right, update.left, energy->second))
-                        : growBasis(current, keySide ? update.matrix().t() : update.matrix(), energy->second);
+                const auto block = update.rankOne()
+                                       ? (keySide ? growBasisRankOne(current, update.left, update.right, energy)
+                                                  : growBasisRankOne(current, update.right, update.left, energy))
+                                       : growBasis(current, keySide ? update.matrix().t() : update.matrix(), energy);
                 const int64_t added = std::min<int64_t>(block.size(1), width - rank);
                 if (added <= 0)
                     continue;
@@ -532,8 +582,8 @@ void EditContext::writeState(torch::serialize::OutputArchive &archive) const
 {
     nlohmann::json index;
     index["lastId"] = m_lastId;
-    for (const auto &[id, energy] : m_oeditEnergy)
-        index["oeditEnergy"].push_back({id, energy});
+    for (const auto &[id, record] : m_oeditRecords)
+        index["oeditEnergy"].push_back({id, record.energy, record.keySide});
     for (const auto &[layer, state] : m_oedit) {
         const std::string p = "oedit." + std::to_string(layer) + ".";
         nlohmann::json entry;
@@ -596,9 +646,10 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
     m_alphaGram.clear();
     m_history.clear();
     m_lastId = index.value("lastId", int64_t(0));
-    m_oeditEnergy.clear();
-    for (const auto &pair : index.value("oeditEnergy", nlohmann::json::array()))
-        m_oeditEnergy[pair.at(0).get<int64_t>()] = pair.at(1).get<double>();
+    m_oeditRecords.clear();
+    for (const auto &entry : index.value("oeditEnergy", nlohmann::json::array()))
+        m_oeditRecords[entry.at(0).get<int64_t>()] = {entry.at(1).get<double>(),
+                                                      entry.size() > 2 && entry.at(2).get<bool>()};
     for (const auto &entry : index.value("oedit", nlohmann::json::array())) {
         const int64_t layer = entry["layer"];
         const std::string p = "oedit." + std::to_string(layer) + ".";
@@ -656,7 +707,7 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
     if (!index.contains("oeditEnergy"))
         for (const auto &[layer, state] : m_oedit)
             for (const auto &[id, update] : m_history[layer])
-                m_oeditEnergy[id] = epsE;
+                m_oeditRecords[id] = {epsE, false};
     bool keysMissing = false;
     for (const auto &entry : index.value("oedit", nlohmann::json::array()))
         keysMissing = keysMissing || !entry.contains("keyOwners");

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -193,6 +194,10 @@ public:
     // kept as the results hold them (rank-one factors where they are).
     const std::vector<std::pair<int64_t, LayerUpdate>> &history(int64_t layer);
     int64_t nextEditId() { return ++m_lastId; }
+    // New ids start above `id` (a run loaded from the ledger: above every edit
+    // it ever had, rolled back ones included, so an undone rollback cannot
+    // bring back an edit whose id a newer one took).
+    void reserveIdsUpTo(int64_t id) { m_lastId = std::max(m_lastId, id); }
 
     // Called by applyEdit/unapplyEdit.
     void recordApplied(const EditResult &result);
@@ -230,8 +235,17 @@ private:
     std::map<int64_t, OEditLayerState> m_oedit;
     std::map<int64_t, torch::Tensor> m_alphaGram;
     std::map<int64_t, std::vector<std::pair<int64_t, LayerUpdate>>> m_history;
-    std::map<int64_t, double> m_oeditEnergy; // O-Edit edits in the history: id -> eps_E they grew U_E with
-    void regrowEditSubspaces();
+    // O-Edit edits in the history: the eps_E they grew U_E with, and whether
+    // their run uses the input side (only then is V_E kept: growing it costs
+    // a projection on the d_k-wide key side per edit).
+    struct OEditRecord {
+        double energy = 0.99;
+        bool keySide = false;
+    };
+    std::map<int64_t, OEditRecord> m_oeditRecords;
+    // U_E (and V_E) of every O-Edit layer regrown from its history, keeping
+    // the blocks of the first `keep[layer]` history entries (0 when absent).
+    void regrowEditSubspaces(const std::map<int64_t, size_t> &keep = {});
     int64_t m_lastId = 0;
     int64_t m_computed = 0, m_loaded = 0;
     double m_statisticsSeconds = 0;

@@ -624,6 +624,8 @@ Status Engine::loadLedgerRun(const std::string &db, long long runId)
         edit::ContextOptions options;
         options.modelDir = d->path;
         context = std::make_unique<edit::EditContext>(options);
+        for (const auto &row : ledger.listEdits(runId))
+            context->reserveIdsUpTo(row.resultId);
     } catch (const std::exception &e) {
         return Status::failure("cannot read run " + std::to_string(runId) + " of '" + db + "': " + e.what());
     }
