@@ -357,6 +357,21 @@ int64_t rankCap(const nlohmann::json &hp, int64_t d)
     return std::clamp<int64_t>(static_cast<int64_t>(std::floor(hp.value("rank_cap_fraction", 0.75) * double(d))), 1, d);
 }
 
+// U_S = [edit basis, implicit basis] capped at `cap` columns, for either side.
+Protection combinedProtection(const std::vector<torch::Tensor> &blocks, const torch::Tensor &editBasis,
+                              int64_t width, int64_t cap, const torch::Tensor &implicitBasis,
+                              const torch::Tensor &implicitEnergy, const std::string &droppedNote)
+{
+    Protection p;
+    const auto E = blocks.empty() ? torch::zeros({width, 0}, torch::kDouble) : editBasis;
+    p.remaining = cap - E.size(1);
+    int64_t dropped = 0;
+    p.basis = protectedBasis(E, implicitBasis, implicitEnergy, cap, &dropped).to(torch::kFloat);
+    if (dropped > 0)
+        p.note = droppedNote + ": " + std::to_string(dropped) + " weakest directions dropped to keep room for edits";
+    return p;
+}
+
 Protection protectionFor(EditContext &context, const model::Transformer &model, const model::Tokenizer &tokenizer,
                          const nlohmann::json &hp, int64_t layer)
 {
@@ -368,15 +383,9 @@ Protection protectionFor(EditContext &context, const model::Transformer &model, 
         state.implicitBasis = basis.first.to(torch::kFloat);
         state.implicitEnergy = basis.second.to(torch::kFloat);
     }
-    Protection p;
-    const auto UE = state.blocks.empty() ? torch::zeros({d, 0}, torch::kDouble) : state.editBasis();
-    p.remaining = cap - UE.size(1);
-    int64_t dropped = 0;
-    p.basis = protectedBasis(UE, state.implicitBasis, state.implicitEnergy, cap, &dropped).to(torch::kFloat);
-    if (dropped > 0)
-        p.note = "layer " + std::to_string(layer) + ": " + std::to_string(dropped) +
-                 " weakest implicit-knowledge directions dropped to keep room for edits";
-    return p;
+    return combinedProtection(state.blocks, state.blocks.empty() ? torch::Tensor() : state.editBasis(), d, cap,
+                              state.implicitBasis, state.implicitEnergy,
+                              "layer " + std::to_string(layer) + " implicit knowledge");
 }
 
 // O-Edit+'s input side of `layer`: V_S = [V_E, V~_I] in key space, V_I the
@@ -391,15 +400,9 @@ Protection keyProtectionFor(EditContext &context, const torch::Tensor &C, const 
         state.implicitKeyBasis = basis.first.to(torch::kFloat);
         state.implicitKeyEnergy = basis.second.to(torch::kFloat);
     }
-    Protection p;
-    const auto VE = state.keyBlocks.empty() ? torch::zeros({dk, 0}, torch::kDouble) : state.keyBasis();
-    p.remaining = cap - VE.size(1);
-    int64_t dropped = 0;
-    p.basis = protectedBasis(VE, state.implicitKeyBasis, state.implicitKeyEnergy, cap, &dropped).to(torch::kFloat);
-    if (dropped > 0)
-        p.note = "layer " + std::to_string(layer) + " input side: " + std::to_string(dropped) +
-                 " weakest key directions dropped to keep room for edits";
-    return p;
+    return combinedProtection(state.keyBlocks, state.keyBlocks.empty() ? torch::Tensor() : state.keyBasis(), dk, cap,
+                              state.implicitKeyBasis, state.implicitKeyEnergy,
+                              "layer " + std::to_string(layer) + " input side keys");
 }
 
 // DeltaW = right left^T with its key side moved off V: left <- s (I - V V^T) left.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 namespace oedit {
 
@@ -529,6 +530,46 @@ Expected<std::string> Engine::saveEditState(const std::string &path) const
     }
 }
 
+namespace {
+
+// Makes `saved` the engine's run: this run's edits out (newest first),
+// `prepare` (statistics) on the bare weights, the saved edits in, recorded in
+// `context` when `prepare` is given (their O-Edit state is then rebuilt from
+// them) and applied plainly otherwise (the context already holds their state).
+// On failure everything is put back.
+Status swapRun(model::Transformer &model, std::vector<edit::EditResult> &applied,
+               std::unique_ptr<edit::EditContext> &current, std::vector<edit::EditResult> saved,
+               std::unique_ptr<edit::EditContext> context, const std::function<void(edit::EditContext &)> &prepare,
+               const std::string &what)
+{
+    edit::EditContext *recordIn = prepare ? context.get() : nullptr;
+    size_t undone = 0, redone = 0;
+    try {
+        for (auto it = applied.rbegin(); it != applied.rend(); ++it, ++undone)
+            edit::unapplyEdit(model, *it, nullptr);
+        if (prepare)
+            prepare(*context);
+        for (; redone < saved.size(); ++redone)
+            edit::applyEdit(model, saved[redone], recordIn);
+    } catch (const std::exception &e) {
+        // Unreachable once the edits were checked, short of running out of memory; put things back.
+        try {
+            for (size_t i = redone; i-- > 0;)
+                edit::unapplyEdit(model, saved[i], nullptr);
+            for (size_t i = applied.size() - undone; i < applied.size(); ++i)
+                edit::applyEdit(model, applied[i], nullptr);
+        } catch (const std::exception &) {
+            return Status::failure(what + " failed half-way (" + e.what() + "): open the model again before going on");
+        }
+        return Status::failure(what + " failed: " + e.what());
+    }
+    applied = std::move(saved);
+    current = std::move(context);
+    return Status::success();
+}
+
+} // namespace
+
 Status Engine::loadEditState(const std::string &path)
 {
     if (!d->model)
@@ -573,29 +614,8 @@ Status Engine::loadEditState(const std::string &path)
     } catch (const std::exception &e) {
         return Status::failure("cannot read the run '" + path + "': " + e.what());
     }
-    // Swap the runs: this run's edits out (newest first), the saved ones in.
-    size_t undone = 0, redone = 0;
-    try {
-        for (auto it = d->applied.rbegin(); it != d->applied.rend(); ++it, ++undone)
-            edit::unapplyEdit(*d->model, *it, nullptr);
-        for (; redone < saved.size(); ++redone)
-            edit::applyEdit(*d->model, saved[redone], nullptr);
-    } catch (const std::exception &e) {
-        // Unreachable once checkFits passed, short of running out of memory; put things back.
-        try {
-            for (size_t i = redone; i-- > 0;)
-                edit::unapplyEdit(*d->model, saved[i], nullptr);
-            for (size_t i = d->applied.size() - undone; i < d->applied.size(); ++i)
-                edit::applyEdit(*d->model, d->applied[i], nullptr);
-        } catch (const std::exception &) {
-            return Status::failure(std::string("restoring the run failed half-way (") + e.what() +
-                                   "): open the model again before going on");
-        }
-        return Status::failure(std::string("restoring the run failed: ") + e.what());
-    }
-    d->applied = std::move(saved);
-    d->editContext = std::move(context);
-    return Status::success();
+    return swapRun(*d->model, d->applied, d->editContext, std::move(saved), std::move(context), nullptr,
+                   "restoring the run");
 }
 
 Status Engine::loadLedgerRun(const std::string &db, long long runId)
@@ -629,33 +649,15 @@ Status Engine::loadLedgerRun(const std::string &db, long long runId)
     } catch (const std::exception &e) {
         return Status::failure("cannot read run " + std::to_string(runId) + " of '" + db + "': " + e.what());
     }
-    // This run's edits out (newest first); statistics from the unedited
-    // weights; the ledger's edits in, recorded in the new context.
-    size_t undone = 0, redone = 0;
-    try {
-        for (auto it = d->applied.rbegin(); it != d->applied.rend(); ++it, ++undone)
-            edit::unapplyEdit(*d->model, *it, nullptr);
-        if (!saved.empty()) {
-            const auto method = edit::createEditMethod(saved.front().method, saved.front().hparams, d->model->config());
-            method->prepare(*d->model, *d->tokenizer, *context);
-        }
-        for (; redone < saved.size(); ++redone)
-            edit::applyEdit(*d->model, saved[redone], context.get());
-    } catch (const std::exception &e) {
-        try {
-            for (size_t i = redone; i-- > 0;)
-                edit::unapplyEdit(*d->model, saved[i], nullptr);
-            for (size_t i = d->applied.size() - undone; i < d->applied.size(); ++i)
-                edit::applyEdit(*d->model, d->applied[i], nullptr);
-        } catch (const std::exception &) {
-            return Status::failure(std::string("loading the run failed half-way (") + e.what() +
-                                   "): open the model again before going on");
-        }
-        return Status::failure(std::string("loading run ") + std::to_string(runId) + " failed: " + e.what());
-    }
-    d->applied = std::move(saved);
-    d->editContext = std::move(context);
-    return Status::success();
+    // Statistics from the unedited weights, as the run's first edit had them.
+    const std::string method = saved.empty() ? std::string() : saved.front().method;
+    const nlohmann::json hparams = saved.empty() ? nlohmann::json() : saved.front().hparams;
+    const auto prepare = [&, method, hparams](edit::EditContext &ctx) {
+        if (!method.empty())
+            edit::createEditMethod(method, hparams, d->model->config())->prepare(*d->model, *d->tokenizer, ctx);
+    };
+    return swapRun(*d->model, d->applied, d->editContext, std::move(saved), std::move(context), prepare,
+                   "loading run " + std::to_string(runId));
 }
 
 } // namespace oedit
