@@ -530,6 +530,25 @@ Expected<std::string> Engine::saveEditState(const std::string &path) const
     }
 }
 
+SavedRunFile readSavedRunFile(const std::string &path)
+{
+    SavedRunFile file;
+    file.archive = std::make_shared<torch::serialize::InputArchive>();
+    auto &archive = *file.archive;
+    archive.load_from(path);
+    torch::Tensor raw;
+    archive.read("index", raw);
+    file.index = nlohmann::json::parse(
+        std::string(static_cast<const char *>(raw.data_ptr()), static_cast<size_t>(raw.numel())));
+    const auto ids = file.index.value("edit_ids", std::vector<int64_t>{});
+    for (size_t i = 0; i < ids.size(); ++i) {
+        torch::serialize::InputArchive nested;
+        archive.read("edit." + std::to_string(i), nested);
+        file.edits.push_back(edit::EditResult::read(nested));
+    }
+    return file;
+}
+
 namespace {
 
 // Makes `saved` the engine's run: this run's edits out (newest first),
@@ -581,31 +600,23 @@ Status Engine::loadEditState(const std::string &path)
         std::error_code ec;
         if (!fs::is_regular_file(path, ec))
             return Status::failure("the run file '" + path + "' does not exist");
-        torch::serialize::InputArchive archive;
-        archive.load_from(path);
-        torch::Tensor raw;
-        archive.read("index", raw);
-        const auto index = nlohmann::json::parse(
-            std::string(static_cast<const char *>(raw.data_ptr()), static_cast<size_t>(raw.numel())));
+        auto file = readSavedRunFile(path);
+        const auto &index = file.index;
         if (index.value("format", std::string()) != kRunFormat)
             return Status::failure("'" + path + "' is not a saved editing run");
         if (index.value("version", 0) != kRunFormatVersion)
             return Status::failure("'" + path + "' is a run of format version " +
                                    std::to_string(index.value("version", 0)) + "; this build reads version " +
                                    std::to_string(kRunFormatVersion));
-        const auto ids = index.value("edit_ids", std::vector<int64_t>{});
-        for (size_t i = 0; i < ids.size(); ++i) {
-            torch::serialize::InputArchive nested;
-            archive.read("edit." + std::to_string(i), nested);
-            saved.push_back(edit::EditResult::read(nested));
-            checkFits(*d->model, saved.back());
-        }
+        saved = std::move(file.edits);
+        for (const auto &result : saved)
+            checkFits(*d->model, result);
         edit::ContextOptions options;
         options.modelDir = d->path;
         options.corpusPath = index.value("statistics_text", std::string());
         context = std::make_unique<edit::EditContext>(options);
         torch::serialize::InputArchive state;
-        archive.read("state", state);
+        file.archive->read("state", state);
         context->readState(state);
         for (const auto &[layer, layerState] : context->oeditLayers())
             if (layer < 0 || layer >= d->model->config().layers ||

@@ -13,12 +13,25 @@
 #include "oedit/engine.h"
 #include "oedit/world.h"
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace oedit {
+
+// The file Engine::saveEditState writes: an "index" (JSON: format, version,
+// edit ids in order, statistics text) and each edit as the nested archive
+// "edit.<i>". Read by loadEditState and by runs::recordSession.
+struct SavedRunFile {
+    nlohmann::json index;
+    std::vector<edit::EditResult> edits;
+    std::shared_ptr<torch::serialize::InputArchive> archive; // the whole file, for the nested "state"
+};
+// Throws (torch or JSON errors) for a file that is not such an archive.
+SavedRunFile readSavedRunFile(const std::string &path);
 
 struct Engine::Impl {
     std::string path;

@@ -1,6 +1,8 @@
 // The runs facade (oedit/runs.h) over the ledger and the runner.
 #include "oedit/runs.h"
 
+#include "engine/engine_impl.h"
+
 #include "store/ledger.h"
 #include "store/rebuild.h"
 #include "store/runner.h"
@@ -673,21 +675,7 @@ Expected<RunSummary> recordSession(const std::string &db, long long runId, const
         std::error_code error;
         if (!fs::is_regular_file(stateFile, error))
             return Status::failure("the saved session '" + stateFile + "' does not exist");
-        // The file Engine::saveEditState writes: an "index" (JSON with the edit
-        // ids in order) and each edit as the nested archive "edit.<i>".
-        torch::serialize::InputArchive archive;
-        archive.load_from(stateFile);
-        torch::Tensor raw;
-        archive.read("index", raw);
-        const auto index = nlohmann::json::parse(
-            std::string(static_cast<const char *>(raw.data_ptr()), static_cast<size_t>(raw.numel())));
-        const auto ids = index.value("edit_ids", std::vector<int64_t>{});
-        std::vector<edit::EditResult> saved;
-        for (size_t i = 0; i < ids.size(); ++i) {
-            torch::serialize::InputArchive nested;
-            archive.read("edit." + std::to_string(i), nested);
-            saved.push_back(edit::EditResult::read(nested));
-        }
+        const auto saved = readSavedRunFile(stateFile).edits;
         const auto parent = fs::absolute(db).parent_path();
         if (!fs::is_directory(parent, error))
             return Status::failure("cannot create the ledger '" + db + "': the folder '" + parent.string() +
