@@ -233,10 +233,11 @@ SafetensorsFile::SafetensorsFile(const std::string &path) : m_path(path)
                 if (size != 0)
                     nonZeroOverflow = nonZeroOverflow || __builtin_mul_overflow(nonZeroElements, size, &nonZeroElements);
             }
-            if (nonZeroOverflow || nonZeroElements > uint64_t(std::numeric_limits<int64_t>::max()))
-                throw CheckpointError(where + ": the product of its shape's dimensions overflows a 64-bit size" +
-                                      kDamaged);
             const bool hasZero = std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end();
+            if (hasZero && (nonZeroOverflow || nonZeroElements > uint64_t(std::numeric_limits<int64_t>::max())))
+                throw CheckpointError(where + ": the product of its shape's non-zero dimensions overflows a 64-bit "
+                                              "size" +
+                                      kDamaged);
             uint64_t byteSize = 0;
             if (!hasZero && (overflow || __builtin_mul_overflow(elements, uint64_t(elementSize), &byteSize)))
                 throw CheckpointError(where +

@@ -22,9 +22,18 @@ Database::Database(const std::string &path)
                           " (check that the folder exists and is writable)");
     }
     sqlite3_busy_timeout(m_db, 5000);
-    exec("PRAGMA foreign_keys = ON");
-    if (path != ":memory:")
-        exec("PRAGMA journal_mode = WAL");
+    // The destructor does not run when the constructor throws: close the
+    // connection here (a garbage or locked file fails these pragmas), or its
+    // memory and file descriptor stay behind.
+    try {
+        exec("PRAGMA foreign_keys = ON");
+        if (path != ":memory:")
+            exec("PRAGMA journal_mode = WAL");
+    } catch (...) {
+        sqlite3_close_v2(m_db);
+        m_db = nullptr;
+        throw;
+    }
 }
 
 Database::~Database()
