@@ -9,9 +9,12 @@
 //
 // Kill points are chosen by progress, not by wall time: the test watches the
 // ledger (a WAL reader) until the run reaches a random step, then waits a
-// random 0-400 ms more, so each kill falls inside an edit, an evaluation or a
-// commit whatever the machine's speed. OEDIT_CRASH_SEED=N repeats a sequence.
+// random fraction of the time one step of the uninterrupted run took (eight
+// such points, steps drawn from 1..12, sorted), so each kill falls inside an
+// edit, an evaluation or a commit whatever the machine's speed.
+// OEDIT_CRASH_SEED=N repeats a sequence.
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -23,6 +26,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -286,7 +290,12 @@ private Q_SLOTS:
 
         // The uninterrupted run of the same plan.
         QString log;
+        QElapsedTimer referenceTime;
+        referenceTime.start();
         QCOMPARE(runToEnd(startArguments(referenceDb), log), 0);
+        // Scales the random delays after a target step (not an assertion):
+        // about one edit-and-evaluation's share of the run on this machine.
+        const int stepMs = std::max(1, int(referenceTime.elapsed() / kEdits));
         const LedgerState reference = readLedger(referenceDb);
         QVERIFY2(reference.error.isEmpty(), qPrintable(reference.error));
         QCOMPARE(reference.status, QStringLiteral("finished"));
@@ -299,19 +308,27 @@ private Q_SLOTS:
         qInfo("kill points from seed %u (OEDIT_CRASH_SEED=%u repeats them)", seed, seed);
         QRandomGenerator random(seed);
 
+        // Eight kill points: steps drawn from 1..kEdits, in order (a step may
+        // repeat: the second kill then lands later in the same edit or in
+        // the evaluation after it).
+        QList<int> targets;
+        for (int i = 0; i < kKills; ++i)
+            targets << 1 + int(random.bounded(kEdits));
+        std::sort(targets.begin(), targets.end());
+
         int committed = 0;
         int kills = 0;
-        for (int attempt = 0; attempt < kKills && committed < kEdits; ++attempt) {
-            // The first start must at least create the run so it can be resumed.
-            const int target = std::max(attempt == 0 ? 1 : committed, committed + int(random.bounded(3)));
-            const int extraMs = int(random.bounded(400));
+        QString status;
+        for (int attempt = 0; attempt < targets.size() && status != QLatin1String("finished"); ++attempt) {
+            const int target = targets[attempt];
+            const int extraMs = int(random.bounded(stepMs));
             QProcess process;
             process.setProcessChannelMode(QProcess::MergedChannels);
             process.start(QStringLiteral(OEDIT_CLI), attempt == 0 ? startArguments(crashDb) : resumeArguments(crashDb));
             QVERIFY2(process.waitForStarted(-1), qPrintable(process.errorString()));
             // Wait for the target step (or the end of the run), then a little more.
             while (process.state() == QProcess::Running && committedEdits(crashDb) < target)
-                process.waitForFinished(20);
+                process.waitForFinished(5);
             if (process.state() == QProcess::Running)
                 process.waitForFinished(extraMs);
             const bool killed = process.state() == QProcess::Running;
@@ -333,6 +350,7 @@ private Q_SLOTS:
             if (QTest::currentTestFailed())
                 return;
             committed = int(state.steps.size());
+            status = state.status;
         }
         QVERIFY2(kills >= 1, "no kill landed inside the run");
 
