@@ -15,7 +15,10 @@ if(seed_count EQUAL 0)
   message(FATAL_ERROR "the seed corpus ${SEEDS} is empty")
 endif()
 file(REMOVE_RECURSE ${WORK})
-file(MAKE_DIRECTORY ${WORK}/corpus ${WORK}/artifacts)
+file(MAKE_DIRECTORY ${WORK}/corpus ${WORK}/artifacts ${WORK}/tmp)
+# The targets' scratch files (ScratchDir in fuzz_util.h) go here: libFuzzer
+# ends a timed run with _Exit, so they are not removed by the process.
+set(ENV{TMPDIR} ${WORK}/tmp)
 # -rss_limit_mb bounds the whole process and, by default, every single
 # allocation too: a parser that sizes a buffer from the file without a
 # bound fails here. -timeout: one input taking 10 s is a hang.
