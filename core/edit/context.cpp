@@ -3,6 +3,7 @@
 // AlphaEdit's accumulated keys).
 #include "edit/closed_forms.h"
 #include "edit/editor.h"
+#include "model/safetensors.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -134,14 +135,20 @@ std::string EditContext::corpusHash()
 
 namespace {
 
+// Statistics are cached as safetensors, like checkpoints: a cache folder can
+// come from elsewhere (shared, copied), and the reader checks every size
+// before it allocates, where a pickle-based archive would not.
+constexpr const char *kCachedName = "statistic";
+
 // Loads `path` into `out` when it exists; false otherwise (a damaged file is recomputed).
 bool loadCached(const fs::path &path, torch::Tensor &out)
 {
     std::error_code ec;
-    if (!fs::exists(path, ec))
+    if (!fs::is_regular_file(path, ec))
         return false;
     try {
-        torch::load(out, path.string());
+        const model::SafetensorsFile file(path.string());
+        out = file.tensor(kCachedName).clone();
         return out.defined();
     } catch (const std::exception &) {
         return false;
@@ -152,13 +159,11 @@ void saveCached(const fs::path &path, const torch::Tensor &tensor)
 {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
-    // Through a temporary and a rename, so a crash never leaves half a file.
-    const auto temporary = path.string() + ".tmp" + std::to_string(std::rand());
     try {
-        torch::save(tensor, temporary);
-        fs::rename(temporary, path, ec);
+        // Through a temporary and a rename, so a crash never leaves half a file.
+        model::writeSafetensors(path.string(), {{kCachedName, tensor}});
     } catch (const std::exception &) {
-        fs::remove(temporary, ec); // an unwritable cache only costs a recomputation
+        // an unwritable cache only costs a recomputation
     }
 }
 
@@ -172,7 +177,7 @@ const torch::Tensor &EditContext::secondMoment(const model::Transformer &model, 
         return found->second;
     const auto start = std::chrono::steady_clock::now();
     const auto file = fs::path(cacheDir()) / ("mom2-" + modelHash(model) + "-L" + std::to_string(layer) + "-" +
-                                              corpusHash() + "-n" + std::to_string(samples) + ".pt");
+                                              corpusHash() + "-n" + std::to_string(samples) + ".safetensors");
     torch::Tensor C;
     if (loadCached(file, C)) {
         ++m_loaded;
@@ -214,7 +219,7 @@ const torch::Tensor &EditContext::implicitGram(const model::Transformer &model, 
         return found->second;
     const auto start = std::chrono::steady_clock::now();
     const auto file = fs::path(cacheDir()) / ("implicit-" + modelHash(model) + "-L" + std::to_string(layer) + "-" +
-                                              corpusHash() + "-n" + std::to_string(samples) + ".pt");
+                                              corpusHash() + "-n" + std::to_string(samples) + ".safetensors");
     torch::Tensor M;
     if (loadCached(file, M)) {
         ++m_loaded;
