@@ -173,6 +173,14 @@ void EditPanel::showOutcome(const oedit::EditOutcome &outcome, int editCount)
     if (!d.capacityNote.empty())
         text += QStringLiteral(" ") + QString::fromStdString(d.capacityNote).toHtmlEscaped();
     m_diagnostics->setText(text);
+    // The new key close to an earlier edit's key: the layer reads both facts
+    // from nearly the same direction, so the later update rewrites the earlier.
+    constexpr double kCloseKeyCos = 0.9;
+    if (d.maxKeyCosWithEarlier > kCloseKeyCos)
+        m_warning->setText(tr("This edit's key is close to an earlier edit's in this run (|cos| %1): the layer "
+                              "reads both facts from nearly the same direction, so they may interfere. Check the "
+                              "earlier edit in History, or use O-Edit+ with side 'input' to keep keys apart.")
+                               .arg(d.maxKeyCosWithEarlier, 0, 'f', 2));
     updateButtons();
 }
 

@@ -139,7 +139,8 @@ void printOutcome(const EditOutcome &o)
                   << g.lossCurve.back() << " in " << g.lossCurve.size() << " steps (target NLL "
                   << g.finalTargetNll << ")\n";
     std::cout << "  max |cos| with earlier updates   " << std::scientific << std::setprecision(2)
-              << g.maxAbsCosWithEarlier << "\n";
+              << g.maxAbsCosWithEarlier << "\n"
+              << "  max |cos| of the key with earlier keys   " << g.maxKeyCosWithEarlier << "\n";
     if (o.method == "oedit" || o.method == "oedit+")
         std::cout << "  max |cos| with protected basis   " << g.maxAbsCosWithProtected << std::defaultfloat << "\n"
                   << "  protected rank  " << g.protectedRank << "\n"

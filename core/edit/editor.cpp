@@ -68,6 +68,7 @@ nlohmann::json EditResult::summaryJson() const
               {"delta_norm", diagnostics.deltaNorm},
               {"update_norms", diagnostics.updateNorms},
               {"max_abs_cos_with_earlier", diagnostics.maxAbsCosWithEarlier},
+              {"max_key_cos_with_earlier", diagnostics.maxKeyCosWithEarlier},
               {"max_abs_cos_with_protected", diagnostics.maxAbsCosWithProtected},
               {"protected_rank", diagnostics.protectedRank},
               {"remaining_capacity", diagnostics.remainingCapacity},
@@ -135,6 +136,7 @@ EditResult EditResult::read(torch::serialize::InputArchive &archive)
     r.diagnostics.deltaNorm = d["delta_norm"];
     r.diagnostics.updateNorms = d["update_norms"].get<std::vector<double>>();
     r.diagnostics.maxAbsCosWithEarlier = d["max_abs_cos_with_earlier"];
+    r.diagnostics.maxKeyCosWithEarlier = d.value("max_key_cos_with_earlier", 0.0); // absent in older results
     r.diagnostics.maxAbsCosWithProtected = d["max_abs_cos_with_protected"];
     r.diagnostics.protectedRank = d["protected_rank"];
     r.diagnostics.remainingCapacity = d["remaining_capacity"];

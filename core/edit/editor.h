@@ -77,6 +77,8 @@ struct EditDiagnostics {
     double deltaNorm = 0;              // ||delta|| (value shift) at the end
     std::vector<double> updateNorms;   // ||DeltaW||_F per edited layer
     double maxAbsCosWithEarlier = 0;   // largest |cos|_F with earlier applied updates of the same layer
+    double maxKeyCosWithEarlier = 0;   // largest |cos| of the key-side factor with earlier rank-one updates'
+                                       // (close keys: the facts share where the layer reads them)
     double maxAbsCosWithProtected = 0; // O-Edit(+): largest |cos| of DeltaW's columns with the protected basis
     int64_t protectedRank = 0;         // O-Edit(+): rank of U_S used for this edit (max over layers)
     int64_t remainingCapacity = -1; // O-Edit(+): edit directions left before the layer fills (min over layers); -1 n/a

@@ -288,14 +288,24 @@ ValueOutcome optimiseValue(const model::Transformer &model, const model::Tokeniz
     return out;
 }
 
+// Raises the diagnostics' largest |cos| with earlier updates of `layer`:
+// of the whole update (Frobenius) and of its key-side factor (rank one only).
 // O(d + d_k) per earlier update when both are rank one (ROME, MEMIT and
 // O-Edit edits of one fact), so the diagnostic stays cheap over long runs.
-double maxCosWithHistory(EditContext &context, int64_t layer, const LayerUpdate &update)
+void noteCosWithHistory(EditContext &context, int64_t layer, const LayerUpdate &update, EditDiagnostics &diagnostics)
 {
-    double best = 0;
-    for (const auto &entry : context.history(layer))
-        best = std::max(best, std::abs(update.cosWith(entry.second)));
-    return best;
+    const double leftNorm = update.rankOne() ? update.left.norm().item<double>() : 0.0;
+    for (const auto &entry : context.history(layer)) {
+        const auto &earlier = entry.second;
+        diagnostics.maxAbsCosWithEarlier = std::max(diagnostics.maxAbsCosWithEarlier, std::abs(update.cosWith(earlier)));
+        if (leftNorm > 0 && earlier.rankOne()) {
+            const double norms = leftNorm * earlier.left.norm().item<double>();
+            if (norms > 0)
+                diagnostics.maxKeyCosWithEarlier =
+                    std::max(diagnostics.maxKeyCosWithEarlier,
+                             std::abs(torch::dot(update.left, earlier.left).item<double>()) / norms);
+        }
+    }
 }
 
 // Prompts for keys: the bare prompt and each context prefix.
@@ -594,7 +604,7 @@ public:
         const auto M = update.matrix();
         result.layers.push_back(update);
         result.diagnostics.updateNorms.push_back(M.norm().item<double>());
-        result.diagnostics.maxAbsCosWithEarlier = maxCosWithHistory(context, layer, update);
+        noteCosWithHistory(context, layer, update, result.diagnostics);
         if (valueSide) {
             // Rank one: work on the factors, not on the [d, d_k] matrix (an SVD of it costs more than the edit).
             result.diagnostics.maxAbsCosWithProtected = maxCosWithBasisRankOne(protection.basis, update.right);
@@ -766,8 +776,7 @@ public:
                 const auto M = update.matrix();
                 result.layers.push_back(update);
                 result.diagnostics.updateNorms.push_back(M.norm().item<double>());
-                result.diagnostics.maxAbsCosWithEarlier =
-                    std::max(result.diagnostics.maxAbsCosWithEarlier, maxCosWithHistory(context, layer, update));
+                noteCosWithHistory(context, layer, update, result.diagnostics);
                 if (isOEdit()) {
                     const auto &p = protections[layer];
                     const auto U = context.oeditLayer(layer).editBasis();
@@ -883,7 +892,7 @@ public:
         update.dense = M;
         result.layers.push_back(update);
         result.diagnostics.updateNorms.push_back(M.norm().item<double>());
-        result.diagnostics.maxAbsCosWithEarlier = maxCosWithHistory(context, layer, update);
+        noteCosWithHistory(context, layer, update, result.diagnostics);
         result.diagnostics.lookupPosition = prompt.lookup;
         result.id = context.nextEditId();
         result.timings.total = since(start);

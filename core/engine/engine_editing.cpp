@@ -307,6 +307,7 @@ std::string EditOutcome::toJson() const
                             {"final_target_nll", g.finalTargetNll},
                             {"delta_norm", g.deltaNorm},
                             {"max_abs_cos_with_earlier", g.maxAbsCosWithEarlier},
+                            {"max_key_cos_with_earlier", g.maxKeyCosWithEarlier},
                             {"max_abs_cos_with_protected", g.maxAbsCosWithProtected},
                             {"protected_rank", g.protectedRank},
                             {"remaining_capacity", g.remainingCapacity},
@@ -436,6 +437,7 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
         outcome.diagnostics.finalTargetNll = g.finalTargetNll;
         outcome.diagnostics.deltaNorm = g.deltaNorm;
         outcome.diagnostics.maxAbsCosWithEarlier = g.maxAbsCosWithEarlier;
+        outcome.diagnostics.maxKeyCosWithEarlier = g.maxKeyCosWithEarlier;
         outcome.diagnostics.maxAbsCosWithProtected = g.maxAbsCosWithProtected;
         outcome.diagnostics.protectedRank = g.protectedRank;
         outcome.diagnostics.remainingCapacity = g.remainingCapacity;

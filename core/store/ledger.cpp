@@ -618,6 +618,7 @@ edit::EditResult Ledger::loadEdit(int64_t editId)
         result.diagnostics.deltaNorm = d.value("delta_norm", 0.0);
         result.diagnostics.updateNorms = d.value("update_norms", std::vector<double>{});
         result.diagnostics.maxAbsCosWithEarlier = d.value("max_abs_cos_with_earlier", 0.0);
+        result.diagnostics.maxKeyCosWithEarlier = d.value("max_key_cos_with_earlier", 0.0);
         result.diagnostics.maxAbsCosWithProtected = d.value("max_abs_cos_with_protected", 0.0);
         result.diagnostics.protectedRank = d.value("protected_rank", int64_t(0));
         result.diagnostics.remainingCapacity = d.value("remaining_capacity", int64_t(-1));

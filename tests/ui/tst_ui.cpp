@@ -160,6 +160,25 @@ private Q_SLOTS:
         QCOMPARE(undone.first().first().toInt(), 0);
         QTRY_VERIFY_WITH_TIMEOUT(!undo->isEnabled(), 5000);
 
+        // The same fact edited twice (same key): the panel warns when the new
+        // update overlaps an earlier one, and only then.
+        auto *warning = window.findChild<QLabel *>(QStringLiteral("editWarning"));
+        for (int k = 1; k <= 2; ++k) {
+            window.findChild<QLineEdit *>(QStringLiteral("editTarget"))
+                ->setText(QString::fromStdString(relation.objects[(fact.object + k) % relation.objects.size()]));
+            QTRY_VERIFY_WITH_TIMEOUT(apply->isEnabled(), 5000);
+            QTest::mouseClick(apply, Qt::LeftButton);
+            QTRY_VERIFY2_WITH_TIMEOUT(edited.count() == 1 + k,
+                                      qPrintable(failed.isEmpty() ? QString() : failed.last().first().toString()),
+                                      120000);
+        }
+        const auto second = edited.last().first().value<oedit::EditOutcome>();
+        qInfo("second edit of the same fact: |cos| with the first %.3f, of the keys %.3f",
+              second.diagnostics.maxAbsCosWithEarlier, second.diagnostics.maxKeyCosWithEarlier);
+        QVERIFY(second.diagnostics.maxKeyCosWithEarlier > 0.99); // the same prompt: the same key
+        QVERIFY2(warning->text().contains(QStringLiteral("key is close to an earlier edit")),
+                 qPrintable(warning->text()));
+
         // A folder that is not a model gives a message, not a crash, and keeps the model.
         window.openModel(QStringLiteral("/no/such/folder"));
         QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 30000);

@@ -51,6 +51,8 @@ struct EditOutcome {
         double finalTargetNll = 0;     // mean target NLL at the last step
         double deltaNorm = 0;          // norm of the optimised value shift (0 for ft)
         double maxAbsCosWithEarlier = 0;   // largest |cos|_F with earlier updates of the same layers in this run
+        double maxKeyCosWithEarlier = 0;   // largest |cos| between this edit's key direction and earlier edits'
+                                           // (near 1: the new key is close to an earlier edit's key)
         double maxAbsCosWithProtected = 0; // O-Edit(+): largest |cos| with the protected basis
         long long protectedRank = 0;       // O-Edit(+): rank of the protected basis U_S
         long long remainingCapacity = -1;  // O-Edit(+): edit directions left in the fullest layer; -1 n/a
