@@ -329,7 +329,7 @@ void MainWindow::connectRuns()
     });
 
     connect(m_runsView, &RunsView::revertRequested, this, [this](const QString &db, qint64 runId, qint64 step) {
-        m_undoStack->push(new RevertCommand(db, runId, step, m_nextTicket++, rollbackSender()));
+        m_undoStack->push(makeRevertCommand(db, runId, step, m_nextTicket++, rollbackSender()));
     });
     connect(m_runsView, &RunsView::undoLastRollbackRequested, this, [this](const QString &db, qint64 runId) {
         m_undoLastDb = db;
@@ -371,11 +371,11 @@ void MainWindow::connectHistory()
     connect(m_subspaceView, &SubspaceView::reportRequested, this, &MainWindow::subspaceRequested);
     connect(m_subspaceView, &SubspaceView::anglesRequested, this, &MainWindow::anglesRequested);
     connect(m_historyView, &HistoryView::revertRequested, this, [this](const QString &db, qint64 runId, qint64 step) {
-        m_undoStack->push(new RevertCommand(db, runId, step, m_nextTicket++, rollbackSender()));
+        m_undoStack->push(makeRevertCommand(db, runId, step, m_nextTicket++, rollbackSender()));
     });
     connect(m_historyView, &HistoryView::removeRequested, this,
             [this](const QString &db, qint64 runId, qint64 editId, qint64 step) {
-                m_undoStack->push(new RemoveEditCommand(db, runId, editId, step, m_nextTicket++, rollbackSender()));
+                m_undoStack->push(makeRemoveEditCommand(db, runId, editId, step, m_nextTicket++, rollbackSender()));
             });
     // An edit in the Facts view lands in the ledger: its run becomes the current one.
     connect(m_worker, &EngineWorker::sessionRecorded, this, [this](const QString &db, const oedit::runs::RunSummary &run) {

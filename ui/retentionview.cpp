@@ -1,4 +1,5 @@
 #include "retentionview.h"
+#include "runstyle.h"
 
 #include <qcustomplot.h>
 
@@ -27,22 +28,10 @@
 
 namespace {
 
-// The headline metrics the issue names, checked by default when present.
+// The headline metrics (efficacy, generalisation, specificity, their score,
+// unedited-fact accuracy), checked by default when present.
 const QStringList kDefaultMetrics = {QStringLiteral("ES"), QStringLiteral("PS"), QStringLiteral("NS"),
                                      QStringLiteral("score"), QStringLiteral("unedited_acc")};
-
-QColor runColour(int index)
-{
-    static const QList<QColor> colours = {QColor(31, 119, 180), QColor(214, 39, 40),  QColor(44, 160, 44),
-                                          QColor(255, 127, 14), QColor(148, 103, 189), QColor(140, 86, 75),
-                                          QColor(227, 119, 194), QColor(127, 127, 127)};
-    return colours[index % colours.size()];
-}
-
-QString runLabel(const oedit::runs::RunReport &report)
-{
-    return QStringLiteral("%1 #%2").arg(QString::fromStdString(report.run.method)).arg(report.run.runId);
-}
 
 } // namespace
 

@@ -2,47 +2,42 @@
 
 #include <QObject>
 
-RevertCommand::RevertCommand(const QString &db, qint64 runId, qint64 step, int ticket, SendRollback send)
-    : m_db(db), m_runId(runId), m_step(step), m_ticket(ticket), m_send(std::move(send))
+RollbackCommand::RollbackCommand(const QString &db, const oedit::runs::RollbackRequest &request, const QString &text,
+                                 int ticket, SendRollback send)
+    : m_db(db), m_request(request), m_ticket(ticket), m_send(std::move(send))
 {
-    setText(QObject::tr("Revert Run %1 to Step %2").arg(runId).arg(step));
+    setText(text);
 }
 
-void RevertCommand::redo()
+void RollbackCommand::redo()
 {
-    oedit::runs::RollbackRequest request;
-    request.runId = m_runId;
-    request.toStep = m_step;
-    m_send(m_db, request, m_ticket, 0);
+    m_send(m_db, m_request, m_ticket, 0);
 }
 
-void RevertCommand::undo()
+void RollbackCommand::undo()
 {
     oedit::runs::RollbackRequest request;
-    request.runId = m_runId;
+    request.runId = m_request.runId;
     m_send(m_db, request, 0, m_ticket);
 }
 
-RemoveEditCommand::RemoveEditCommand(const QString &db, qint64 runId, qint64 editId, qint64 step, int ticket,
-                                     SendRollback send)
-    : m_db(db), m_runId(runId), m_editId(editId), m_ticket(ticket), m_send(std::move(send))
-{
-    setText(QObject::tr("Remove Edit at Step %1 of Run %2").arg(step).arg(runId));
-}
-
-void RemoveEditCommand::redo()
+RollbackCommand *makeRevertCommand(const QString &db, qint64 runId, qint64 step, int ticket, SendRollback send)
 {
     oedit::runs::RollbackRequest request;
-    request.runId = m_runId;
-    request.removeEdit = m_editId;
-    m_send(m_db, request, m_ticket, 0);
+    request.runId = runId;
+    request.toStep = step;
+    return new RollbackCommand(db, request, QObject::tr("Revert Run %1 to Step %2").arg(runId).arg(step), ticket,
+                               std::move(send));
 }
 
-void RemoveEditCommand::undo()
+RollbackCommand *makeRemoveEditCommand(const QString &db, qint64 runId, qint64 editId, qint64 step, int ticket,
+                                       SendRollback send)
 {
     oedit::runs::RollbackRequest request;
-    request.runId = m_runId;
-    m_send(m_db, request, 0, m_ticket);
+    request.runId = runId;
+    request.removeEdit = editId;
+    return new RollbackCommand(db, request, QObject::tr("Remove Edit at Step %1 of Run %2").arg(step).arg(runId),
+                               ticket, std::move(send));
 }
 
 UndoRollbackCommand::UndoRollbackCommand(const QString &db, qint64 runId, const oedit::runs::RollbackInfo &event,

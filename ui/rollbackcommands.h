@@ -18,33 +18,28 @@
 using SendRollback =
     std::function<void(const QString &db, const oedit::runs::RollbackRequest &request, int ticket, int undoTicket)>;
 
-// Reverts a run to a step (the edits after it are taken out).
-class RevertCommand : public QUndoCommand {
+// One rollback of a run (a revert to a step or the removal of one edit):
+// redo() asks for `request` under the command's ticket, undo() undoes the
+// event recorded under it.
+class RollbackCommand : public QUndoCommand {
 public:
-    RevertCommand(const QString &db, qint64 runId, qint64 step, int ticket, SendRollback send);
+    RollbackCommand(const QString &db, const oedit::runs::RollbackRequest &request, const QString &text, int ticket,
+                    SendRollback send);
     void redo() override;
     void undo() override;
 
 private:
     QString m_db; // its own ledger, even after the Runs tab switches to another
-    qint64 m_runId, m_step;
+    oedit::runs::RollbackRequest m_request;
     int m_ticket;
     SendRollback m_send;
 };
 
+// Reverts a run to a step (the edits after it are taken out).
+RollbackCommand *makeRevertCommand(const QString &db, qint64 runId, qint64 step, int ticket, SendRollback send);
 // Takes one edit of a run out.
-class RemoveEditCommand : public QUndoCommand {
-public:
-    RemoveEditCommand(const QString &db, qint64 runId, qint64 editId, qint64 step, int ticket, SendRollback send);
-    void redo() override;
-    void undo() override;
-
-private:
-    QString m_db;
-    qint64 m_runId, m_editId;
-    int m_ticket;
-    SendRollback m_send;
-};
+RollbackCommand *makeRemoveEditCommand(const QString &db, qint64 runId, qint64 editId, qint64 step, int ticket,
+                                       SendRollback send);
 
 // Undoes an earlier rollback event (one made outside this stack, e.g. by
 // `oedit rollback` or before a restart). Undoing this command repeats the
