@@ -19,9 +19,11 @@ packages=(
   xvfb xauth
   clang libclang-rt-14-dev
   dpkg-dev appstream
+  python3
 )
 # clang and libclang-rt-14-dev (libFuzzer) build the fuzz targets in
-# tests/fuzz; dpkg-dev (dpkg-shlibdeps) and appstream serve the package test.
+# tests/fuzz; dpkg-dev (dpkg-shlibdeps) and appstream serve the package test;
+# python3 runs bench/results.py (the results report's driver) and its test.
 # Node.js and npm run the GPT-2 reference encoder in tests/model. A machine's
 # own Node.js (NodeSource's bundles npm and conflicts with Debian's npm) is kept.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi

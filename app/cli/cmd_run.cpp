@@ -27,11 +27,12 @@ namespace {
 
 const char *const kRunUsage =
     "usage: oedit run [--model DIR] --db FILE [--method M] --edits N [--every K] [--seed S]\n"
-    "                 [--dataset world|FILE] [--hparams JSON] [--cache DIR] [--json]\n"
+    "                 [--dataset world|FILE] [--hparams JSON] [--cache DIR] [--label NAME] [--json]\n"
     "       oedit run --db FILE --resume RUN [--json]\n"
     "  --method   ft, rome, memit, alphaedit, oedit or oedit+ (default oedit+)\n"
     "  --every    evaluate every K edits (and at the end); default: at the end only\n"
     "  --dataset  world (random facts of the model's world, the default) or a CounterFact/zsRE file\n"
+    "  --label    a name kept with the run (`oedit runs --json` lists it), for scripts that resume\n"
     "Ctrl-C stops after the edit in flight; the run stays resumable.\n";
 const char *const kRunsUsage = "usage: oedit runs --db FILE [--json]\n";
 const char *const kReportUsage = "usage: oedit report --db FILE --run RUN [--json] [--csv FILE]\n"
@@ -183,7 +184,17 @@ int reportRun(const std::string &db, long long runId, bool json, const char *com
         }
     }
     if (json) {
-        std::cout << report->toJson() << "\n";
+        auto out = nlohmann::json::parse(report->toJson());
+        // Each edit's compute time and capacity left: per-edit cost and where an
+        // O-Edit layer fills, for scripts (bench/results.py) that report them.
+        if (const auto edits = runs::listEdits(db, runId)) {
+            nlohmann::json rows = nlohmann::json::array();
+            for (const auto &e : edits.value())
+                rows.push_back({e.step, e.active, e.seconds, e.remainingCapacity, e.maxAbsCosWithProtected});
+            out["edit_log"] = {{"columns", {"step", "active", "seconds", "remaining_capacity", "max_abs_cos_with_protected"}},
+                               {"rows", rows}};
+        }
+        std::cout << out.dump() << "\n";
         return 0;
     }
     const auto &run = report->run;
@@ -252,7 +263,7 @@ int runRun(const Args &args)
 {
     Parsed parsed;
     if (!parse(args, {"--model", "--db", "--method", "--edits", "--every", "--eval-every", "--seed", "--dataset",
-                      "--hparams", "--cache", "--resume"},
+                      "--hparams", "--cache", "--resume", "--label"},
                {"--json"}, "run", kRunUsage, parsed) ||
         !requireDb(parsed, "run", kRunUsage))
         return 2;
@@ -266,7 +277,7 @@ int runRun(const Args &args)
 
     if (parsed.values.count("--resume")) {
         for (const char *other : {"--model", "--method", "--edits", "--every", "--eval-every", "--seed", "--dataset",
-                                  "--hparams"})
+                                  "--hparams", "--label"})
             if (parsed.values.count(other)) {
                 std::cerr << "oedit run: " << other << " cannot be changed on --resume (the run keeps its own)\n";
                 return 2;
@@ -298,6 +309,8 @@ int runRun(const Args &args)
         request.hparamsJson = parsed.values.at("--hparams");
     if (parsed.values.count("--cache"))
         request.cacheDir = parsed.values.at("--cache");
+    if (parsed.values.count("--label"))
+        request.label = parsed.values.at("--label");
     request.modelDir = parsed.values.count("--model") ? parsed.values.at("--model") : Engine::defaultModelDirectory();
     if (request.modelDir.empty()) {
         std::cerr << "oedit run: no --model given and the default model is not installed; pass --model DIR\n";
@@ -327,6 +340,10 @@ int runRuns(const Args &args)
                                    {"active_edits", run.activeEdits},
                                    {"status", run.status},
                                    {"dataset", run.dataset},
+                                   {"label", run.label},
+                                   {"seed", run.seed},
+                                   {"model", run.modelPath},
+                                   {"hparams", nlohmann::json::parse(run.hparamsJson)},
                                    {"created", run.created}});
         std::cout << out.dump() << "\n";
         return 0;

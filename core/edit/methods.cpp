@@ -393,8 +393,13 @@ Protection protectionFor(EditContext &context, const model::Transformer &model, 
         state.implicitBasis = basis.first.to(torch::kFloat);
         state.implicitEnergy = basis.second.to(torch::kFloat);
     }
-    return combinedProtection(state.blocks, state.blocks.empty() ? torch::Tensor() : state.editBasis(), d, cap,
-                              state.implicitBasis, state.implicitEnergy,
+    // The ablation knobs protect_edits / protect_implicit leave one part out of U_S
+    // (the edit basis is still grown: capacity reports and rollback use it).
+    const bool edits = hp.value("protect_edits", true) && !state.blocks.empty();
+    const bool implicit = hp.value("protect_implicit", true);
+    return combinedProtection(edits ? state.blocks : std::vector<torch::Tensor>{},
+                              edits ? state.editBasis() : torch::Tensor(), d, cap,
+                              implicit ? state.implicitBasis : torch::Tensor(), state.implicitEnergy,
                               "layer " + std::to_string(layer) + " implicit knowledge");
 }
 
@@ -410,8 +415,11 @@ Protection keyProtectionFor(EditContext &context, const torch::Tensor &C, const 
         state.implicitKeyBasis = basis.first.to(torch::kFloat);
         state.implicitKeyEnergy = basis.second.to(torch::kFloat);
     }
-    return combinedProtection(state.keyBlocks, state.keyBlocks.empty() ? torch::Tensor() : state.keyBasis(), dk, cap,
-                              state.implicitKeyBasis, state.implicitKeyEnergy,
+    const bool edits = hp.value("protect_edits", true) && !state.keyBlocks.empty();
+    const bool implicit = hp.value("protect_implicit", true);
+    return combinedProtection(edits ? state.keyBlocks : std::vector<torch::Tensor>{},
+                              edits ? state.keyBasis() : torch::Tensor(), dk, cap,
+                              implicit ? state.implicitKeyBasis : torch::Tensor(), state.implicitKeyEnergy,
                               "layer " + std::to_string(layer) + " input side keys");
 }
 

@@ -50,6 +50,10 @@ RunSummary summarize(store::Ledger &ledger, const store::RunInfo &info)
     s.planned = info.options.contains("plan") ? static_cast<long long>(info.options.at("plan").size()) : 0;
     s.steps = ledger.lastStep(info.id);
     s.activeEdits = ledger.activeEditCount(info.id);
+    s.label = info.options.value("label", std::string());
+    s.seed = info.seed;
+    s.modelPath = info.modelPath;
+    s.hparamsJson = info.hparams.dump();
     return s;
 }
 
@@ -166,6 +170,7 @@ Expected<RunSummary> startRun(const std::string &db, const RunRequest &request, 
         options.evalEvery = request.evalEvery;
         options.seed = request.seed;
         options.cacheDir = request.cacheDir;
+        options.label = request.label;
         if (!request.hparamsJson.empty()) {
             try {
                 options.overrides = nlohmann::json::parse(request.hparamsJson);

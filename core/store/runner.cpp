@@ -281,6 +281,7 @@ RunnerResult startRun(Ledger &ledger, const RunnerOptions &options, const Runner
     spec.options = {{"edits", options.edits},
                     {"eval_every", options.evalEvery},
                     {"cache_dir", options.cacheDir},
+                    {"label", options.label},
                     {"plan", planJson}};
     const auto runId = ledger.createRun(spec);
     return loop(ledger, runId, session, callbacks);

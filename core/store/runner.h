@@ -45,6 +45,7 @@ struct RunnerOptions {
     int64_t evalEvery = 0; // 0: evaluate at the end only
     uint64_t seed = 1;
     std::string cacheDir; // statistics cache; empty: the default
+    std::string label;    // stored in the run's options; finds the run again
 };
 
 // What an evaluation sees: the model as it is after `step`, and the active

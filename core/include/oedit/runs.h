@@ -27,6 +27,7 @@ struct RunRequest {
     long long evalEvery = 0;       // 0: evaluate at the end only
     unsigned long long seed = 1;
     std::string cacheDir;          // statistics cache; empty: the default
+    std::string label;             // a free name for scripts that find their runs again (bench/results.py)
 };
 
 struct RunSummary {
@@ -39,6 +40,10 @@ struct RunSummary {
     long long planned = 0;     // edits in the plan
     long long steps = 0;       // edits appended
     long long activeEdits = 0; // edits in effect (after rollbacks)
+    std::string label;         // as given to startRun; empty when none
+    unsigned long long seed = 0;
+    std::string modelPath;
+    std::string hparamsJson; // the resolved hyperparameters the run uses
 };
 
 // One evaluation checkpoint: run-level metrics in stored order, and each
