@@ -254,10 +254,7 @@ void CompareView::replot()
         QCPGraph *graph = m_curves->addGraph();
         graph->setName(runLabel(*reports[r]));
         graph->setData(keys, values, true);
-        QPen pen(runColour(r));
-        pen.setWidthF(1.8);
-        graph->setPen(pen);
-        graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+        styleCurve(graph, runColour(r));
     }
     m_curves->yAxis->setLabel(m_metric->currentText());
     m_curves->rescaleAxes();

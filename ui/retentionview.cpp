@@ -1,12 +1,10 @@
 #include "retentionview.h"
+#include "plotrender.h"
 #include "runstyle.h"
 
 #include <qcustomplot.h>
 
-#include <QDir>
-#include <QFile>
 #include <QFileDialog>
-#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -16,7 +14,6 @@
 #include <QSet>
 #include <QSettings>
 #include <QSplitter>
-#include <QSvgGenerator>
 #include <QTableWidget>
 #include <QVBoxLayout>
 
@@ -217,12 +214,8 @@ void RetentionView::replot()
             graph->setData(keys, values, true);
             const QString metric = QString::fromStdString(order[m]);
             graph->setName(comparing ? QStringLiteral("%1 %2").arg(runLabel(report), metric) : metric);
-            QPen pen(comparing ? runColour(r) : runColour(static_cast<int>(m)));
-            pen.setWidthF(1.6);
-            if (comparing)
-                pen.setStyle(styles[static_cast<int>(m) % styles.size()]);
-            graph->setPen(pen);
-            graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+            styleCurve(graph, comparing ? runColour(r) : runColour(static_cast<int>(m)),
+                       comparing ? styles[static_cast<int>(m) % styles.size()] : Qt::SolidLine);
         }
     }
     m_curves->rescaleAxes();
@@ -265,11 +258,8 @@ void RetentionView::fillNorms(const QList<const oedit::runs::RunReport *> &repor
             QCPGraph *graph = m_norms->addGraph();
             graph->setData(keys, values, true);
             graph->setName(QStringLiteral("%1 L%2").arg(runLabel(*reports[r])).arg(series.layer));
-            QPen pen(comparing ? runColour(r) : runColour(static_cast<int>(l)));
-            pen.setWidthF(1.6);
-            if (comparing)
-                pen.setStyle(styles[static_cast<int>(l) % styles.size()]);
-            graph->setPen(pen);
+            styleCurve(graph, comparing ? runColour(r) : runColour(static_cast<int>(l)),
+                       comparing ? styles[static_cast<int>(l) % styles.size()] : Qt::SolidLine, false);
         }
     }
     // Where collapse usually begins (a heuristic; see kCollapseWarning).
@@ -379,33 +369,6 @@ void RetentionView::chooseExport()
 
 bool RetentionView::exportPlot(const QString &path)
 {
-    // Write beside the target and rename, so a failed export leaves no half file.
-    const QFileInfo info(path);
-    const QString suffix = info.suffix().toLower();
-    const QString partial = info.dir().filePath(QStringLiteral(".%1.part.%2").arg(info.completeBaseName(), suffix));
-    const int width = qMax(m_curves->width(), 800);
-    const int height = qMax(m_curves->height(), 500);
-    bool written = false;
-    if (suffix == QLatin1String("png")) {
-        written = m_curves->savePng(partial, width, height);
-    } else if (suffix == QLatin1String("pdf")) {
-        written = m_curves->savePdf(partial, width, height);
-    } else if (suffix == QLatin1String("svg")) {
-        QSvgGenerator generator;
-        generator.setFileName(partial);
-        generator.setSize(QSize(width, height));
-        generator.setViewBox(QRect(0, 0, width, height));
-        generator.setTitle(tr("O-Edit retention"));
-        QCPPainter painter;
-        if (painter.begin(&generator)) {
-            m_curves->toPainter(&painter, width, height);
-            written = painter.end();
-        }
-    }
-    if (!written) {
-        QFile::remove(partial);
-        return false;
-    }
-    QFile::remove(path);
-    return QFile::rename(partial, path);
+    QString error;
+    return savePlot(*m_curves, path, QSize(qMax(m_curves->width(), 800), qMax(m_curves->height(), 500)), &error);
 }

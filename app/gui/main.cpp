@@ -1,6 +1,7 @@
 // oedit-workbench: the desktop application. Argument handling only; the
 // window and its views live in oedit_ui.
 #include "mainwindow.h"
+#include "plotrender.h"
 #include "screenshottour.h"
 
 #include <QApplication>
@@ -8,8 +9,30 @@
 #include <QSettings>
 #include <QTemporaryDir>
 
+#include <cstdio>
+#include <cstring>
+
+namespace {
+
+// True when the command line asks for --plot: checked before QApplication
+// exists, since the platform plugin is chosen in its constructor.
+bool wantsPlot(int argc, char **argv)
+{
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--plot") == 0 || std::strncmp(argv[i], "--plot=", 7) == 0)
+            return true;
+    return false;
+}
+
+} // namespace
+
 int main(int argc, char **argv)
 {
+    // Plots are drawn into images, never shown: the offscreen platform needs
+    // no display, so --plot works on servers and in CI. A platform the caller
+    // chose is kept.
+    if (wantsPlot(argc, argv) && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+        qputenv("QT_QPA_PLATFORM", "offscreen");
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("oedit-workbench"));
     QApplication::setOrganizationName(QStringLiteral("O-Edit"));
@@ -27,7 +50,38 @@ int main(int argc, char **argv)
                        "and exit (0 when every picture was written)."),
         QStringLiteral("DIR"));
     parser.addOption(screenshot);
+    const QCommandLineOption plot(
+        QStringLiteral("plot"),
+        QStringLiteral("Draw the plots described in the JSON file SPEC (see README) in the workbench's style, "
+                       "write them with --out or --out-dir and exit without a window (0 when all were written)."),
+        QStringLiteral("SPEC"));
+    const QCommandLineOption out(QStringLiteral("out"),
+                                 QStringLiteral("With --plot: the file (.png, .svg or .pdf) for a spec of one plot."),
+                                 QStringLiteral("FILE"));
+    const QCommandLineOption outDir(QStringLiteral("out-dir"),
+                                    QStringLiteral("With --plot: the folder for {\"plots\": [...]}, each plot "
+                                                   "written to its \"file\"."),
+                                    QStringLiteral("DIR"));
+    parser.addOptions({plot, out, outDir});
     parser.process(app);
+
+    if (parser.isSet(plot)) {
+        // Exit codes as oedit's: 2 for bad usage, 1 for a bad spec or a failed write.
+        if (parser.isSet(out) == parser.isSet(outDir) || !parser.positionalArguments().isEmpty()) {
+            std::fprintf(stderr, "oedit-workbench: --plot SPEC needs either --out FILE or --out-dir DIR "
+                                 "(and no model folder)\n");
+            return 2;
+        }
+        QStringList written;
+        QString error;
+        if (!renderPlotSpecFile(parser.value(plot), parser.value(out), parser.value(outDir), &written, &error)) {
+            std::fprintf(stderr, "oedit-workbench: %s\n", qPrintable(error));
+            return 1;
+        }
+        for (const auto &file : std::as_const(written))
+            std::printf("%s\n", qPrintable(file));
+        return 0;
+    }
 
     if (parser.isSet(screenshot)) {
         // The user's settings (ledger, recent files, layout) stay untouched.
