@@ -531,6 +531,10 @@ def command_report(args):
                "every method on the same sequences (seeds %s), with the configuration chosen by tuning. "
                "T is also given as a multiple of d (the output side's room for exactly orthogonal directions) "
                "and of d_k (the input side's).\n" % (default_info["layers"], d, d_k, ", ".join(map(str, seeds))))
+    out.append(table(["method", "oedit method", "hyperparameters over the method's defaults"],
+                     [[s["name"], s["method"], "`%s`" % canonical(system_overrides(s, results.chosen)) +
+                       (" (the tuned O-Edit+ configuration with a variant's changes)" if s.get("variant") else "")]
+                      for s in systems]) + "\n")
     for step in world["checkpoints"]:
         rows = []
         for system in systems:
@@ -551,18 +555,38 @@ def command_report(args):
         jobs = [world_job(plan, results.chosen, system, seed) for seed in seeds]
         return mean_or_none([(results.metrics(job, step) or {}).get(metric) for job in jobs])
     out.append("### The target at T = %d\n" % final)
+    out.append("O-Edit+ (or a variant of ours) should reach at least twice the score of sequential ROME and "
+               "MEMIT, and at least AlphaEdit's. Each line compares the mean over the seeds.\n")
     checks = []
+    ours_names = [s["name"] for s in systems if s["method"] == "oedit+"]
     for metric in ("score", "overall"):
-        ours = world_mean("O-Edit+", metric)
-        for other, factor in (("ROME", 2.0), ("MEMIT", 2.0), ("AlphaEdit", 1.0)):
-            theirs = world_mean(other, metric)
-            if ours is None or theirs is None:
-                verdict = "not measured"
-            else:
-                verdict = "holds" if ours >= factor * theirs else "does not hold"
-            checks.append([metric, "O-Edit+ >= %s x %s" % ("%g" % factor, other), fmt(ours, metric),
-                           fmt(None if theirs is None else factor * theirs, metric), verdict])
+        for name in ours_names:
+            ours = world_mean(name, metric)
+            for other, factor in (("ROME", 2.0), ("MEMIT", 2.0), ("AlphaEdit", 1.0)):
+                theirs = world_mean(other, metric)
+                if ours is None or theirs is None:
+                    verdict = "not measured"
+                else:
+                    verdict = "holds" if ours >= factor * theirs else "does not hold"
+                checks.append([metric, "%s >= %s x %s" % (name, "%g" % factor, other), fmt(ours, metric),
+                               fmt(None if theirs is None else factor * theirs, metric), verdict])
     out.append(table(["metric", "target", "O-Edit+", "bound", "verdict"], checks) + "\n")
+
+    # -- rankings, stated from the numbers
+    out.append("### Who leads where\n")
+    lines = []
+    for step in world["checkpoints"]:
+        for metric in ("score", "overall", "unedited_acc"):
+            ranked = sorted(((world_mean(s["name"], metric, step), s["name"]) for s in systems),
+                            key=lambda pair: -1.0 if pair[0] is None else pair[0], reverse=True)
+            ranked = [(v, n) for v, n in ranked if v is not None]
+            if not ranked:
+                continue
+            ours = [i + 1 for i, (_v, n) in enumerate(ranked) if n == "O-Edit+"]
+            lines.append("- T = %d, %s: best %s (%s)%s." % (
+                step, METRIC_NAMES[metric], ranked[0][1], fmt(ranked[0][0], metric),
+                "; O-Edit+ ranks %d of %d" % (ours[0], len(ranked)) if ours else ""))
+    out.append("\n".join(lines) + "\n")
 
     # -- capacity
     out.append("### Where O-Edit's capacity runs out\n")
@@ -580,9 +604,26 @@ def command_report(args):
     out.append("The first edit after which the edited layer had no exactly orthogonal direction left "
                "(the run goes on with the capacity policy, `relax` by default).\n")
     out.append(table(["method", "seed", "layer full after edit", "as multiples"], cap_rows) + "\n")
+    capacity_series = []
+    for system in systems:
+        if not system["method"].startswith("oedit"):
+            continue
+        _run, report = results.report_for(world_job(plan, results.chosen, system, seeds[0]))
+        rows = (report or {}).get("edit_log", {}).get("rows", [])
+        points = [(row[0], row[3]) for row in rows if row[3] is not None and row[3] >= 0 and
+                  (row[0] % 10 == 0 or row[0] == 1)]
+        if points:
+            capacity_series.append(series(system["name"], points))
+    if capacity_series:
+        specs_capacity = {"file": "world-capacity.png", "title": "Exactly orthogonal directions left (seed %d)" % seeds[0],
+                          "x_label": "sequential edits T", "y_label": "directions left in the edited layer",
+                          "series": capacity_series}
+        out.append("![Capacity left](%s/world-capacity.png)\n" % figures_rel)
+    else:
+        specs_capacity = None
 
     # -- plots of the world runs
-    specs = []
+    specs = [specs_capacity] if specs_capacity else []
     world_jobs_by_system = {s["name"]: [world_job(plan, results.chosen, s, seed) for seed in seeds]
                             for s in systems}
     for metric, title, log in (("score", "Score (harmonic mean of ES, PS, NS)", False),

@@ -46,7 +46,7 @@ def main():
     plan["model"] = model
     plan["tuning"]["edits"] = 3
     plan["tuning"]["grids"] = {m: g[:2] for m, g in plan["tuning"]["grids"].items() if m in ("rome", "oedit+")}
-    plan["systems"] = [s for s in plan["systems"] if s["method"] in ("rome", "oedit+")]
+    plan["systems"] = [s for s in plan["systems"] if s["name"] in ("ROME", "O-Edit+")]
     plan["world"].update(edits=4, eval_every=2, seeds=[1], checkpoints=[2, 4])
     plan["ablation"].update(edits=2, eval_every=2, checkpoints=[2])
     plan["ablation"]["variants"] = plan["ablation"]["variants"][:2]
