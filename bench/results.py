@@ -359,6 +359,13 @@ def command_run(args):
     if unknown:
         raise DriverError("unknown stage(s) %s; the stages are %s" % (", ".join(unknown), ", ".join(STAGES)))
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else plan["world"]["seeds"]
+    if args.systems:
+        wanted = args.systems.split(",")
+        unknown = [n for n in wanted if n not in [s["name"] for s in plan["systems"]]]
+        if unknown:
+            raise DriverError("unknown system(s) %s; the plan has %s" % (
+                ", ".join(unknown), ", ".join(s["name"] for s in plan["systems"])))
+        plan["systems"] = [s for s in plan["systems"] if s["name"] in wanted]
     with open(os.path.join(args.out, "machine.json"), "w") as f:
         json.dump(machine_description(oedit), f, indent=2)
     # Tuning first: every later stage uses its choices. The CounterFact model
@@ -540,11 +547,13 @@ def command_report(args):
         for system in systems:
             jobs = [world_job(plan, results.chosen, system, seed) for seed in seeds]
             values = [results.metrics(job, step) for job in jobs]
-            rows.append([system["name"]] + [aggregate([(v or {}).get(m) for v in values], m) for m in metrics])
+            measured = [str(seed) for seed, v in zip(seeds, values) if v]
+            rows.append([system["name"], ",".join(measured) or "none"] +
+                        [aggregate([(v or {}).get(m) for v in values], m) for m in metrics])
         out.append("### T = %d (%.2f d, %.2f d_k)\n" % (step, step / d, step / d_k))
         if len(seeds) > 1:
-            out.append("Mean over the seeds, (min-max) beside it.\n")
-        out.append(table(["method"] + [METRIC_NAMES[m] for m in metrics], rows) + "\n")
+            out.append("Mean over the seeds measured, (min-max) beside it.\n")
+        out.append(table(["method", "seeds"] + [METRIC_NAMES[m] for m in metrics], rows) + "\n")
 
     # -- the target, checked from the table's numbers
     final = world["checkpoints"][-1]
@@ -752,6 +761,7 @@ def main():
     run.add_argument("--threads", type=int, default=1, help="threads per run")
     run.add_argument("--stages", help="comma-separated subset of " + ",".join(STAGES))
     run.add_argument("--seeds", help="comma-separated world seeds (default: the plan's)")
+    run.add_argument("--systems", help="comma-separated system names of the plan (default: all)")
     report = sub.choices["report"]
     report.add_argument("--doc", default=os.path.join(ROOT, "docs", "RESULTS.md"))
     report.add_argument("--figures", default=os.path.join(ROOT, "docs", "results"))

@@ -208,16 +208,22 @@ int reportRun(const std::string &db, long long runId, bool json, const char *com
                                                   "heldout_ppl", "fluency", "active_edits"};
         std::cout << std::setw(6) << "step";
         for (const auto &column : columns)
-            std::cout << std::setw(13) << column;
+            std::cout << " " << std::setw(12) << column;
         std::cout << "\n";
         for (const auto &checkpoint : report->checkpoints) {
             std::map<std::string, double> values(checkpoint.metrics.begin(), checkpoint.metrics.end());
             std::cout << std::setw(6) << checkpoint.step;
             for (const auto &column : columns) {
                 const auto it = values.find(column);
-                std::cout << std::setw(13)
-                          << (it == values.end() ? std::string("-")
-                                                 : fixed(it->second, column == "active_edits" ? 0 : 3));
+                std::string cell = it == values.end() ? std::string("-")
+                                                      : fixed(it->second, column == "active_edits" ? 0 : 3);
+                // A perplexity of a wrecked model can be astronomically large: keep the columns apart.
+                if (cell.size() > 12) {
+                    std::ostringstream scientific;
+                    scientific << std::setprecision(3) << std::scientific << it->second;
+                    cell = scientific.str();
+                }
+                std::cout << " " << std::setw(12) << cell;
             }
             std::cout << "\n";
         }
