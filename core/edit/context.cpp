@@ -362,6 +362,28 @@ bool usesInputSide(const nlohmann::json &hparams)
 }
 } // namespace
 
+// V_E must hold what earlier edits read, so that DeltaW_new k_old = 0 keeps
+// their values: their keys. The update's key-side factor C^-1 k points
+// elsewhere whenever C is not a multiple of I, and protecting it leaves the
+// earlier edits exposed ('updates', kept for comparison).
+EditContext::OEditRecord EditContext::recordFor(const EditResult &result) const
+{
+    OEditRecord record{result.hparams.value("eps_E", epsE), usesInputSide(result.hparams), {}};
+    if (record.keySide && result.hparams.value("input_edit_basis", std::string("updates")) == "keys")
+        for (const auto &[layer, K] : result.keys)
+            record.keys[layer] = K.to(torch::kDouble).mean(1);
+    return record;
+}
+
+namespace {
+// The vector an edit adds to V_E at a layer: its key when the record keeps one.
+torch::Tensor keySideVector(const std::map<int64_t, torch::Tensor> &keys, const LayerUpdate &update)
+{
+    const auto found = keys.find(update.layer);
+    return found == keys.end() ? update.left : found->second;
+}
+} // namespace
+
 void EditContext::recordApplied(const EditResult &result)
 {
     m_lastId = std::max(m_lastId, result.id);
@@ -373,9 +395,10 @@ void EditContext::recordApplied(const EditResult &result)
             if (!state.deltaTotal.defined())
                 state.deltaTotal = torch::zeros_like(M);
             state.deltaTotal += M;
-            const double energy = result.hparams.value("eps_E", epsE);
-            const bool keySide = usesInputSide(result.hparams);
-            m_oeditRecords[result.id] = {energy, keySide};
+            const auto record = recordFor(result);
+            const double energy = record.energy;
+            const bool keySide = record.keySide;
+            m_oeditRecords[result.id] = record;
             // Rank one: from the factors, without an SVD of the [d, d_k] matrix.
             const auto block = update.rankOne() ? growBasisRankOne(state.editBasis(), update.right, update.left, energy)
                                                 : growBasis(state.editBasis(), M, energy);
@@ -385,9 +408,9 @@ void EditContext::recordApplied(const EditResult &result)
             }
             // V_E: the same on the key side (the transpose's column space).
             if (keySide) {
-                const auto keyBlock = update.rankOne()
-                                          ? growBasisRankOne(state.keyBasis(), update.left, update.right, energy)
-                                          : growBasis(state.keyBasis(), M.t(), energy);
+                const auto keyBlock =
+                    update.rankOne() ? growBasisRankOne(state.keyBasis(), keySideVector(record.keys, update), update.right, energy)
+                                     : growBasis(state.keyBasis(), M.t(), energy);
                 if (keyBlock.size(1) > 0) {
                     state.keyBlocks.push_back(keyBlock);
                     state.keyBlockOwner.push_back(result.id);
@@ -466,7 +489,7 @@ void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
                 if (!state.deltaTotal.defined())
                     state.deltaTotal = torch::zeros_like(M);
                 state.deltaTotal += M;
-                m_oeditRecords[result->id] = {result->hparams.value("eps_E", epsE), usesInputSide(result->hparams)};
+                m_oeditRecords[result->id] = recordFor(*result);
             }
         }
         for (const auto &entry : result->keys) {
@@ -550,7 +573,8 @@ void EditContext::regrowEditSubspaces(const std::map<int64_t, size_t> &keep)
                 const double energy = record->second.energy;
                 const auto current = U.narrow(1, 0, rank);
                 const auto block = update.rankOne()
-                                       ? (keySide ? growBasisRankOne(current, update.left, update.right, energy)
+                                       ? (keySide ? growBasisRankOne(current, keySideVector(record->second.keys, update),
+                                                                     update.right, energy)
                                                   : growBasisRankOne(current, update.right, update.left, energy))
                                        : growBasis(current, keySide ? update.matrix().t() : update.matrix(), energy);
                 const int64_t added = std::min<int64_t>(block.size(1), width - rank);
@@ -587,8 +611,13 @@ void EditContext::writeState(torch::serialize::OutputArchive &archive) const
 {
     nlohmann::json index;
     index["lastId"] = m_lastId;
-    for (const auto &[id, record] : m_oeditRecords)
+    for (const auto &[id, record] : m_oeditRecords) {
         index["oeditEnergy"].push_back({id, record.energy, record.keySide});
+        for (const auto &[layer, key] : record.keys) {
+            archive.write("oeditKey." + std::to_string(id) + "." + std::to_string(layer), key);
+            index["oeditKeys"].push_back({id, layer});
+        }
+    }
     for (const auto &[layer, state] : m_oedit) {
         const std::string p = "oedit." + std::to_string(layer) + ".";
         nlohmann::json entry;
@@ -654,7 +683,13 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
     m_oeditRecords.clear();
     for (const auto &entry : index.value("oeditEnergy", nlohmann::json::array()))
         m_oeditRecords[entry.at(0).get<int64_t>()] = {entry.at(1).get<double>(),
-                                                      entry.size() > 2 && entry.at(2).get<bool>()};
+                                                      entry.size() > 2 && entry.at(2).get<bool>(), {}};
+    for (const auto &entry : index.value("oeditKeys", nlohmann::json::array())) {
+        const int64_t id = entry.at(0).get<int64_t>(), layer = entry.at(1).get<int64_t>();
+        torch::Tensor key;
+        archive.read("oeditKey." + std::to_string(id) + "." + std::to_string(layer), key);
+        m_oeditRecords[id].keys[layer] = key;
+    }
     for (const auto &entry : index.value("oedit", nlohmann::json::array())) {
         const int64_t layer = entry["layer"];
         const std::string p = "oedit." + std::to_string(layer) + ".";
@@ -712,7 +747,7 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
     if (!index.contains("oeditEnergy"))
         for (const auto &[layer, state] : m_oedit)
             for (const auto &[id, update] : m_history[layer])
-                m_oeditRecords[id] = {epsE, false};
+                m_oeditRecords[id] = {epsE, false, {}};
     bool keysMissing = false;
     for (const auto &entry : index.value("oedit", nlohmann::json::array()))
         keysMissing = keysMissing || !entry.contains("keyOwners");

@@ -243,7 +243,11 @@ private:
     struct OEditRecord {
         double energy = 0.99;
         bool keySide = false;
+        // input_edit_basis 'keys': the edit's key per layer, what V_E grows
+        // from (empty: V_E grows from the update's key-side factor).
+        std::map<int64_t, torch::Tensor> keys;
     };
+    OEditRecord recordFor(const EditResult &result) const;
     std::map<int64_t, OEditRecord> m_oeditRecords;
     // U_E (and V_E) of every O-Edit layer regrown from its history, keeping
     // the blocks of the first `keep[layer]` history entries (0 when absent).

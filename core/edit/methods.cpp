@@ -625,8 +625,13 @@ public:
             result.diagnostics.maxAbsCosWithProtected =
                 std::max(result.diagnostics.maxAbsCosWithProtected, maxCosWithBasisRankOne(keyProtection.basis, update.left));
             result.diagnostics.protectedRank = std::max(result.diagnostics.protectedRank, keyProtection.basis.size(1));
-            const auto grown = growBasisRankOne(context.oeditLayer(layer).keyBasis(), update.left, update.right,
-                                                m_hparams.value("eps_E", 0.99));
+            // V_E grows from the edit's key (kept with the result for rollback), or from the update's key side.
+            const bool keysBasis = m_hparams.value("input_edit_basis", std::string("updates")) == "keys";
+            if (keysBasis)
+                result.keys[layer] = kBare.detach().to(torch::kCPU, torch::kFloat).unsqueeze(1);
+            const auto grown = growBasisRankOne(context.oeditLayer(layer).keyBasis(),
+                                                keysBasis ? kBare.to(torch::kCPU, torch::kFloat) : update.left,
+                                                update.right, m_hparams.value("eps_E", 0.99));
             const int64_t left = std::max<int64_t>(keyProtection.remaining - grown.size(1), 0);
             result.diagnostics.remainingCapacity =
                 valueSide && !protection.relaxed ? std::min(result.diagnostics.remainingCapacity, left) : left;
@@ -986,6 +991,7 @@ nlohmann::json resolveHparams(const std::string &method, const nlohmann::json &o
     checkChoice(method, hp, "base", {"rome", "memit"});
     checkChoice(method, hp, "side", {"output", "input", "both"});
     checkChoice(method, hp, "capacity_policy", {"relax", "spread", "refuse", "input"});
+    checkChoice(method, hp, "input_edit_basis", {"keys", "updates"});
     // The orthogonality loss acts on the learnt value only; the input side is
     // a projection of the key side, which only O-Edit+ does.
     if (method == "oedit" && (hp.value("side", std::string("output")) != "output" ||

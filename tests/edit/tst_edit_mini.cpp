@@ -243,6 +243,38 @@ private Q_SLOTS:
                                                              m.model->config()));
     }
 
+    // input_edit_basis 'keys': V_E holds the earlier edits' keys, so a new
+    // update leaves what the layer returns for them unchanged (DeltaW k_old = 0);
+    // the keys travel with the result, and unapplying shrinks V_E again.
+    void oeditPlusInputSideKeysBasisKeepsEarlierKeys()
+    {
+        auto &m = mini();
+        EditContext context(contextOptions(sharedCache()));
+        auto editor = createEditMethod("oedit+", {{"side", "input"}, {"input_edit_basis", "keys"}}, m.model->config());
+        const int64_t layer = editor->hparams()["layer"];
+        const auto W0 = m.model->mlpOutWeight(layer);
+        std::vector<EditResult> applied;
+        for (const auto &request : randomRequests(6, 29)) {
+            auto result = editor->edit(*m.model, *m.tokenizer, request, context);
+            QVERIFY(result.keys.count(layer) == 1);
+            const auto M = result.layers[0].matrix().to(torch::kDouble);
+            for (const auto &earlier : applied) {
+                const auto k = earlier.keys.at(layer).to(torch::kDouble).squeeze(1);
+                const double moved = M.matmul(k).norm().item<double>();
+                QVERIFY2(moved <= 1e-4 * M.norm().item<double>() * k.norm().item<double>(), qPrintable(QString::number(moved)));
+            }
+            applyEdit(*m.model, result, &context);
+            applied.push_back(std::move(result));
+        }
+        QCOMPARE(context.oeditLayer(layer).keyRank(), 6L);
+        for (auto it = applied.rbegin(); it != applied.rend(); ++it)
+            unapplyEdit(*m.model, *it, &context);
+        QCOMPARE(context.oeditLayer(layer).keyRank(), 0L);
+        QVERIFY((m.model->mlpOutWeight(layer) - W0).abs().max().item<double>() <= 1e-6);
+        QVERIFY_THROWS_EXCEPTION(EditError, createEditMethod("oedit+", {{"input_edit_basis", "queries"}},
+                                                             m.model->config()));
+    }
+
     // capacity_policy 'input': once the output side of the layer is full, an
     // edit is made on the input side, orthogonal to the earlier key sides.
     void capacityPolicyInputSwitchesSides()
