@@ -575,6 +575,8 @@ def command_report(args):
                 theirs = world_mean(other, metric)
                 if ours is None or theirs is None:
                     verdict = "not measured"
+                elif factor * theirs > 1.0:
+                    verdict = "unreachable: the bound is above 1, the largest value the metric takes"
                 else:
                     verdict = "holds" if ours >= factor * theirs else "does not hold"
                 checks.append([metric, "%s >= %s x %s" % (name, "%g" % factor, other), fmt(ours, metric),
