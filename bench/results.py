@@ -285,8 +285,12 @@ def ablation_jobs(plan, chosen):
 
 
 def counterfact_paths(plan, out_dir):
+    """The data file and the model folder, named by how many cases it learnt
+    (a model trained on other cases is another model, in another folder)."""
     cf = plan["counterfact"]
-    return resolve(cf["train_file"], ROOT), os.path.join(out_dir, "cf-model")
+    args = cf["train_args"]
+    limit = args[args.index("--limit") + 1] if "--limit" in args else "all"
+    return resolve(cf["train_file"], ROOT), os.path.join(os.path.abspath(out_dir), "cf-model-%s" % limit)
 
 
 def counterfact_jobs(plan, chosen, out_dir):
@@ -450,8 +454,19 @@ def table(header, rows):
     return "\n".join(lines)
 
 
-def oedit_command(job, ledger_name):
-    return "build/app/oedit " + " ".join(shlex.quote(a) for a in job.command(ledger_name))
+def display_path(arg, out_dir):
+    """Paths as a reader types them from the project root: the output folder as
+    'results', everything else relative to the root."""
+    if not os.path.isabs(arg):
+        return arg
+    out_dir = os.path.abspath(out_dir)
+    if arg == out_dir or arg.startswith(out_dir + os.sep):
+        return os.path.join("results", os.path.relpath(arg, out_dir))
+    return os.path.relpath(arg, ROOT)
+
+
+def oedit_command(args, out_dir):
+    return "build/app/oedit " + " ".join(shlex.quote(display_path(a, out_dir)) for a in args)
 
 
 def render_plots(workbench, specs, figures_dir):
@@ -665,12 +680,17 @@ def command_report(args):
         except DriverError:
             cf_model_info = None
     if cf_model_info:
-        out.append("A model trained with `oedit train --dataset` on the first CounterFact cases of `%s` "
-                   "(%d layers, width %d, MLP width %d), then given those cases' requested rewrites one at a "
-                   "time, in file order; its paraphrase and neighbourhood prompts are the cases' own. The "
-                   "configurations are the ones tuned on the world (no tuning on these cases).\n" % (
-                       os.path.relpath(data, ROOT), cf_model_info["layers"], cf_model_info["hidden"],
-                       cf_model_info["intermediate"]))
+        train_args = cf["train_args"]
+        limit = train_args[train_args.index("--limit") + 1] if "--limit" in train_args else "all"
+        out.append("A model trained with `oedit train --dataset` on the true facts of the first %s CounterFact "
+                   "cases of `%s` (%d layers, width %d, MLP width %d), then given the requested rewrites of the "
+                   "first %d of them one at a time, in file order (one sequence, so one seed); the remaining "
+                   "cases are never edited. Paraphrase and neighbourhood prompts are the cases' own; the "
+                   "unedited-fact sample is a fixed sample of the model's facts less those edited so far. The "
+                   "model has no held-out general text, so no perplexity. The configurations are the ones tuned "
+                   "on the world (no tuning on these cases).\n" % (
+                       limit, os.path.relpath(data, ROOT), cf_model_info["layers"], cf_model_info["hidden"],
+                       cf_model_info["intermediate"], cf["edits"]))
         for step in cf["checkpoints"]:
             rows = []
             for system in systems:
@@ -726,17 +746,20 @@ def command_report(args):
             out.append(f.read().strip() + "\n")
     out.append("## Reproducing\n")
     out.append("From the project root, with the project built in `build/` and `../shared/data` beside it "
-               "(the whole plan takes hours on two cores; `--stages` and `--seeds` run parts of it):\n")
+               "(`--stages`, `--seeds` and `--systems` run parts of the plan):\n")
     out.append("```sh\nbench/results.py run --out results --jobs 2\n"
                "bench/results.py report --out results --doc docs/RESULTS.md --figures docs/results\n```\n")
-    out.append("Each run in the ledger is one `oedit` command (the `--label` lets the driver find it again):\n")
-    commands = [oedit_command(job, "results/" + plan["ledger"]) for job in tuning_jobs(plan)]
+    out.append("Each run in the ledger is one `oedit` command (the `--label` lets the driver find it again), "
+               "and the CounterFact model is one `oedit train`:\n")
+    ledger = os.path.join(os.path.abspath(args.out), plan["ledger"])
+    commands = [oedit_command(job.command(ledger), args.out) for job in tuning_jobs(plan)]
     for jobs in world_jobs_by_system.values():
-        commands += [oedit_command(job, "results/" + plan["ledger"]) for job in jobs]
-    commands += [oedit_command(job, "results/" + plan["ledger"]) for _n, job in ablation_jobs(plan, results.chosen)]
+        commands += [oedit_command(job.command(ledger), args.out) for job in jobs]
+    commands += [oedit_command(job.command(ledger), args.out) for _n, job in ablation_jobs(plan, results.chosen)]
+    commands.append(oedit_command(["train", "--dataset", data, "--out", model, "--quiet"] +
+                                  plan["counterfact"]["train_args"], args.out))
     for jobs in cf_jobs.values():
-        commands += [oedit_command(job, "results/" + plan["ledger"]).replace(args.out.rstrip("/") + "/", "results/")
-                     .replace(ROOT + "/", "") for job in jobs]
+        commands += [oedit_command(job.command(ledger), args.out) for job in jobs]
     out.append("```sh\n" + "\n".join(dict.fromkeys(commands)) + "\n```\n")
 
     problem = render_plots(args.workbench, specs, args.figures)

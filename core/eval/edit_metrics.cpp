@@ -278,6 +278,9 @@ std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &mod
         std::tie(p.efficacyNew, p.efficacyTrue) = probes.addPair(p.prompt, newIds, trueIds);
         const auto caseIt = m_cases.find(factKey(request.subject, request.prompt));
         if (caseIt != m_cases.end()) {
+            // A model trained on the data set knows this case as a world fact:
+            // once edited, it is no longer an unedited fact.
+            editedFacts.insert(factKey(request.subject, request.prompt));
             for (const auto &text : caseIt->second.paraphrases) {
                 std::vector<int64_t> prompt;
                 try {
@@ -455,6 +458,8 @@ std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &mod
         for (size_t index : unedited)
             acc.add(allArgmax(scores[index]) ? 1.0 : 0.0);
         out.push_back({"unedited_acc", acc.value(), std::nullopt});
+        // How many facts that accuracy stands on (the sample less the edited ones).
+        out.push_back({"unedited_n", static_cast<double>(unedited.size()), std::nullopt});
     }
     if (!heldout.empty()) {
         double nll = 0;

@@ -94,6 +94,19 @@ private Q_SLOTS:
         QVERIFY(std::isfinite(m.at("heldout_ppl")) && m.at("heldout_ppl") > 1.0);
         QVERIFY(m.at("fluency") > 0);
         QCOMPARE(m.at("active_edits"), 6.0);
+        // The sample leaves out the facts edited so far.
+        QVERIFY(m.at("unedited_n") >= 34.0 && m.at("unedited_n") <= 40.0);
+        // A data-set case that is also a world fact (a model trained with
+        // --dataset) leaves the sample when edited, like a world fact does.
+        {
+            eval::EditMetricsOptions all = options;
+            all.unrelatedFacts = static_cast<int>(world->facts.size());
+            eval::EditEvaluator withCases(world.value(), all);
+            for (const auto &row : rows)
+                withCases.addCaseProbes(row.request.subject, row.request.prompt, {});
+            const auto counted = runLevel(withCases.evaluate(model, *tokenizer, rows, &base));
+            QCOMPARE(counted.at("unedited_n"), static_cast<double>(world->facts.size() - rows.size()));
+        }
         // No layer differs from the base: no norm or condition rows.
         for (const auto &metric : metrics)
             QVERIFY(metric.name.rfind("delta_norm_", 0) != 0);
