@@ -406,6 +406,8 @@ def fmt(value, metric):
         return "%.3g" % value if value < 1000 else "%.2e" % value
     if metric == "edit_seconds":
         return "%.3f" % value
+    if metric == "unedited_n":
+        return "%d" % round(value)
     return "%.3f" % value
 
 
@@ -695,9 +697,10 @@ def command_report(args):
             rows = []
             for system in systems:
                 values = [results.metrics(job, step) for job in cf_jobs[system["name"]]]
-                rows.append([system["name"]] + [aggregate([(v or {}).get(m) for v in values], m) for m in metrics])
+                rows.append([system["name"]] + [aggregate([(v or {}).get(m) for v in values], m)
+                                                for m in metrics + ["unedited_n"]])
             out.append("### T = %d\n" % step)
-            out.append(table(["method"] + [METRIC_NAMES[m] for m in metrics], rows) + "\n")
+            out.append(table(["method"] + [METRIC_NAMES[m] for m in metrics] + ["unedited facts sampled"], rows) + "\n")
         specs.append({"file": "counterfact-score.png", "title": "CounterFact model: score",
                       "x_label": "sequential edits T", "y_label": "score", "y_range": [0, 1],
                       "series": [series(name, curve_points(results, jobs, "score"), key=name)
