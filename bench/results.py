@@ -503,6 +503,8 @@ def curve_points(results, jobs, metric):
     if not reports:
         return []
     steps = sorted(set.intersection(*[set(int(p["step"]) for p in r["curve"]) for r in reports]))
+    # A job served by a longer run shows its own length only.
+    steps = [step for step in steps if step <= min(job.edits for job in jobs)]
     out = []
     for step in steps:
         values = [(checkpoint_metrics(r, step) or {}).get(metric) for r in reports]
@@ -664,6 +666,8 @@ def command_report(args):
                                  for name, jobs in world_jobs_by_system.items()]})
         if not log:
             specs[-1]["y_range"] = [0, 1]
+        if metric in ("score", "ES"):
+            specs[-1]["legend"] = "bottom-left"  # these curves stay high: keep the legend off them
     out.append("![Score against the number of edits](%s/world-score.png)\n" % figures_rel)
     out.append("![Accuracy on unedited facts](%s/world-unedited-acc.png)\n" % figures_rel)
     out.append("![Efficacy](%s/world-ES.png)\n" % figures_rel)
@@ -723,7 +727,7 @@ def command_report(args):
         ab_series.append(series(name, curve_points(results, [job], "overall"), key=name))
     out.append(table(["variant", "T", "method", "overrides"] + [METRIC_NAMES[m] for m in metrics], ab_rows) + "\n")
     specs.append({"file": "ablation-overall.png", "title": "O-Edit+ ablation: overall", "x_label": "sequential edits T",
-                  "y_label": "overall", "y_range": [0, 1], "series": ab_series})
+                  "y_label": "overall", "y_range": [0, 1], "legend": "bottom-left", "series": ab_series})
     out.append("![Ablation](%s/ablation-overall.png)\n" % figures_rel)
 
     # -- tuning
