@@ -368,15 +368,20 @@ int64_t rankCap(const nlohmann::json &hp, int64_t d)
 }
 
 // U_S = [edit basis, implicit basis] capped at `cap` columns, for either side.
-Protection combinedProtection(const std::vector<torch::Tensor> &blocks, const torch::Tensor &editBasis,
-                              int64_t width, int64_t cap, const torch::Tensor &implicitBasis,
-                              const torch::Tensor &implicitEnergy, const std::string &droppedNote)
+// The ablation knobs protect_edits / protect_implicit leave one part out of U_S
+// (the edit basis is still grown: capacity reports and rollback use it).
+Protection combinedProtection(const nlohmann::json &hp, const torch::Tensor &editBasis, int64_t width, int64_t cap,
+                              const torch::Tensor &implicitBasis, const torch::Tensor &implicitEnergy,
+                              const std::string &droppedNote)
 {
     Protection p;
-    const auto E = blocks.empty() ? torch::zeros({width, 0}, torch::kDouble) : editBasis;
+    const bool edits = hp.value("protect_edits", true) && editBasis.defined() && editBasis.size(1) > 0;
+    const auto E = edits ? editBasis : torch::zeros({width, 0}, torch::kDouble);
     p.remaining = cap - E.size(1);
     int64_t dropped = 0;
-    p.basis = protectedBasis(E, implicitBasis, implicitEnergy, cap, &dropped).to(torch::kFloat);
+    p.basis = protectedBasis(E, hp.value("protect_implicit", true) ? implicitBasis : torch::Tensor(), implicitEnergy,
+                             cap, &dropped)
+                  .to(torch::kFloat);
     if (dropped > 0)
         p.note = droppedNote + ": " + std::to_string(dropped) + " weakest directions dropped to keep room for edits";
     return p;
@@ -393,13 +398,7 @@ Protection protectionFor(EditContext &context, const model::Transformer &model, 
         state.implicitBasis = basis.first.to(torch::kFloat);
         state.implicitEnergy = basis.second.to(torch::kFloat);
     }
-    // The ablation knobs protect_edits / protect_implicit leave one part out of U_S
-    // (the edit basis is still grown: capacity reports and rollback use it).
-    const bool edits = hp.value("protect_edits", true) && !state.blocks.empty();
-    const bool implicit = hp.value("protect_implicit", true);
-    return combinedProtection(edits ? state.blocks : std::vector<torch::Tensor>{},
-                              edits ? state.editBasis() : torch::Tensor(), d, cap,
-                              implicit ? state.implicitBasis : torch::Tensor(), state.implicitEnergy,
+    return combinedProtection(hp, state.editBasis(), d, cap, state.implicitBasis, state.implicitEnergy,
                               "layer " + std::to_string(layer) + " implicit knowledge");
 }
 
@@ -415,11 +414,7 @@ Protection keyProtectionFor(EditContext &context, const torch::Tensor &C, const 
         state.implicitKeyBasis = basis.first.to(torch::kFloat);
         state.implicitKeyEnergy = basis.second.to(torch::kFloat);
     }
-    const bool edits = hp.value("protect_edits", true) && !state.keyBlocks.empty();
-    const bool implicit = hp.value("protect_implicit", true);
-    return combinedProtection(edits ? state.keyBlocks : std::vector<torch::Tensor>{},
-                              edits ? state.keyBasis() : torch::Tensor(), dk, cap,
-                              implicit ? state.implicitKeyBasis : torch::Tensor(), state.implicitKeyEnergy,
+    return combinedProtection(hp, state.keyBasis(), dk, cap, state.implicitKeyBasis, state.implicitKeyEnergy,
                               "layer " + std::to_string(layer) + " input side keys");
 }
 
@@ -627,10 +622,10 @@ public:
             result.diagnostics.protectedRank = std::max(result.diagnostics.protectedRank, keyProtection.basis.size(1));
             // V_E grows from the edit's key (kept with the result for rollback), or from the update's key side.
             const bool keysBasis = m_hparams.value("input_edit_basis", std::string("updates")) == "keys";
+            const auto key = kBare.detach().to(torch::kCPU, torch::kFloat);
             if (keysBasis)
-                result.keys[layer] = kBare.detach().to(torch::kCPU, torch::kFloat).unsqueeze(1);
-            const auto grown = growBasisRankOne(context.oeditLayer(layer).keyBasis(),
-                                                keysBasis ? kBare.to(torch::kCPU, torch::kFloat) : update.left,
+                result.keys[layer] = key.unsqueeze(1);
+            const auto grown = growBasisRankOne(context.oeditLayer(layer).keyBasis(), keysBasis ? key : update.left,
                                                 update.right, m_hparams.value("eps_E", 0.99));
             const int64_t left = std::max<int64_t>(keyProtection.remaining - grown.size(1), 0);
             result.diagnostics.remainingCapacity =
