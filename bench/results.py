@@ -94,8 +94,7 @@ def canonical(overrides):
 class Job:
     """One sequential run: `oedit run` with these arguments."""
 
-    def __init__(self, stage, method, overrides, edits, seed, every, model=None, dataset="world"):
-        self.stage = stage
+    def __init__(self, method, overrides, edits, seed, every, model=None, dataset="world"):
         self.method = method
         self.overrides = dict(overrides)
         self.edits = int(edits)
@@ -223,18 +222,18 @@ def world_model(plan):
 
 def world_job(plan, chosen, system, seed):
     world = plan["world"]
-    return Job("world", system["method"], system_overrides(system, chosen), world["edits"], seed,
+    return Job(system["method"], system_overrides(system, chosen), world["edits"], seed,
                world["eval_every"], model=world_model(plan))
 
 
-def tuning_jobs(plan):
+def tuning_job(plan, method, overrides):
     tuning = plan["tuning"]
-    jobs = []
-    for method, grid in tuning["grids"].items():
-        for overrides in grid:
-            jobs.append(Job("tune", method, overrides, tuning["edits"], tuning["seed"], tuning["edits"],
-                            model=world_model(plan)))
-    return jobs
+    return Job(method, overrides, tuning["edits"], tuning["seed"], tuning["edits"], model=world_model(plan))
+
+
+def tuning_jobs(plan):
+    return [tuning_job(plan, method, overrides)
+            for method, grid in plan["tuning"]["grids"].items() for overrides in grid]
 
 
 def chosen_configs(oedit, plan):
@@ -245,9 +244,7 @@ def chosen_configs(oedit, plan):
     for method, grid in tuning["grids"].items():
         scored = {}
         for overrides in grid:
-            job = Job("tune", method, overrides, tuning["edits"], tuning["seed"], tuning["edits"],
-                      model=world_model(plan))
-            run = find_run(runs, job)
+            run = find_run(runs, tuning_job(plan, method, overrides))
             if run is None or run["status"] != "finished":
                 continue
             scored[canonical(overrides)] = checkpoint_metrics(oedit.report(run["run_id"]), tuning["edits"])
@@ -278,7 +275,7 @@ def ablation_jobs(plan, chosen):
         overrides.update(variant.get("overrides", {}))
         for key in variant.get("drop", []):
             overrides.pop(key, None)
-        out.append((variant["name"], Job("ablation", variant.get("method", ablation["base"]), overrides,
+        out.append((variant["name"], Job(variant.get("method", ablation["base"]), overrides,
                                          ablation["edits"], ablation["seed"], ablation["eval_every"],
                                          model=world_model(plan))))
     return out
@@ -293,11 +290,15 @@ def counterfact_paths(plan, out_dir):
     return resolve(cf["train_file"], ROOT), os.path.join(os.path.abspath(out_dir), "cf-model-%s" % limit)
 
 
-def counterfact_jobs(plan, chosen, out_dir):
+def counterfact_job(plan, chosen, system, out_dir):
     cf = plan["counterfact"]
     data, model = counterfact_paths(plan, out_dir)
-    return [Job("counterfact", s["method"], system_overrides(s, chosen), cf["edits"], 1, cf["eval_every"],
-                model=model, dataset=data) for s in plan["systems"]]
+    return Job(system["method"], system_overrides(system, chosen), cf["edits"], 1, cf["eval_every"],
+               model=model, dataset=data)
+
+
+def counterfact_jobs(plan, chosen, out_dir):
+    return [counterfact_job(plan, chosen, s, out_dir) for s in plan["systems"]]
 
 
 # ---------------------------------------------------------------------------
@@ -676,8 +677,7 @@ def command_report(args):
     # -- CounterFact
     cf = plan["counterfact"]
     data, model = counterfact_paths(plan, args.out)
-    cf_jobs = {s["name"]: [Job("counterfact", s["method"], system_overrides(s, results.chosen), cf["edits"], 1,
-                               cf["eval_every"], model=model, dataset=data)] for s in systems}
+    cf_jobs = {s["name"]: [counterfact_job(plan, results.chosen, s, args.out)] for s in systems}
     out.append("## Sequential edits on a model trained on CounterFact\n")
     cf_model_info = None
     if os.path.isdir(model):
