@@ -150,14 +150,10 @@ template<typename F> auto guarded(const std::string &path, const char *what, F &
         return body();
     } catch (const LedgerError &) {
         throw;
-    } catch (const edit::EditError &error) {
-        throw LedgerError("ledger '" + path + "': " + what + ": " + error.what());
     } catch (const SqliteError &error) {
         rethrow(path, what, error);
     } catch (const nlohmann::json::exception &error) {
         throw LedgerError("ledger '" + path + "': " + what + ": a JSON column is damaged (" + error.what() + ")");
-    } catch (const c10::Error &error) {
-        throw LedgerError("ledger '" + path + "': " + what + ": " + error.what_without_backtrace());
     }
 }
 
@@ -184,47 +180,32 @@ void bindOptional(Statement &statement, int index, const std::optional<int64_t> 
 
 // --- tensors as BLOBs -------------------------------------------------------
 
-struct EncodedTensor {
-    std::string dtype; // f32 | f64
-    std::vector<int64_t> shape;
-    torch::Tensor data; // contiguous CPU tensor of that dtype
-};
-
-EncodedTensor encode(const torch::Tensor &tensor, bool wide)
+// Checks a stored tensor's bytes against its dtype and shape.
+void checkTensor(const StoredTensor &t, size_t dimensions, const std::string &where)
 {
-    EncodedTensor out;
-    out.dtype = wide ? "f64" : "f32";
-    out.data = tensor.detach().to(torch::kCPU, wide ? torch::kDouble : torch::kFloat).contiguous();
-    out.shape = out.data.sizes().vec();
-    return out;
-}
-
-size_t byteSize(const EncodedTensor &t)
-{
-    return static_cast<size_t>(t.data.numel()) * t.data.element_size();
-}
-
-torch::Tensor decode(const std::vector<uint8_t> &bytes, const std::string &dtype, std::vector<int64_t> shape,
-                     const std::string &where)
-{
-    const auto scalar = dtype == "f64" ? torch::kDouble : torch::kFloat;
-    const size_t element = dtype == "f64" ? 8 : 4;
-    int64_t count = 1;
-    for (const auto s : shape)
-        count *= s;
-    if (bytes.size() != static_cast<size_t>(count) * element)
-        throw LedgerError(where + " holds " + std::to_string(bytes.size()) + " bytes but its shape needs " +
-                          std::to_string(static_cast<size_t>(count) * element) +
+    if (t.dtype != "f32" && t.dtype != "f64")
+        throw LedgerError(where + ": unknown dtype '" + t.dtype + "' (the ledger stores f32 or f64)");
+    if (t.shape.size() != dimensions)
+        throw LedgerError(where + ": expected " + std::to_string(dimensions) + " dimension(s), got " +
+                          std::to_string(t.shape.size()));
+    for (const auto size : t.shape)
+        if (size < 0)
+            throw LedgerError(where + ": negative size in the shape");
+    if (t.bytes.size() != static_cast<size_t>(t.count()) * t.elementSize())
+        throw LedgerError(where + " holds " + std::to_string(t.bytes.size()) + " bytes but its shape needs " +
+                          std::to_string(static_cast<size_t>(t.count()) * t.elementSize()) +
                           ": the ledger is damaged (run `PRAGMA integrity_check`, or restore a copy)");
-    auto out = torch::empty(shape, torch::TensorOptions().dtype(scalar));
-    if (!bytes.empty())
-        std::memcpy(out.data_ptr(), bytes.data(), bytes.size());
-    return out;
 }
 
-bool isWide(const torch::Tensor &t)
+StoredTensor readTensor(std::vector<uint8_t> bytes, const std::string &dtype, std::vector<int64_t> shape,
+                        const std::string &where)
 {
-    return t.defined() && t.scalar_type() == torch::kDouble;
+    StoredTensor t;
+    t.dtype = dtype;
+    t.shape = std::move(shape);
+    t.bytes = std::move(bytes);
+    checkTensor(t, t.shape.size(), where);
+    return t;
 }
 
 EditRow readEditRow(const Statement &s)
@@ -236,7 +217,7 @@ EditRow readEditRow(const Statement &s)
     row.step = s.columnInt(2);
     row.resultId = s.columnInt(3);
     row.method = s.columnText(4);
-    row.request = edit::EditRequest::fromJson(nlohmann::json::parse(s.columnText(5)));
+    row.request = StoredRequest::fromJson(nlohmann::json::parse(s.columnText(5)));
     row.hparams = nlohmann::json::parse(s.columnText(6));
     row.diagnostics = nlohmann::json::parse(s.columnText(7));
     row.timings = nlohmann::json::parse(s.columnText(8));
@@ -301,11 +282,6 @@ Ledger::Ledger(const std::string &path) : m_path(path)
 
 Ledger::~Ledger() = default;
 
-std::unique_ptr<Ledger> openLedger(const std::string &path)
-{
-    return std::make_unique<Ledger>(path);
-}
-
 void Ledger::migrate()
 {
     auto readVersion = [&]() -> int {
@@ -343,25 +319,6 @@ int Ledger::schemaVersion()
 {
     return guarded(m_path, "reading the schema version",
                    [&] { return static_cast<int>(scalarInt(*m_db, "SELECT version FROM schema_version")); });
-}
-
-int64_t Ledger::registerModel(const std::string &path, const std::string &contentHash)
-{
-    return guarded(m_path, "registering a model", [&] {
-        Transaction transaction(*m_db);
-        Statement find(*m_db, "SELECT id FROM models WHERE path = ? AND hash = ?");
-        find.bind(1, path);
-        find.bind(2, contentHash);
-        if (find.step())
-            return find.columnInt(0);
-        Statement insert(*m_db, "INSERT INTO models (path, hash) VALUES (?, ?)");
-        insert.bind(1, path);
-        insert.bind(2, contentHash);
-        insert.step();
-        const int64_t id = m_db->lastInsertId();
-        transaction.commit();
-        return id;
-    });
 }
 
 int64_t Ledger::createRun(const RunSpec &spec)
@@ -447,27 +404,33 @@ void Ledger::setRunStatus(int64_t runId, const std::string &status)
     });
 }
 
-void Ledger::setRunOptions(int64_t runId, const nlohmann::json &options)
-{
-    guarded(m_path, "setting a run's options", [&] {
-        Transaction transaction(*m_db);
-        requireRun(runId);
-        Statement update(*m_db, "UPDATE runs SET options = ? WHERE id = ?");
-        update.bind(1, options.dump());
-        update.bind(2, runId);
-        update.step();
-        transaction.commit();
-    });
-}
-
-int64_t Ledger::appendEdit(int64_t runId, const edit::EditResult &result)
+int64_t Ledger::appendEdit(int64_t runId, const EditRecord &record)
 {
     return guarded(m_path, "appending an edit", [&] {
-        if (result.layers.empty())
-            throw LedgerError("edit " + std::to_string(result.id) + " has no layer updates: nothing to record");
+        const std::string edit = "edit " + std::to_string(record.resultId);
+        // Every row checked before the transaction starts writing.
+        bool hasUpdate = false;
+        for (const auto &update : record.updates) {
+            const std::string where = edit + ", layer " + std::to_string(update.layer);
+            if (update.kind == "rank1") {
+                checkTensor(update.a, 1, where + " (value-side factor)");
+                checkTensor(update.b, 1, where + " (key-side factor)");
+                if (update.a.dtype != update.b.dtype)
+                    throw LedgerError(where + ": the two rank-one factors must have one dtype");
+                hasUpdate = true;
+            } else if (update.kind == "dense") {
+                checkTensor(update.a, 2, where + " (dense update)");
+                hasUpdate = true;
+            } else if (update.kind == "keys") {
+                checkTensor(update.a, 2, edit + ": the keys of layer " + std::to_string(update.layer));
+            } else {
+                throw LedgerError(where + ": unknown update kind '" + update.kind + "'");
+            }
+        }
+        if (!hasUpdate)
+            throw LedgerError(edit + " has no layer updates: nothing to record");
         Transaction transaction(*m_db);
         requireRun(runId);
-        const auto summary = result.summaryJson();
         Statement next(*m_db, "SELECT COALESCE(MAX(step), 0) + 1 FROM edits WHERE run = ?");
         next.bind(1, runId);
         next.step();
@@ -476,57 +439,34 @@ int64_t Ledger::appendEdit(int64_t runId, const edit::EditResult &result)
                                 "timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         insert.bind(1, runId);
         insert.bind(2, step);
-        insert.bind(3, result.id);
-        insert.bind(4, result.method);
-        insert.bind(5, result.request.toJson().dump());
-        insert.bind(6, (result.hparams.is_null() ? nlohmann::json::object() : result.hparams).dump());
-        insert.bind(7, summary["diagnostics"].dump());
-        insert.bind(8, summary["timings"].dump());
+        insert.bind(3, record.resultId);
+        insert.bind(4, record.method);
+        insert.bind(5, record.request.toJson().dump());
+        insert.bind(6, (record.hparams.is_null() ? nlohmann::json::object() : record.hparams).dump());
+        insert.bind(7, (record.diagnostics.is_null() ? nlohmann::json::object() : record.diagnostics).dump());
+        insert.bind(8, (record.timings.is_null() ? nlohmann::json::object() : record.timings).dump());
         insert.step();
         const int64_t editId = m_db->lastInsertId();
 
         Statement row(*m_db, "INSERT INTO updates (edit, position, layer, kind, dtype, rows, cols, a, b) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         int64_t position = 0;
-        auto insertRow = [&](int64_t layer, const char *kind, const EncodedTensor &a, const EncodedTensor *b) {
+        for (const auto &update : record.updates) {
+            const bool rankOne = update.kind == "rank1";
             row.reset();
             row.bind(1, editId);
             row.bind(2, position++);
-            row.bind(3, layer);
-            row.bind(4, std::string(kind));
-            row.bind(5, a.dtype);
-            row.bind(6, a.shape.at(0));
-            row.bind(7, b ? b->shape.at(0) : a.shape.at(1));
-            row.bindBlob(8, a.data.data_ptr(), byteSize(a));
-            if (b)
-                row.bindBlob(9, b->data.data_ptr(), byteSize(*b));
+            row.bind(3, update.layer);
+            row.bind(4, update.kind);
+            row.bind(5, update.a.dtype);
+            row.bind(6, update.a.shape.at(0));
+            row.bind(7, rankOne ? update.b.shape.at(0) : update.a.shape.at(1));
+            row.bindBlob(8, update.a.bytes.data(), update.a.bytes.size());
+            if (rankOne)
+                row.bindBlob(9, update.b.bytes.data(), update.b.bytes.size());
             else
                 row.bindNull(9);
             row.step();
-        };
-        // Tensors are encoded one layer at a time, inside the transaction: a
-        // bad one throws here and the rollback takes the rows before it too.
-        for (const auto &update : result.layers) {
-            const std::string where = "edit " + std::to_string(result.id) + ", layer " + std::to_string(update.layer);
-            if (update.rankOne()) {
-                if (update.right.dim() != 1 || update.left.dim() != 1)
-                    throw LedgerError(where + ": rank-one factors must be vectors");
-                const bool wide = isWide(update.right) || isWide(update.left);
-                const auto right = encode(update.right, wide), left = encode(update.left, wide);
-                insertRow(update.layer, "rank1", right, &left);
-            } else if (update.dense.defined()) {
-                if (update.dense.dim() != 2)
-                    throw LedgerError(where + ": a dense update must be a matrix");
-                insertRow(update.layer, "dense", encode(update.dense, isWide(update.dense)), nullptr);
-            } else {
-                throw LedgerError(where + ": the update holds no tensor (neither factors nor a matrix)");
-            }
-        }
-        for (const auto &[layer, K] : result.keys) {
-            if (!K.defined() || K.dim() != 2)
-                throw LedgerError("edit " + std::to_string(result.id) + ": the keys of layer " + std::to_string(layer) +
-                                  " must be a matrix");
-            insertRow(layer, "keys", encode(K, isWide(K)), nullptr);
         }
         transaction.commit();
         return editId;
@@ -573,69 +513,57 @@ EditRow Ledger::editRow(int64_t editId)
     });
 }
 
-std::vector<edit::LayerUpdate> Ledger::loadUpdate(int64_t editId)
+namespace {
+
+std::vector<StoredUpdate> readUpdates(Database &db, const std::string &path, int64_t editId, bool withKeys)
 {
-    return guarded(m_path, "reading an update", [&] {
-        Statement select(*m_db, "SELECT layer, kind, dtype, rows, cols, a, b FROM updates "
-                                "WHERE edit = ? AND kind != 'keys' ORDER BY position");
-        select.bind(1, editId);
-        std::vector<edit::LayerUpdate> out;
-        while (select.step()) {
-            edit::LayerUpdate update;
-            update.layer = select.columnInt(0);
-            const auto kind = select.columnText(1), dtype = select.columnText(2);
-            const int64_t rows = select.columnInt(3), cols = select.columnInt(4);
-            const std::string where =
-                "the update of layer " + std::to_string(update.layer) + " of edit " + std::to_string(editId);
-            if (kind == "rank1") {
-                update.right = decode(select.columnBlob(5), dtype, {rows}, where);
-                update.left = decode(select.columnBlob(6), dtype, {cols}, where);
-            } else {
-                update.dense = decode(select.columnBlob(5), dtype, {rows, cols}, where);
-            }
-            out.push_back(update);
+    Statement select(db, std::string("SELECT layer, kind, dtype, rows, cols, a, b FROM updates WHERE edit = ?") +
+                             (withKeys ? "" : " AND kind != 'keys'") + " ORDER BY position");
+    select.bind(1, editId);
+    std::vector<StoredUpdate> out;
+    bool hasUpdate = false;
+    while (select.step()) {
+        StoredUpdate update;
+        update.layer = select.columnInt(0);
+        update.kind = select.columnText(1);
+        const auto dtype = select.columnText(2);
+        const int64_t rows = select.columnInt(3), cols = select.columnInt(4);
+        const std::string where = (update.kind == "keys" ? "the keys of layer " : "the update of layer ") +
+                                  std::to_string(update.layer) + " of edit " + std::to_string(editId);
+        if (update.kind == "rank1") {
+            update.a = readTensor(select.columnBlob(5), dtype, {rows}, where);
+            update.b = readTensor(select.columnBlob(6), dtype, {cols}, where);
+        } else {
+            update.a = readTensor(select.columnBlob(5), dtype, {rows, cols}, where);
         }
-        if (out.empty())
-            throw LedgerError("ledger '" + m_path + "' has no stored update for edit " + std::to_string(editId) +
-                              " (unknown edit id, or a damaged ledger)");
-        return out;
-    });
+        hasUpdate = hasUpdate || update.kind != "keys";
+        out.push_back(std::move(update));
+    }
+    if (!hasUpdate)
+        throw LedgerError("ledger '" + path + "' has no stored update for edit " + std::to_string(editId) +
+                          " (unknown edit id, or a damaged ledger)");
+    return out;
 }
 
-edit::EditResult Ledger::loadEdit(int64_t editId)
+} // namespace
+
+std::vector<StoredUpdate> Ledger::loadUpdates(int64_t editId)
+{
+    return guarded(m_path, "reading an update", [&] { return readUpdates(*m_db, m_path, editId, false); });
+}
+
+EditRecord Ledger::loadRecord(int64_t editId)
 {
     const auto row = editRow(editId);
-    edit::EditResult result;
-    result.id = row.resultId;
-    result.method = row.method;
-    result.hparams = row.hparams;
-    result.request = row.request;
-    result.layers = loadUpdate(editId);
-    guarded(m_path, "reading an edit", [&] {
-        const auto &d = row.diagnostics;
-        result.diagnostics.lossCurve = d.value("loss_curve", std::vector<double>{});
-        result.diagnostics.finalTargetNll = d.value("final_target_nll", 0.0);
-        result.diagnostics.deltaNorm = d.value("delta_norm", 0.0);
-        result.diagnostics.updateNorms = d.value("update_norms", std::vector<double>{});
-        result.diagnostics.maxAbsCosWithEarlier = d.value("max_abs_cos_with_earlier", 0.0);
-        result.diagnostics.maxKeyCosWithEarlier = d.value("max_key_cos_with_earlier", 0.0);
-        result.diagnostics.maxAbsCosWithProtected = d.value("max_abs_cos_with_protected", 0.0);
-        result.diagnostics.protectedRank = d.value("protected_rank", int64_t(0));
-        result.diagnostics.remainingCapacity = d.value("remaining_capacity", int64_t(-1));
-        result.diagnostics.capacityNote = d.value("capacity_note", std::string());
-        result.diagnostics.lookupPosition = d.value("lookup_position", int64_t(0));
-        const auto &t = row.timings;
-        result.timings = {t.value("statistics", 0.0), t.value("key", 0.0), t.value("value", 0.0),
-                          t.value("update", 0.0), t.value("total", 0.0)};
-        Statement keys(*m_db, "SELECT layer, dtype, rows, cols, a FROM updates WHERE edit = ? AND kind = 'keys' "
-                              "ORDER BY position");
-        keys.bind(1, editId);
-        while (keys.step())
-            result.keys[keys.columnInt(0)] =
-                decode(keys.columnBlob(4), keys.columnText(1), {keys.columnInt(2), keys.columnInt(3)},
-                       "the keys of layer " + std::to_string(keys.columnInt(0)) + " of edit " + std::to_string(editId));
-    });
-    return result;
+    EditRecord record;
+    record.resultId = row.resultId;
+    record.method = row.method;
+    record.hparams = row.hparams;
+    record.request = row.request;
+    record.diagnostics = row.diagnostics;
+    record.timings = row.timings;
+    record.updates = guarded(m_path, "reading an edit", [&] { return readUpdates(*m_db, m_path, editId, true); });
+    return record;
 }
 
 int64_t Ledger::lastStep(int64_t runId)
@@ -989,6 +917,37 @@ std::string modelFolderHash(const std::string &modelDir)
     out.fill('0');
     out << h;
     return out.str();
+}
+
+} // namespace oedit::store
+
+namespace oedit::store {
+
+nlohmann::json StoredRequest::toJson() const
+{
+    nlohmann::json j = {{"subject", subject}, {"prompt", prompt}, {"target_new", targetNew}};
+    if (targetTrue)
+        j["target_true"] = *targetTrue;
+    return j;
+}
+
+StoredRequest StoredRequest::fromJson(const nlohmann::json &json)
+{
+    StoredRequest r;
+    r.subject = json.value("subject", std::string());
+    r.prompt = json.value("prompt", std::string());
+    r.targetNew = json.value("target_new", std::string());
+    if (json.contains("target_true"))
+        r.targetTrue = json["target_true"].get<std::string>();
+    return r;
+}
+
+int64_t StoredTensor::count() const
+{
+    int64_t n = 1;
+    for (const auto size : shape)
+        n *= size;
+    return n;
 }
 
 } // namespace oedit::store

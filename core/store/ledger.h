@@ -10,6 +10,10 @@
 // A rollback only flips edits' active flags, and is itself an event that can
 // be undone, so nothing is ever deleted.
 //
+// The ledger keeps its own row types (EditRecord, StoredUpdate, raw tensor
+// bytes): it knows nothing of the editing methods, and run/ledger_codec.h
+// converts between these rows and the methods' EditResult.
+//
 // Ownership and threads: a Ledger owns one SQLite connection and may be used
 // by one thread at a time (open another Ledger on the same file for another
 // thread or process; WAL lets readers run beside the one writer).
@@ -19,8 +23,6 @@
 // transaction, so a failure (or a kill) in the middle leaves the ledger as it
 // was before the call: never half an edit, never a half-applied rollback.
 #pragma once
-
-#include "edit/editor.h"
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +54,50 @@ struct RunSpec {
     nlohmann::json options = nlohmann::json::object();
 };
 
+// An edit request as stored (JSON: subject, prompt, target_new, target_true).
+struct StoredRequest {
+    std::string subject;
+    std::string prompt;
+    std::string targetNew;
+    std::optional<std::string> targetTrue;
+
+    nlohmann::json toJson() const;
+    static StoredRequest fromJson(const nlohmann::json &json);
+};
+
+// A tensor as stored: raw little-endian floats of `dtype` ("f32" or "f64")
+// in row-major order, and its shape.
+struct StoredTensor {
+    std::string dtype = "f32";
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+
+    size_t elementSize() const { return dtype == "f64" ? 8 : 4; }
+    int64_t count() const; // the product of the shape (1 for a scalar)
+};
+
+// One row of an edit's updates. kind "rank1": a = the value-side factor
+// [rows], b = the key-side factor [cols] (DeltaW = a b^T); "dense": a = DeltaW
+// [rows, cols]; "keys": a = the keys the edit was computed from [d_k, n],
+// kept for methods whose state needs them back on rollback.
+struct StoredUpdate {
+    int64_t layer = 0;
+    std::string kind;
+    StoredTensor a;
+    StoredTensor b; // rank1 only
+};
+
+// Everything appendEdit records of one edit.
+struct EditRecord {
+    int64_t resultId = 0; // the editing context's id of the edit (O-Edit's block owner)
+    std::string method;
+    nlohmann::json hparams = nlohmann::json::object();
+    StoredRequest request;
+    nlohmann::json diagnostics = nlohmann::json::object();
+    nlohmann::json timings = nlohmann::json::object();
+    std::vector<StoredUpdate> updates; // layer updates in order, then keys rows
+};
+
 struct RunInfo {
     int64_t id = 0;
     int64_t modelId = 0;
@@ -73,7 +119,7 @@ struct EditRow {
     int64_t step = 0;     // 1, 2, ... in the order edits were appended; never reused
     int64_t resultId = 0; // EditResult::id (the EditContext's id, O-Edit block owner)
     std::string method;
-    edit::EditRequest request;
+    StoredRequest request;
     nlohmann::json hparams;
     nlohmann::json diagnostics;
     nlohmann::json timings;
@@ -131,28 +177,25 @@ public:
     const std::string &path() const { return m_path; }
     int schemaVersion();
 
-    // Models: one row per (path, hash); returns the existing row when present.
-    int64_t registerModel(const std::string &path, const std::string &contentHash);
-
     int64_t createRun(const RunSpec &spec);
     RunInfo run(int64_t runId); // throws for an unknown id
     std::vector<RunInfo> runs();
     void setRunStatus(int64_t runId, const std::string &status);
-    void setRunOptions(int64_t runId, const nlohmann::json &options);
 
-    // Appends `result` as the run's next step, with all of its layer updates
-    // (and AlphaEdit's keys), in one transaction. Returns the ledger edit id.
-    int64_t appendEdit(int64_t runId, const edit::EditResult &result);
+    // Appends `record` as the run's next step, with all of its updates (and
+    // keys), in one transaction, after checking every tensor's bytes against
+    // its shape. Returns the ledger edit id.
+    int64_t appendEdit(int64_t runId, const EditRecord &record);
     // The run's edits in step order (all, or only active ones).
     std::vector<EditRow> listEdits(int64_t runId, bool activeOnly = false);
     // Active edits with step <= `step` (all active ones when no step), in order.
     std::vector<EditRow> activeEdits(int64_t runId, std::optional<int64_t> step = std::nullopt);
     EditRow editRow(int64_t editId);
-    // The stored layer updates, bit for bit as appended (float32 CPU tensors,
-    // or float64 where the method produced float64).
-    std::vector<edit::LayerUpdate> loadUpdate(int64_t editId);
-    // The whole EditResult (request, hparams, diagnostics, updates, keys).
-    edit::EditResult loadEdit(int64_t editId);
+    // The stored layer updates (without the keys rows), bit for bit as
+    // appended; each tensor's size is checked against its shape.
+    std::vector<StoredUpdate> loadUpdates(int64_t editId);
+    // The whole record (request, hparams, diagnostics, updates, keys).
+    EditRecord loadRecord(int64_t editId);
     int64_t lastStep(int64_t runId); // 0 when the run has no edits
     int64_t activeEditCount(int64_t runId);
 
@@ -190,9 +233,6 @@ private:
     std::string m_path;
     std::unique_ptr<Database> m_db;
 };
-
-// Convenience for callers that hold the ledger by pointer.
-std::unique_ptr<Ledger> openLedger(const std::string &path);
 
 // Schema steps, exposed for tests that build an older ledger: applies the
 // migrations up to and including `version` to an empty database.

@@ -4,8 +4,9 @@
 #include "edit/editor.h"
 #include "model/model_config.h"
 #include "model/transformer.h"
+#include "run/ledger_codec.h"
 #include "store/ledger.h"
-#include "store/rebuild.h"
+#include "run/rebuild.h"
 #include "store/sqlite_db.h"
 
 #include <sqlite3.h>
@@ -17,6 +18,7 @@
 
 using namespace oedit;
 using namespace oedit::store;
+using namespace oedit::run;
 using oedit::edit::EditContext;
 using oedit::edit::EditResult;
 using oedit::edit::LayerUpdate;
@@ -221,7 +223,7 @@ private Q_SLOTS:
         QCOMPARE(edits.size(), size_t(1));
         QVERIFY(edits[0].active);
         QCOMPARE(QString::fromStdString(edits[0].request.targetNew), QStringLiteral("Paris 1"));
-        const auto updates = ledger.loadUpdate(edits[0].id);
+        const auto updates = run::loadUpdate(ledger, edits[0].id);
         QVERIFY(torch::equal(updates[0].right, result.layers[0].right));
         QVERIFY(torch::equal(updates[0].left, result.layers[0].left));
         // The migrated ledger takes rollbacks.
@@ -285,7 +287,7 @@ private Q_SLOTS:
             Ledger ledger(path.toStdString());
             const auto run = ledger.createRun(toySpec());
             for (int64_t id = 1; id <= 40; ++id)
-                ledger.appendEdit(run, toyResult(id));
+                run::appendEdit(ledger, run, toyResult(id));
             QVERIFY(ledger.integrityCheck().ok);
         }
         {
@@ -303,7 +305,7 @@ private Q_SLOTS:
             reported = !report.ok;
             if (!reported)
                 for (const auto &row : ledger.listEdits(1))
-                    ledger.loadEdit(row.id);
+                    run::loadEdit(ledger, row.id);
         } catch (const LedgerError &error) {
             message = QString::fromUtf8(error.what());
         }
@@ -342,7 +344,7 @@ private Q_SLOTS:
         // AlphaEdit-style keys in float64 survive as float64.
         results[1].keys[0] = torch::randn({kKeys, 3}, torch::kDouble);
         for (const auto &r : results)
-            ledger.appendEdit(run, r);
+            run::appendEdit(ledger, run, r);
         const auto edits = ledger.listEdits(run);
         QCOMPARE(edits.size(), size_t(2));
         for (size_t i = 0; i < edits.size(); ++i) {
@@ -354,7 +356,7 @@ private Q_SLOTS:
             QVERIFY(!row.created.empty());
             QVERIFY(row.hparams == original.hparams);
             QVERIFY(row.request.toJson() == original.request.toJson());
-            const auto loaded = ledger.loadEdit(row.id);
+            const auto loaded = run::loadEdit(ledger, row.id);
             QVERIFY(loaded.summaryJson() == original.summaryJson());
             QCOMPARE(loaded.layers.size(), original.layers.size());
             for (size_t l = 0; l < loaded.layers.size(); ++l) {
@@ -388,18 +390,18 @@ private Q_SLOTS:
         auto bad = toyResult(2);
         bad.layers[1].right = torch::Tensor();
         bad.layers[1].left = torch::Tensor();
-        const auto message = errorOf([&] { ledger.appendEdit(run, bad); });
+        const auto message = errorOf([&] { run::appendEdit(ledger, run, bad); });
         QVERIFY2(message.contains(QStringLiteral("holds no tensor")), qPrintable(message));
         QCOMPARE(count(ledger, "SELECT count(*) FROM edits"), int64_t(0));
         QCOMPARE(count(ledger, "SELECT count(*) FROM updates"), int64_t(0));
-        QCOMPARE(ledger.appendEdit(run, toyResult(1)) > 0, true);
+        QCOMPARE(run::appendEdit(ledger, run, toyResult(1)) > 0, true);
         QCOMPARE(ledger.listEdits(run).front().step, int64_t(1));
 
         // Unknown runs and empty results are refused with what was wrong.
-        QVERIFY(errorOf([&] { ledger.appendEdit(42, toyResult(3)); }).contains(QStringLiteral("no run 42")));
+        QVERIFY(errorOf([&] { run::appendEdit(ledger, 42, toyResult(3)); }).contains(QStringLiteral("no run 42")));
         QVERIFY(errorOf([&] { ledger.run(42); }).contains(QStringLiteral("no run 42")));
         EditResult empty;
-        QVERIFY(errorOf([&] { ledger.appendEdit(run, empty); }).contains(QStringLiteral("no layer updates")));
+        QVERIFY(errorOf([&] { run::appendEdit(ledger, run, empty); }).contains(QStringLiteral("no layer updates")));
         QVERIFY(errorOf([&] { ledger.setRunStatus(run, "exploded"); }).contains(QStringLiteral("exploded")));
         QCOMPARE(count(ledger, "SELECT count(*) FROM edits"), int64_t(1));
     }
@@ -408,7 +410,7 @@ private Q_SLOTS:
     {
         Ledger ledger(":memory:");
         const auto run = ledger.createRun(toySpec());
-        const auto edit = ledger.appendEdit(run, toyResult(1));
+        const auto edit = run::appendEdit(ledger, run, toyResult(1));
         const auto checkpoint = ledger.recordCheckpoint(run, 1, {{"ES", 0.75, std::nullopt}, {"retention", 1.0, edit}});
         ledger.addMetrics(checkpoint, {{"perplexity", 12.5, std::nullopt}});
         const auto checkpoints = ledger.checkpoints(run);
@@ -444,7 +446,7 @@ private Q_SLOTS:
         for (int64_t id = 1; id <= 6; ++id) {
             const auto result = toyResult(id);
             edit::applyEdit(*model, result, &context);
-            ids.push_back(ledger.appendEdit(run, result));
+            ids.push_back(run::appendEdit(ledger, run, result));
             weightsAt[id] = currentWeights(*model);
             stateAt[id] = snapshot(context);
         }
@@ -533,12 +535,12 @@ private Q_SLOTS:
         for (int64_t id = 1; id <= 4; ++id) {
             const auto r = toyResult(id);
             edit::applyEdit(*model, r, &context);
-            ledger.appendEdit(run, r);
+            run::appendEdit(ledger, run, r);
         }
         applyRollback(*model, &context, ledger, ledger.revertToStep(run, 2));
         const auto r = toyResult(5);
         edit::applyEdit(*model, r, &context);
-        const auto edit = ledger.appendEdit(run, r);
+        const auto edit = run::appendEdit(ledger, run, r);
         QCOMPARE(ledger.editRow(edit).step, int64_t(5));
         QCOMPARE(ledger.activeEditCount(run), int64_t(3));
         QVERIFY(maxDifference(*model, expectedWeights(base, ledger, run)) <= 1e-6);
@@ -552,9 +554,9 @@ private Q_SLOTS:
         Ledger ledger(":memory:");
         const auto run = ledger.createRun(toySpec());
         const auto other = ledger.createRun(toySpec());
-        const auto first = ledger.appendEdit(run, toyResult(1));
-        ledger.appendEdit(run, toyResult(2));
-        const auto foreign = ledger.appendEdit(other, toyResult(1));
+        const auto first = run::appendEdit(ledger, run, toyResult(1));
+        run::appendEdit(ledger, run, toyResult(2));
+        const auto foreign = run::appendEdit(ledger, other, toyResult(1));
         QVERIFY(errorOf([&] { ledger.revertToStep(run, 2); }).contains(QStringLiteral("nothing to revert")));
         QVERIFY(errorOf([&] { ledger.revertToStep(run, -1); }).contains(QStringLiteral("steps start at 0")));
         QVERIFY(errorOf([&] { ledger.removeEdit(run, foreign); }).contains(QStringLiteral("has no edit")));
@@ -581,9 +583,9 @@ private Q_SLOTS:
         for (int64_t id = 1; id <= 4; ++id) {
             const auto ra = toyResult(id, "oedit"), rb = toyResult(10 + id, "rome");
             edit::applyEdit(*modelA, ra, &contextA);
-            ledger.appendEdit(a, ra);
+            run::appendEdit(ledger, a, ra);
             edit::applyEdit(*modelB, rb, &contextB);
-            ledger.appendEdit(b, rb);
+            run::appendEdit(ledger, b, rb);
         }
         QCOMPARE(ledger.listEdits(a).back().step, int64_t(4));
         QCOMPARE(ledger.listEdits(b).back().step, int64_t(4));
@@ -602,13 +604,13 @@ private Q_SLOTS:
     {
         Ledger ledger(":memory:");
         const auto run = ledger.createRun(toySpec());
-        const auto edit = ledger.appendEdit(run, toyResult(2));
+        const auto edit = run::appendEdit(ledger, run, toyResult(2));
         QVERIFY(ledger.integrityCheck().ok);
         ledger.database().exec("UPDATE updates SET a = x'0000' WHERE position = 0");
         const auto report = ledger.integrityCheck();
         QVERIFY(!report.ok);
         QVERIFY(QString::fromStdString(report.problems.front()).contains(QStringLiteral("BLOB size")));
-        const auto message = errorOf([&] { ledger.loadUpdate(edit); });
+        const auto message = errorOf([&] { run::loadUpdate(ledger, edit); });
         QVERIFY2(message.contains(QStringLiteral("damaged")), qPrintable(message));
     }
 
@@ -621,7 +623,7 @@ private Q_SLOTS:
         const auto run = ledger.createRun(toySpec());
         auto wrong = toyResult(1);
         wrong.layers[0].left = torch::randn({kKeys + 1});
-        ledger.appendEdit(run, wrong);
+        run::appendEdit(ledger, run, wrong);
         const auto before = currentWeights(*model);
         const auto message = errorOf([&] { rebuildWeights(*model, base, ledger, run); });
         QVERIFY2(message.contains(QStringLiteral("does not fit")), qPrintable(message));

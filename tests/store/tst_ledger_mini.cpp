@@ -9,8 +9,9 @@
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "oedit/world.h"
+#include "run/ledger_codec.h"
 #include "store/ledger.h"
-#include "store/rebuild.h"
+#include "run/rebuild.h"
 
 #include <torch/torch.h>
 
@@ -23,6 +24,7 @@
 
 using namespace oedit;
 using namespace oedit::store;
+using namespace oedit::run;
 using oedit::edit::EditContext;
 using oedit::edit::EditRequest;
 
@@ -132,7 +134,7 @@ private Q_SLOTS:
         for (const auto &request : randomRequests(w, 6, 31)) {
             const auto result = oedit->edit(*model, *tokenizer, request, contextA);
             edit::applyEdit(*model, result, &contextA);
-            ids.push_back(ledger.appendEdit(runA, result));
+            ids.push_back(run::appendEdit(ledger, runA, result));
             ++step;
             for (const auto &[layer, W] : base)
                 weightsAt[step][layer] = model->mlpOutWeight(layer).to(torch::kDouble);
@@ -201,7 +203,7 @@ private Q_SLOTS:
         for (const auto &request : randomRequests(w, 4, 77)) {
             const auto result = rome->edit(*model, *tokenizer, request, contextB);
             edit::applyEdit(*model, result, &contextB);
-            romeIds.push_back(ledger.appendEdit(runB, result));
+            romeIds.push_back(run::appendEdit(ledger, runB, result));
         }
         applyRollback(*model, &contextB, ledger, ledger.removeEdit(runB, romeIds[1]));
         QVERIFY(maxDifference(*model, expectedWeights(base, ledger, runB)) <= 1e-6);

@@ -6,7 +6,7 @@
 #include "model/model_config.h"
 #include "model/tokenizer.h"
 #include "store/ledger.h"
-#include "store/runner.h"
+#include "run/runner.h"
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +22,7 @@
 
 using namespace oedit;
 using namespace oedit::store;
+using namespace oedit::run;
 
 namespace {
 
