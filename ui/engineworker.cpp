@@ -6,7 +6,6 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QSaveFile>
-#include <QTemporaryDir>
 
 EngineWorker::EngineWorker() : m_engine(std::make_unique<oedit::Engine>())
 {
@@ -73,7 +72,6 @@ void EngineWorker::openModel(const QString &directory, const QString &device)
         Q_EMIT failed(QString::fromStdString(status.message()));
         return;
     }
-    m_session = Session(); // a newly opened model starts a new session run
     Q_EMIT modelOpened(m_engine->modelInfo());
 
     // A world model's folder holds its world: offer its subjects and prompts.
@@ -94,10 +92,16 @@ void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
         Q_EMIT notice(tr("Edit cancelled before it started."));
         return;
     }
-    // A session starts with the first edit of a freshly opened model.
-    if (!db.isEmpty() && (m_session.db != db || m_session.runId == 0) && m_engine->editCount() == 0) {
-        m_session = Session();
-        m_session.db = db;
+    // The session records into the Runs tab's ledger: attached on the first
+    // edit for that ledger (edits made before it was chosen go into the new run).
+    if (!db.isEmpty() && QString::fromStdString(m_engine->session().db) != db) {
+        QDir().mkpath(QFileInfo(db).absolutePath());
+        if (const oedit::Status attached = m_engine->attachLedger(db.toStdString(), 0); !attached) {
+            Q_EMIT failed(tr("The edit was not made: it could not be recorded in the ledger %1 (%2). Choose a ledger "
+                             "you can write to in the Runs tab.")
+                              .arg(db, QString::fromStdString(attached.message())));
+            return;
+        }
     }
     Q_EMIT busyChanged(true, tr("Editing with %1…").arg(QString::fromStdString(spec.method)));
     const auto outcome = m_engine->applyEdit(spec, [this, job](long long done, long long total) {
@@ -110,71 +114,20 @@ void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
         return;
     }
     Q_EMIT edited(outcome.value(), m_engine->editCount());
-    if (!db.isEmpty())
-        recordSession(db);
+    announceSessionRun();
 }
 
-void EngineWorker::recordSession(const QString &db)
+void EngineWorker::announceSessionRun()
 {
-    if (m_session.db != db) {
-        // Edits made before this ledger was chosen start a new run in it.
-        m_session = Session();
-        m_session.db = db;
-    }
-    if (!m_stateDir)
-        m_stateDir = std::make_unique<QTemporaryDir>();
-    // The saved state only carries the edits to the ledger; it is not kept.
-    const QString file = m_stateDir->filePath(QStringLiteral("session.oedit-run"));
-    const auto saved = m_engine->saveEditState(file.toStdString());
-    if (!saved) {
-        Q_EMIT failed(tr("The edit was made but could not be recorded in the ledger: %1")
-                          .arg(QString::fromStdString(saved.message())));
+    const auto session = m_engine->session();
+    if (session.db.empty() || session.runId == 0)
         return;
-    }
-    QDir().mkpath(QFileInfo(db).absolutePath());
-    const auto run =
-        oedit::runs::recordSession(db.toStdString(), m_session.runId, file.toStdString(), m_engine->modelInfo().path);
-    QFile::remove(file);
-    if (!run) {
-        Q_EMIT failed(tr("The edit was made but could not be recorded in the ledger %1: %2. Choose a ledger you "
-                         "can write to in the Runs tab.")
-                          .arg(db, QString::fromStdString(run.message())));
-        return;
-    }
-    m_session.runId = run->runId;
-    Q_EMIT sessionRecorded(db, run.value());
-}
-
-QString EngineWorker::loadRun(const QString &db, long long runId)
-{
-    Q_EMIT busyChanged(true, tr("Loading run %1 into the open model…").arg(runId));
-    const oedit::Status status = m_engine->loadLedgerRun(db.toStdString(), runId);
-    Q_EMIT busyChanged(false, QString());
-    return status ? QString() : QString::fromStdString(status.message());
-}
-
-void EngineWorker::syncSession(const QString &db, long long runId)
-{
-    // A rollback of the session's run: the open model becomes the run's
-    // active edits as the ledger now holds them.
-    if (db != m_session.db || runId != m_session.runId || runId == 0)
-        return;
-    const QString error = loadRun(db, runId);
-    if (!error.isEmpty()) {
-        // The open model kept its edits, which the run no longer holds: the
-        // next Facts edit records them as a new run rather than mixing them in.
-        m_session.runId = 0;
-        Q_EMIT failed(tr("Run %1 changed in the ledger, but the open model could not load it: %2. The open model "
-                         "keeps its %n edit(s) and the next edit in the Facts tab starts a new run; reopen the "
-                         "model to edit from a clean state.",
-                         nullptr, m_engine->editCount())
-                          .arg(runId)
-                          .arg(error));
-        return;
-    }
-    Q_EMIT sessionSynced(m_engine->editCount());
-    Q_EMIT notice(
-        tr("The open model follows run %1: %n edit(s) in effect.", nullptr, m_engine->editCount()).arg(runId));
+    const QString db = QString::fromStdString(session.db);
+    const auto runs = oedit::runs::listRuns(session.db);
+    if (runs)
+        for (const auto &run : runs.value())
+            if (run.runId == session.runId)
+                Q_EMIT sessionRecorded(db, run);
 }
 
 void EngineWorker::continueRun(const QString &db, qint64 runId)
@@ -183,21 +136,18 @@ void EngineWorker::continueRun(const QString &db, qint64 runId)
         Q_EMIT failed(tr("Open the model run %1 was made on first (File > Open Model Folder).").arg(runId));
         return;
     }
-    const QString error = loadRun(db, runId);
-    if (!error.isEmpty()) {
-        Q_EMIT failed(tr("Cannot continue run %1: %2. The open model is unchanged.").arg(runId).arg(error));
+    Q_EMIT busyChanged(true, tr("Loading run %1 into the open model…").arg(runId));
+    const oedit::Status status = m_engine->attachLedger(db.toStdString(), runId);
+    Q_EMIT busyChanged(false, QString());
+    if (!status) {
+        Q_EMIT failed(tr("Cannot continue run %1: %2. The open model is unchanged.")
+                          .arg(runId)
+                          .arg(QString::fromStdString(status.message())));
         return;
     }
     // Further Facts edits are appended to this run.
-    m_session = Session();
-    m_session.db = db;
-    m_session.runId = runId;
     Q_EMIT sessionSynced(m_engine->editCount());
-    const auto runs = oedit::runs::listRuns(db.toStdString());
-    if (runs)
-        for (const auto &run : runs.value())
-            if (run.runId == runId)
-                Q_EMIT sessionRecorded(db, run);
+    announceSessionRun();
     Q_EMIT notice(tr("Continuing run %1: the open model holds its %n edit(s); edits in the Facts tab are "
                      "appended to it.",
                      nullptr, m_engine->editCount())
@@ -212,32 +162,14 @@ void EngineWorker::undoLastEdit()
         return;
     }
     Q_EMIT editUndone(m_engine->editCount());
-    // The session's ledger run follows: its newest active edit is taken out.
-    if (m_session.runId == 0)
+    // Attached, the undo is a rollback event of the session's run.
+    const auto session = m_engine->session();
+    if (session.db.empty() || session.runId == 0)
         return;
-    const auto edits = oedit::runs::listEdits(m_session.db.toStdString(), m_session.runId);
-    if (!edits)
-        return;
-    for (auto it = edits->rbegin(); it != edits->rend(); ++it) {
-        if (!it->active)
-            continue;
-        oedit::runs::RollbackRequest request;
-        request.runId = m_session.runId;
-        request.removeEdit = it->editId;
-        const auto event = oedit::runs::rollback(m_session.db.toStdString(), request);
-        if (!event) {
-            Q_EMIT failed(tr("The edit was undone but the ledger could not record it: %1")
-                              .arg(QString::fromStdString(event.message())));
-            return;
-        }
-        Q_EMIT rolledBack(m_session.db, event.value());
-        break;
-    }
-    const auto runs = oedit::runs::listRuns(m_session.db.toStdString());
-    if (runs)
-        for (const auto &run : runs.value())
-            if (run.runId == m_session.runId)
-                Q_EMIT sessionRecorded(m_session.db, run);
+    const auto report = oedit::runs::runReport(session.db, session.runId);
+    if (report && !report->rollbacks.empty())
+        Q_EMIT rolledBack(QString::fromStdString(session.db), report->rollbacks.back());
+    announceSessionRun();
 }
 
 void EngineWorker::predict(const QString &prompt, int topK)
@@ -269,7 +201,7 @@ void EngineWorker::startRun(const QString &db, const oedit::runs::RunRequest &re
         return;
     }
     Q_EMIT busyChanged(true, tr("Running %1 edits with %2…").arg(run.edits).arg(QString::fromStdString(run.method)));
-    const auto result = oedit::runs::startRun(db.toStdString(), run, [this, job](long long done, long long total) {
+    const auto result = m_engine->startRun(db.toStdString(), run, [this, job](long long done, long long total) {
         Q_EMIT progress(done, total);
         return !cancelled(job);
     });
@@ -322,7 +254,9 @@ void EngineWorker::rollback(const QString &db, const oedit::runs::RollbackReques
         effective.undoEvent = it->second;
         m_ticketEvents.erase(it);
     }
-    const auto event = oedit::runs::rollback(db.toStdString(), effective);
+    // The engine brings the open model along when this is its session's run.
+    const auto session = m_engine->session();
+    const auto event = m_engine->rollback(db.toStdString(), effective);
     if (!event) {
         Q_EMIT failed(tr("Rollback of run %1 failed: %2").arg(request.runId).arg(QString::fromStdString(event.message())));
         return;
@@ -330,7 +264,11 @@ void EngineWorker::rollback(const QString &db, const oedit::runs::RollbackReques
     if (ticket != 0)
         m_ticketEvents[ticket] = event->eventId;
     Q_EMIT rolledBack(db, event.value());
-    syncSession(db, request.runId);
+    if (QString::fromStdString(session.db) == db && session.runId == request.runId) {
+        Q_EMIT sessionSynced(m_engine->editCount());
+        Q_EMIT notice(tr("The open model follows run %1: %n edit(s) in effect.", nullptr, m_engine->editCount())
+                          .arg(request.runId));
+    }
 }
 
 void EngineWorker::resumeRun(const QString &db, qint64 runId)
@@ -343,7 +281,7 @@ void EngineWorker::resumeRun(const QString &db, qint64 runId)
         return;
     }
     Q_EMIT busyChanged(true, tr("Resuming run %1…").arg(runId));
-    const auto result = oedit::runs::resumeRun(db.toStdString(), runId, [this, job](long long done, long long total) {
+    const auto result = m_engine->resumeRun(db.toStdString(), runId, [this, job](long long done, long long total) {
         Q_EMIT progress(done, total);
         return !cancelled(job);
     });
@@ -396,7 +334,7 @@ void EngineWorker::principalAngles(const QString &db, qint64 editA, qint64 editB
 
 void EngineWorker::normGrowth(const QString &db, qint64 runId)
 {
-    const auto series = oedit::runs::normGrowth(db.toStdString(), runId);
+    const auto series = m_engine->normGrowth(db.toStdString(), runId);
     if (!series) {
         // The curves and heatmap still stand; only the norm plot stays empty.
         Q_EMIT notice(tr("No weight norms for run %1: %2").arg(runId).arg(QString::fromStdString(series.message())));
@@ -435,7 +373,7 @@ void EngineWorker::exportCsv(const QString &db, qint64 runId, const QString &pat
 void EngineWorker::exportModel(const QString &db, qint64 runId, const QString &directory)
 {
     Q_EMIT busyChanged(true, tr("Writing the weights of run %1…").arg(runId));
-    const auto included = oedit::runs::exportRun(db.toStdString(), runId, std::nullopt, directory.toStdString());
+    const auto included = m_engine->exportRun(db.toStdString(), runId, std::nullopt, directory.toStdString());
     Q_EMIT busyChanged(false, QString());
     if (!included) {
         Q_EMIT failed(tr("Could not export run %1: %2").arg(runId).arg(QString::fromStdString(included.message())));

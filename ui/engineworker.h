@@ -146,20 +146,10 @@ private:
     // Worker thread: numbers the job that starts now; cancelled(id) asks the flag.
     unsigned long long beginJob();
     bool cancelled(unsigned long long job) const { return job <= m_cancelUpTo.load(); }
-    void recordSession(const QString &db);
-    // After a rollback of the session's run: loads the run as the ledger now holds it.
-    void syncSession(const QString &db, long long runId);
-    // Engine::loadLedgerRun with a busy indicator: its error, empty on success.
-    QString loadRun(const QString &db, long long runId);
+    // sessionRecorded for the run the engine's session is attached to, if any.
+    void announceSessionRun();
 
     std::unique_ptr<oedit::Engine> m_engine;
     std::atomic<unsigned long long> m_announced{0}, m_started{0}, m_cancelUpTo{0};
-    // The Facts view's session in the ledger: the run its edits are recorded
-    // in, which the open model follows through rollbacks (worker thread).
-    struct Session {
-        QString db;
-        long long runId = 0;
-    } m_session;
-    std::unique_ptr<class QTemporaryDir> m_stateDir; // where a state is saved on its way to the ledger
     std::map<int, long long> m_ticketEvents; // rollback ticket -> ledger event id (worker thread only)
 };

@@ -218,9 +218,12 @@ int runEdit(const Args &args)
         return 1;
     }
 
-    if (runId > 0)
-        if (const Status loaded = engine.loadLedgerRun(values["--db"], runId); !loaded) {
-            std::cerr << "oedit edit: " << loaded.message() << "\n";
+    // With a ledger the session is attached to it: the edit is appended as it
+    // is made (a new "manual" run, or the next step of --run on top of its
+    // active edits).
+    if (values.count("--db"))
+        if (const Status attached = engine.attachLedger(values["--db"], runId); !attached) {
+            std::cerr << "oedit edit: " << attached.message() << "\n";
             return 1;
         }
 
@@ -245,21 +248,19 @@ int runEdit(const Args &args)
     }
     std::optional<runs::RunSummary> recorded;
     if (values.count("--db")) {
-        // The session (the run's edits and this one) through a temporary file
-        // into the ledger: only edits the run does not hold yet are appended.
-        const auto state = std::filesystem::temp_directory_path() /
-                           ("oedit-edit-" + std::to_string(::getpid()) + ".run");
-        auto saved = engine.saveEditState(state.string());
-        Expected<runs::RunSummary> summary = saved ? runs::recordSession(values["--db"], runId, state.string(), directory)
-                                                   : Expected<runs::RunSummary>(Status::failure(saved.message()));
-        std::error_code ignored;
-        std::filesystem::remove(state, ignored);
-        if (!summary) {
-            std::cerr << "oedit edit: the edit was made but not recorded in '" << values["--db"]
-                      << "': " << summary.message() << "\n";
+        const auto edits = runs::listEdits(values["--db"], outcome->runId);
+        if (!edits) {
+            std::cerr << "oedit edit: the edit was recorded in '" << values["--db"]
+                      << "' but the run cannot be read back: " << edits.message() << "\n";
             return 1;
         }
-        recorded = summary.value();
+        runs::RunSummary summary;
+        summary.runId = outcome->runId;
+        for (const auto &entry : edits.value()) {
+            summary.steps = std::max(summary.steps, entry.step);
+            summary.activeEdits += entry.active ? 1 : 0;
+        }
+        recorded = summary;
     }
     if (json) {
         auto object = nlohmann::json::parse(outcome->toJson());

@@ -291,7 +291,8 @@ int runRun(const Args &args)
         long long runId = 0;
         if (!integer(parsed, "--resume", "run", runId))
             return 2;
-        const auto result = runs::resumeRun(db, runId, progressPrinter(&printed));
+        Engine engine;
+        const auto result = engine.resumeRun(db, runId, progressPrinter(&printed));
         return finishRun(result, db, json, printed, "run");
     }
 
@@ -322,7 +323,8 @@ int runRun(const Args &args)
         std::cerr << "oedit run: no --model given and the default model is not installed; pass --model DIR\n";
         return 1;
     }
-    const auto result = runs::startRun(db, request, progressPrinter(&printed));
+    Engine engine;
+    const auto result = engine.startRun(db, request, progressPrinter(&printed));
     return finishRun(result, db, json, printed, "run");
 }
 
@@ -398,7 +400,8 @@ int runExport(const Args &args)
         return 2;
     }
     const auto out = parsed.values.at("--out");
-    const auto included = runs::exportRun(parsed.values.at("--db"), runId,
+    Engine engine;
+    const auto included = engine.exportRun(parsed.values.at("--db"), runId,
                                           step >= 0 ? std::optional<long long>(step) : std::nullopt, out);
     if (!included) {
         std::cerr << "oedit export: " << included.message() << "\n";

@@ -103,6 +103,14 @@ const std::vector<std::string> &EditContext::corpus()
 
 std::string EditContext::modelHash(const model::Transformer &model)
 {
+    if (m_options.modelKey)
+        if (auto key = m_options.modelKey(); !key.empty())
+            return key;
+    return weightsHash(model);
+}
+
+std::string weightsHash(const model::Transformer &model)
+{
     // Names, shapes and values; big tensors are sampled (a 7B model would take
     // half a minute to hash in full, and any two different models differ in
     // far more values than the sample skips).
@@ -169,6 +177,23 @@ void saveCached(const fs::path &path, const torch::Tensor &tensor)
 
 } // namespace
 
+bool EditContext::sharedLookup(const std::string &name, torch::Tensor &out) const
+{
+    if (!m_options.sharedStatistics)
+        return false;
+    const auto found = m_options.sharedStatistics->find(name);
+    if (found == m_options.sharedStatistics->end())
+        return false;
+    out = found->second;
+    return true;
+}
+
+void EditContext::sharedStore(const std::string &name, const torch::Tensor &tensor) const
+{
+    if (m_options.sharedStatistics)
+        m_options.sharedStatistics->emplace(name, tensor);
+}
+
 const torch::Tensor &EditContext::secondMoment(const model::Transformer &model, const model::Tokenizer &tokenizer,
                                                int64_t layer, int64_t samples)
 {
@@ -179,7 +204,7 @@ const torch::Tensor &EditContext::secondMoment(const model::Transformer &model, 
     const auto file = fs::path(cacheDir()) / ("mom2-" + modelHash(model) + "-L" + std::to_string(layer) + "-" +
                                               corpusHash() + "-n" + std::to_string(samples) + ".safetensors");
     torch::Tensor C;
-    if (loadCached(file, C)) {
+    if (sharedLookup(file.filename().string(), C) || loadCached(file, C)) {
         ++m_loaded;
     } else {
         torch::NoGradGuard noGrad;
@@ -207,6 +232,7 @@ const torch::Tensor &EditContext::secondMoment(const model::Transformer &model, 
         saveCached(file, C);
         ++m_computed;
     }
+    sharedStore(file.filename().string(), C);
     m_statisticsSeconds += secondsSince(start);
     return m_stats[memoryKey] = C;
 }
@@ -221,7 +247,7 @@ const torch::Tensor &EditContext::implicitGram(const model::Transformer &model, 
     const auto file = fs::path(cacheDir()) / ("implicit-" + modelHash(model) + "-L" + std::to_string(layer) + "-" +
                                               corpusHash() + "-n" + std::to_string(samples) + ".safetensors");
     torch::Tensor M;
-    if (loadCached(file, M)) {
+    if (sharedLookup(file.filename().string(), M) || loadCached(file, M)) {
         ++m_loaded;
     } else {
         torch::AutoGradMode gradMode(true);
@@ -276,6 +302,7 @@ const torch::Tensor &EditContext::implicitGram(const model::Transformer &model, 
         saveCached(file, M);
         ++m_computed;
     }
+    sharedStore(file.filename().string(), M);
     m_statisticsSeconds += secondsSince(start);
     return m_stats[memoryKey] = M;
 }

@@ -24,6 +24,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -150,6 +151,15 @@ struct ContextOptions {
     // can move a later fact onto its planned target; the run still edits it
     // (the update raises the target's margin), so the plan never stalls.
     bool editSatisfiedTargets = false;
+    // The cache key of the model's weights, when its owner knows them to be the
+    // unedited ones it loaded (empty otherwise: the weights are then hashed, so
+    // statistics of edited weights never land under the base model's key).
+    // Weights rebuilt after edits are taken out are not bit-identical to the
+    // base, so hashing them would miss the cache every time.
+    std::function<std::string()> modelKey;
+    // Statistics already in memory, shared by every context of one loaded model
+    // (a new run or a reloaded ledger run reads them instead of the disk).
+    std::shared_ptr<std::map<std::string, torch::Tensor>> sharedStatistics;
 };
 
 // Per-run state. Statistics are computed on first use from the weights as
@@ -227,6 +237,8 @@ public:
 private:
     std::string modelHash(const model::Transformer &model);
     std::string corpusHash();
+    bool sharedLookup(const std::string &name, torch::Tensor &out) const;
+    void sharedStore(const std::string &name, const torch::Tensor &tensor) const;
 
     ContextOptions m_options;
     std::vector<std::string> m_corpus;
@@ -256,6 +268,10 @@ private:
     int64_t m_computed = 0, m_loaded = 0;
     double m_statisticsSeconds = 0;
 };
+
+// The statistics cache's key for a model's weights as they are now: names,
+// shapes and values (large tensors sampled).
+std::string weightsHash(const model::Transformer &model);
 
 class EditMethod {
 public:

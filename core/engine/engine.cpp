@@ -5,6 +5,7 @@
 #include "model/model_config.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
+#include "run/loaded_model.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -13,8 +14,6 @@
 namespace oedit {
 
 namespace fs = std::filesystem;
-
-namespace {
 
 Expected<torch::ScalarType> parseDtype(const std::string &name)
 {
@@ -42,6 +41,8 @@ Expected<torch::Device> parseDevice(const std::string &name)
         return Status::failure("unknown device '" + name + "': use cpu, cuda or cuda:N");
     }
 }
+
+namespace {
 
 // Tokenizer files travel with the weights so a saved model opens anywhere.
 const char *const kTokenizerFiles[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model",
@@ -102,22 +103,14 @@ Status Engine::openModel(const std::string &directory, const OpenOptions &option
         if (const Status files = model::checkCheckpointDir(directory); !files)
             return files;
 
-        auto config = model::loadModelConfig(directory);
-        auto weights = model::loadStateDict(directory, dtype.value());
-        auto transformer = std::make_unique<model::Transformer>(std::move(config), std::move(weights));
-        transformer->to(device.value(), dtype.value());
-
-        std::unique_ptr<model::Tokenizer> tokenizer;
-        try {
-            tokenizer = model::loadTokenizer(directory);
-        } catch (const std::exception &) {
-            // A checkpoint without a tokenizer (the test fixtures) still runs on
-            // token ids; predict() explains what is missing.
-        }
-        d->path = directory;
-        d->model = std::move(transformer);
-        d->tokenizer = std::move(tokenizer);
-        d->resetEditing();
+        auto loaded = run::loadModel(directory, device.value(), dtype.value());
+        // A new model starts a new session; the old one's ledger rows stay.
+        d->session.reset();
+        d->open = std::move(loaded);
+        d->session = std::make_unique<run::EditSession>(*d->open);
+        if (d->other && d->other->isFolder(directory) && d->otherDevice == device.value().str() &&
+            d->otherDtype == model::torchDtypeName(dtype.value()))
+            d->other.reset(); // the same model twice in memory helps no one
         return Status::success();
     } catch (const std::exception &e) {
         return Status::failure("cannot open model '" + directory + "': " + e.what());
@@ -126,20 +119,20 @@ Status Engine::openModel(const std::string &directory, const OpenOptions &option
 
 bool Engine::hasModel() const
 {
-    return d->model != nullptr;
+    return d->open != nullptr;
 }
 
 ModelInfo Engine::modelInfo() const
 {
     ModelInfo info;
-    if (!d->model)
+    if (!d->open)
         return info;
-    const auto &config = d->model->config();
-    info.path = d->path;
+    const auto &config = d->model()->config();
+    info.path = d->path();
     info.family = config.family == model::Family::Gpt2 ? "gpt2" : "llama";
     info.modelType = config.modelType;
-    info.device = d->model->device().str();
-    info.dtype = model::torchDtypeName(d->model->dtype());
+    info.device = d->model()->device().str();
+    info.dtype = model::torchDtypeName(d->model()->dtype());
     info.layers = static_cast<int>(config.layers);
     info.hidden = static_cast<int>(config.hidden);
     info.heads = static_cast<int>(config.heads);
@@ -147,42 +140,42 @@ ModelInfo Engine::modelInfo() const
     info.intermediate = static_cast<int>(config.intermediate);
     info.vocabSize = static_cast<int>(config.vocabSize);
     info.maxPositions = static_cast<int>(config.maxPositions);
-    info.parameters = d->model->parameterCount();
-    info.tokenizer = d->tokenizer ? d->tokenizer->description() : "none";
+    info.parameters = d->model()->parameterCount();
+    info.tokenizer = d->tokenizer() ? d->tokenizer()->description() : "none";
     return info;
 }
 
 Expected<Prediction> Engine::predict(const std::string &prompt, int topK, int continuationTokens)
 {
-    if (!d->model)
+    if (!d->open)
         return Status::failure("no model is open: open a model folder first");
-    if (!d->tokenizer)
-        return Status::failure("the model in '" + d->path +
+    if (!d->tokenizer())
+        return Status::failure("the model in '" + d->path() +
                                "' has no tokenizer (tokenizer.json, vocab.json + merges.txt or tokenizer.model), "
                                "so text prompts cannot be encoded");
     if (prompt.empty())
         return Status::failure("the prompt is empty: type some text to continue");
     try {
         torch::NoGradGuard noGrad;
-        const auto ids = d->tokenizer->encodeForModel(prompt);
+        const auto ids = d->tokenizer()->encodeForModel(prompt);
         if (ids.empty())
             return Status::failure("the prompt encodes to no tokens");
-        const auto logits = d->model->forward(torch::tensor(ids, torch::kLong).unsqueeze(0));
+        const auto logits = d->model()->forward(torch::tensor(ids, torch::kLong).unsqueeze(0));
         const auto probabilities = torch::softmax(logits[0][-1].to(torch::kFloat), -1).cpu();
         const auto best = probabilities.topk(std::clamp<int64_t>(topK, 1, probabilities.size(0)));
         Prediction prediction;
         for (int64_t i = 0; i < std::get<1>(best).size(0); ++i) {
             const int64_t id = std::get<1>(best)[i].item<int64_t>();
-            prediction.top.push_back({d->tokenizer->tokenText(id), id, std::get<0>(best)[i].item<double>()});
+            prediction.top.push_back({d->tokenizer()->tokenText(id), id, std::get<0>(best)[i].item<double>()});
         }
-        const auto continuation = d->model->generate(ids, continuationTokens, 1, d->tokenizer->eosId());
+        const auto continuation = d->model()->generate(ids, continuationTokens, 1, d->tokenizer()->eosId());
         std::vector<int64_t> text;
         for (int64_t id : continuation) {
-            if (d->tokenizer->eosId() && id == *d->tokenizer->eosId())
+            if (d->tokenizer()->eosId() && id == *d->tokenizer()->eosId())
                 break;
             text.push_back(id);
         }
-        prediction.continuation = d->tokenizer->decode(text);
+        prediction.continuation = d->tokenizer()->decode(text);
         return prediction;
     } catch (const std::exception &e) {
         return Status::failure(std::string("prediction failed: ") + e.what());
@@ -191,18 +184,18 @@ Expected<Prediction> Engine::predict(const std::string &prompt, int topK, int co
 
 Status Engine::saveModel(const std::string &directory)
 {
-    if (!d->model)
+    if (!d->open)
         return Status::failure("no model is open: nothing to save");
     try {
         const fs::path target(directory);
         if (fs::exists(target) && !fs::is_directory(target))
             return Status::failure("'" + directory + "' exists and is not a folder: choose a folder to save the model in");
-        if (fs::exists(target) && fs::equivalent(target, fs::path(d->path)))
+        if (fs::exists(target) && fs::equivalent(target, fs::path(d->path())))
             return Status::failure("saving over the folder the model was opened from is refused: "
                                    "the ledger rebuilds edits from those base weights; choose another folder");
-        model::saveCheckpoint(directory, d->model->config(), d->model->weights(), torch::kFloat32);
+        model::saveCheckpoint(directory, d->model()->config(), d->model()->weights(), torch::kFloat32);
         for (const char *name : kTokenizerFiles) {
-            const fs::path source = fs::path(d->path) / name;
+            const fs::path source = fs::path(d->path()) / name;
             if (!fs::exists(source))
                 continue;
             // Copy beside the destination and rename, so no half-copied file appears.

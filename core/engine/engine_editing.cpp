@@ -236,20 +236,6 @@ nlohmann::json runSummary(const std::vector<edit::EditResult> &applied, const ed
 
 } // namespace
 
-const world::World *Engine::Impl::loadedWorld()
-{
-    if (!worldLoaded) {
-        worldLoaded = true;
-        std::error_code ec;
-        if (fs::exists(fs::path(path) / "world.json", ec)) {
-            auto loaded = world::loadWorld(path);
-            if (loaded)
-                world = std::move(loaded.value());
-        }
-    }
-    return world ? &*world : nullptr;
-}
-
 std::vector<std::string> editMethods()
 {
     return edit::editMethodNames();
@@ -325,13 +311,14 @@ std::string EditOutcome::toJson() const
 
 Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &progress)
 {
-    if (!d->model)
+    if (!d->open)
         return Status::failure("no model is open: open a model folder first");
-    if (!d->tokenizer)
-        return Status::failure("the model in '" + d->path + "' has no tokenizer, so text prompts cannot be encoded");
+    if (!d->tokenizer())
+        return Status::failure("the model in '" + d->path() + "' has no tokenizer, so text prompts cannot be encoded");
     const auto start = Clock::now();
-    const auto &model = *d->model;
-    const auto &tokenizer = *d->tokenizer;
+    auto &model = *d->model();
+    const auto &tokenizer = *d->tokenizer();
+    auto &session = *d->session;
     bool applied = false;
     try {
         // 1. Everything that can be checked without computing: method,
@@ -351,7 +338,7 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
         auto method = edit::createEditMethod(spec.method, overrides, model.config());
 
         edit::EditRequest request{spec.subject, spec.prompt, spec.targetNew, spec.targetTrue};
-        const world::World *w = d->loadedWorld();
+        const world::World *w = d->open->world();
         const auto match = w ? matchWorldFact(*w, spec.subject, spec.prompt) : std::nullopt;
         EditOutcome outcome;
         if (spec.targetTrue && !trim(*spec.targetTrue).empty()) {
@@ -366,20 +353,12 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
         }
         edit::validateRequest(model, tokenizer, request);
 
-        if (d->editContext && !spec.statisticsText.empty() &&
-            spec.statisticsText != d->editContext->options().corpusPath)
+        if (session.hasContext() && !spec.statisticsText.empty() && spec.statisticsText != session.statisticsText())
             return Status::failure("this run takes its statistics from '" +
-                                   (d->editContext->options().corpusPath.empty()
-                                        ? d->path + "/general_train.txt"
-                                        : d->editContext->options().corpusPath) +
+                                   (session.statisticsText().empty() ? d->path() + "/general_train.txt"
+                                                                     : session.statisticsText()) +
                                    "'; open the model again to start a run with another text");
-        if (!d->editContext) {
-            edit::ContextOptions options;
-            options.modelDir = d->path;
-            options.corpusPath = spec.statisticsText;
-            d->editContext = std::make_unique<edit::EditContext>(options);
-        }
-        auto &context = *d->editContext;
+        auto &context = session.context(spec.statisticsText);
         ProgressScope progressScope(context, progress);
 
         // 2. The prompts to watch, scored on the unedited weights.
@@ -402,15 +381,17 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
         // 3. Statistics (cached after the first time), then the update; the
         // weights do not change until applyEdit below.
         t = Clock::now();
-        method->prepare(*d->model, tokenizer, context);
+        method->prepare(model, tokenizer, context);
         outcome.timings.statistics = since(t);
-        auto result = method->edit(*d->model, tokenizer, request, context);
+        auto computed = method->edit(model, tokenizer, request, context);
 
+        // On the model, and appended to the ledger run when attached.
         t = Clock::now();
-        edit::applyEdit(*d->model, result, &context);
-        d->applied.push_back(result);
+        outcome.ledgerEditId = session.commit(std::move(computed));
+        outcome.runId = session.runId();
         applied = true;
         outcome.timings.apply = since(t);
+        const auto &result = session.applied().back();
 
         t = Clock::now();
         scoreProbes(model, tokenizer, spec.targetNew, plans, true);
@@ -454,8 +435,7 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
         // Only an applied edit changed anything; take it out again.
         if (applied) {
             try {
-                edit::unapplyEdit(*d->model, d->applied.back(), d->editContext.get());
-                d->applied.pop_back();
+                session.undo();
             } catch (const std::exception &inner) {
                 return Status::failure(std::string("the edit failed (") + e.what() +
                                        ") and could not be taken out again (" + inner.what() +
@@ -472,28 +452,77 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
 
 Status Engine::undoLastEdit()
 {
-    if (!d->model)
+    if (!d->open)
         return Status::failure("no model is open: nothing to undo");
-    if (d->applied.empty())
+    if (!d->session->canUndo())
         return Status::failure("this run has no edit to undo");
     try {
-        edit::unapplyEdit(*d->model, d->applied.back(), d->editContext.get());
-        d->applied.pop_back();
+        d->session->undo();
         return Status::success();
     } catch (const std::exception &e) {
         return Status::failure(std::string("undo failed: ") + e.what());
     }
 }
 
+Status Engine::redoEdit()
+{
+    if (!d->open)
+        return Status::failure("no model is open: nothing to redo");
+    if (!d->session->canRedo())
+        return Status::failure("there is no undone edit to redo");
+    try {
+        d->session->redo();
+        return Status::success();
+    } catch (const std::exception &e) {
+        return Status::failure(std::string("redo failed: ") + e.what());
+    }
+}
+
 int Engine::editCount() const
 {
-    return static_cast<int>(d->applied.size());
+    return d->session ? static_cast<int>(d->session->editCount()) : 0;
+}
+
+Status Engine::attachLedger(const std::string &db, long long runId)
+{
+    if (!d->open)
+        return Status::failure("no model is open: open the model the run was made on first");
+    if (db.empty())
+        return Status::failure("no ledger given: choose a ledger file");
+    try {
+        d->session->attach(db, runId);
+        return Status::success();
+    } catch (const std::exception &e) {
+        if (runId == 0)
+            return Status::failure("cannot record the session in '" + db + "': " + e.what());
+        return Status::failure("cannot load run " + std::to_string(runId) + " of '" + db + "': " + e.what());
+    }
+}
+
+void Engine::detachLedger()
+{
+    if (d->session)
+        d->session->detach();
+}
+
+Engine::SessionInfo Engine::session() const
+{
+    SessionInfo info;
+    if (!d->session)
+        return info;
+    info.db = d->session->ledgerPath();
+    info.runId = d->session->runId();
+    info.edits = static_cast<int>(d->session->editCount());
+    info.canUndo = d->session->canUndo();
+    info.canRedo = d->session->canRedo();
+    return info;
 }
 
 Expected<std::string> Engine::saveEditState(const std::string &path) const
 {
-    if (!d->model)
+    if (!d->open)
         return Status::failure("no model is open: there is no run to save");
+    const auto &applied = d->session->applied();
     const fs::path target(path);
     const fs::path temporary = target.string() + ".partial";
     try {
@@ -501,21 +530,21 @@ Expected<std::string> Engine::saveEditState(const std::string &path) const
         const std::string index =
             nlohmann::json{{"format", kRunFormat},
                            {"version", kRunFormatVersion},
-                           {"model", d->path},
-                           {"statistics_text", d->editContext ? d->editContext->options().corpusPath : std::string()},
-                           {"edit_ids", editIds(d->applied)}}
+                           {"model", d->path()},
+                           {"statistics_text", d->session->statisticsText()},
+                           {"edit_ids", editIds(applied)}}
                 .dump();
         archive.write("index", torch::from_blob(const_cast<char *>(index.data()),
                                                 {static_cast<int64_t>(index.size())}, torch::kUInt8)
                                    .clone());
         const edit::EditContext empty;
-        const edit::EditContext &context = d->editContext ? *d->editContext : empty;
+        const edit::EditContext &context = d->session->hasContext() ? d->session->context() : empty;
         torch::serialize::OutputArchive state;
         context.writeState(state);
         archive.write("state", state);
-        for (size_t i = 0; i < d->applied.size(); ++i) {
+        for (size_t i = 0; i < applied.size(); ++i) {
             torch::serialize::OutputArchive nested;
-            d->applied[i].write(nested);
+            applied[i].write(nested);
             archive.write("edit." + std::to_string(i), nested);
         }
         std::error_code ec;
@@ -524,7 +553,7 @@ Expected<std::string> Engine::saveEditState(const std::string &path) const
         // Through a temporary beside it and a rename: never half a file at `path`.
         archive.save_to(temporary.string());
         fs::rename(temporary, target);
-        return runSummary(d->applied, context, d->model->config().hidden).dump();
+        return runSummary(applied, context, d->model()->config().hidden).dump();
     } catch (const std::exception &e) {
         std::error_code ec;
         fs::remove(temporary, ec);
@@ -551,53 +580,14 @@ SavedRunFile readSavedRunFile(const std::string &path)
     return file;
 }
 
-namespace {
-
-// Makes `saved` the engine's run: this run's edits out (newest first),
-// `prepare` (statistics) on the bare weights, the saved edits in, recorded in
-// `context` when `prepare` is given (their O-Edit state is then rebuilt from
-// them) and applied plainly otherwise (the context already holds their state).
-// On failure everything is put back.
-Status swapRun(model::Transformer &model, std::vector<edit::EditResult> &applied,
-               std::unique_ptr<edit::EditContext> &current, std::vector<edit::EditResult> saved,
-               std::unique_ptr<edit::EditContext> context, const std::function<void(edit::EditContext &)> &prepare,
-               const std::string &what)
-{
-    edit::EditContext *recordIn = prepare ? context.get() : nullptr;
-    size_t undone = 0, redone = 0;
-    try {
-        for (auto it = applied.rbegin(); it != applied.rend(); ++it, ++undone)
-            edit::unapplyEdit(model, *it, nullptr);
-        if (prepare)
-            prepare(*context);
-        for (; redone < saved.size(); ++redone)
-            edit::applyEdit(model, saved[redone], recordIn);
-    } catch (const std::exception &e) {
-        // Unreachable once the edits were checked, short of running out of memory; put things back.
-        try {
-            for (size_t i = redone; i-- > 0;)
-                edit::unapplyEdit(model, saved[i], nullptr);
-            for (size_t i = applied.size() - undone; i < applied.size(); ++i)
-                edit::applyEdit(model, applied[i], nullptr);
-        } catch (const std::exception &) {
-            return Status::failure(what + " failed half-way (" + e.what() + "): open the model again before going on");
-        }
-        return Status::failure(what + " failed: " + e.what());
-    }
-    applied = std::move(saved);
-    current = std::move(context);
-    return Status::success();
-}
-
-} // namespace
-
 Status Engine::loadEditState(const std::string &path)
 {
-    if (!d->model)
+    if (!d->open)
         return Status::failure("no model is open: open the model the run was made on first");
     // Read and check everything before touching the weights.
     std::vector<edit::EditResult> saved;
     std::unique_ptr<edit::EditContext> context;
+    std::string statisticsText;
     try {
         std::error_code ec;
         if (!fs::is_regular_file(path, ec))
@@ -612,65 +602,26 @@ Status Engine::loadEditState(const std::string &path)
                                    std::to_string(kRunFormatVersion));
         saved = std::move(file.edits);
         for (const auto &result : saved)
-            checkFits(*d->model, result);
-        edit::ContextOptions options;
-        options.modelDir = d->path;
-        options.corpusPath = index.value("statistics_text", std::string());
-        context = std::make_unique<edit::EditContext>(options);
+            checkFits(*d->model(), result);
+        statisticsText = index.value("statistics_text", std::string());
+        context = d->session->newContext(statisticsText);
         torch::serialize::InputArchive state;
         file.archive->read("state", state);
         context->readState(state);
         for (const auto &[layer, layerState] : context->oeditLayers())
-            if (layer < 0 || layer >= d->model->config().layers ||
-                (layerState.deltaTotal.defined() && layerState.deltaTotal.size(0) != d->model->config().hidden))
+            if (layer < 0 || layer >= d->model()->config().layers ||
+                (layerState.deltaTotal.defined() && layerState.deltaTotal.size(0) != d->model()->config().hidden))
                 return Status::failure("the run in '" + path + "' was made on a model of other shapes");
     } catch (const std::exception &e) {
         return Status::failure("cannot read the run '" + path + "': " + e.what());
     }
-    return swapRun(*d->model, d->applied, d->editContext, std::move(saved), std::move(context), nullptr,
-                   "restoring the run");
-}
-
-Status Engine::loadLedgerRun(const std::string &db, long long runId)
-{
-    if (!d->model)
-        return Status::failure("no model is open: open the model the run was made on first");
-    std::vector<edit::EditResult> saved;
-    std::unique_ptr<edit::EditContext> context;
     try {
-        std::error_code ec;
-        if (!fs::is_regular_file(db, ec))
-            return Status::failure("the ledger '" + db + "' does not exist (leave out --run to start a new run)");
-        store::Ledger ledger(db);
-        const auto info = ledger.run(runId); // names the run when it does not exist
-        if (store::modelFolderHash(d->path) != info.baseModelHash)
-            return Status::failure("run " + std::to_string(runId) + " was made on the model at '" + info.modelPath +
-                                   "', whose content differs from the open model '" + d->path +
-                                   "': open that model, or leave out --run to start a new run");
-        if (info.status == "running")
-            return Status::failure("run " + std::to_string(runId) +
-                                   " is marked running (in progress, or killed: resume it first)");
-        for (const auto &row : ledger.activeEdits(runId)) {
-            saved.push_back(ledger.loadEdit(row.id));
-            checkFits(*d->model, saved.back());
-        }
-        edit::ContextOptions options;
-        options.modelDir = d->path;
-        context = std::make_unique<edit::EditContext>(options);
-        for (const auto &row : ledger.listEdits(runId))
-            context->reserveIdsUpTo(row.resultId);
+        d->session->replace(std::move(saved), std::move(context), statisticsText);
+        return Status::success();
     } catch (const std::exception &e) {
-        return Status::failure("cannot read run " + std::to_string(runId) + " of '" + db + "': " + e.what());
+        return Status::failure(std::string("restoring the run failed: ") + e.what() +
+                               ": open the model again before going on");
     }
-    // Statistics from the unedited weights, as the run's first edit had them.
-    const std::string method = saved.empty() ? std::string() : saved.front().method;
-    const nlohmann::json hparams = saved.empty() ? nlohmann::json() : saved.front().hparams;
-    const auto prepare = [&, method, hparams](edit::EditContext &ctx) {
-        if (!method.empty())
-            edit::createEditMethod(method, hparams, d->model->config())->prepare(*d->model, *d->tokenizer, ctx);
-    };
-    return swapRun(*d->model, d->applied, d->editContext, std::move(saved), std::move(context), prepare,
-                   "loading run " + std::to_string(runId));
 }
 
 } // namespace oedit

@@ -2,12 +2,14 @@
 // and prediction; engine_editing.cpp: edits and the run). Internal: it uses
 // torch and must never be included from core/include/oedit/.
 //
-// Ownership: the Impl owns the open model, its tokenizer and the editing run
-// of that model; the Engine owns the Impl. Same threading as Engine: one
+// Ownership: the Impl owns the open model (a run::LoadedModel), its editing
+// session and at most one other loaded model; the Engine owns the Impl. Same threading as Engine: one
 // thread at a time.
 #pragma once
 
 #include "edit/editor.h"
+#include "run/edit_session.h"
+#include "run/loaded_model.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "oedit/engine.h"
@@ -34,30 +36,37 @@ struct SavedRunFile {
 SavedRunFile readSavedRunFile(const std::string &path);
 
 struct Engine::Impl {
-    std::string path;
-    std::unique_ptr<model::Transformer> model;
-    std::unique_ptr<model::Tokenizer> tokenizer;
+    // The open model, loaded once: weights, tokenizer, base weights, statistics.
+    std::unique_ptr<run::LoadedModel> open;
+    // The open model's editing session (null until a model is open).
+    std::unique_ptr<run::EditSession> session;
+    // Another model folder (or the open one on another device) that a run,
+    // its resume, export or norm growth needed, kept for the next such call.
+    std::unique_ptr<run::LoadedModel> other;
+    std::string otherDevice, otherDtype;
 
-    // The editing run of the open model. The context is created by the first
-    // edit (it fixes the statistics text); `applied` holds every applied edit
-    // in order, so undo and saving the run need nothing else.
-    std::unique_ptr<edit::EditContext> editContext;
-    std::vector<edit::EditResult> applied;
-    // The model folder's world.json, read on first need; nullopt when absent.
-    bool worldLoaded = false;
-    std::optional<world::World> world;
-
-    // The model folder's world, read on first call (engine_editing.cpp); null when there is none.
-    const world::World *loadedWorld();
-
-    // A new model starts a new run (called by openModel once the model is in).
-    void resetEditing()
+    model::Transformer *model() const { return open ? open->model.get() : nullptr; }
+    model::Tokenizer *tokenizer() const { return open ? open->tokenizer.get() : nullptr; }
+    const std::string &path() const
     {
-        editContext.reset();
-        applied.clear();
-        worldLoaded = false;
-        world.reset();
+        static const std::string none;
+        return open ? open->dir : none;
+    }
+
+    // The model a run on `modelDir` (empty: the open one) computes with, on
+    // `device`/`dtype` (empty: the open model's, or the CPU in float32).
+    // Loads it when it is neither the open model nor the one kept. Throws.
+    run::LoadedModel &modelFor(const std::string &modelDir, const std::string &device, const std::string &dtype);
+    // After a run used the open model: the session's weights again.
+    void afterRun(run::LoadedModel &used)
+    {
+        if (open && &used == open.get() && session)
+            session->restoreWeights();
     }
 };
+
+// Device and dtype names as the facade takes them (engine.cpp).
+Expected<torch::Device> parseDevice(const std::string &name);
+Expected<torch::ScalarType> parseDtype(const std::string &name);
 
 } // namespace oedit

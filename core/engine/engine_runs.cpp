@@ -1,11 +1,14 @@
 // The runs facade (oedit/runs.h) over the ledger and the runner.
+#include "run/ledger_codec.h"
 #include "oedit/runs.h"
 
 #include "engine/engine_impl.h"
+#include "run/loaded_model.h"
+#include "run/runner.h"
 
 #include "store/ledger.h"
-#include "store/rebuild.h"
-#include "store/runner.h"
+#include "run/rebuild.h"
+#include "run/runner.h"
 #include "model/checkpoint.h"
 #include "model/model_config.h"
 #include "model/transformer.h"
@@ -157,57 +160,6 @@ std::string toJson(const RollbackInfo &event)
     return eventJson(event).dump();
 }
 
-Expected<RunSummary> startRun(const std::string &db, const RunRequest &request, const ProgressFn &progress)
-{
-    return guarded([&]() -> Expected<RunSummary> {
-        if (db.empty())
-            return Status::failure("no ledger given (--db FILE)");
-        store::RunnerOptions options;
-        options.modelDir = request.modelDir;
-        options.dataset = request.dataset;
-        options.method = request.method;
-        options.edits = request.edits;
-        options.evalEvery = request.evalEvery;
-        options.seed = request.seed;
-        options.cacheDir = request.cacheDir;
-        options.label = request.label;
-        if (!request.hparamsJson.empty()) {
-            try {
-                options.overrides = nlohmann::json::parse(request.hparamsJson);
-            } catch (const std::exception &error) {
-                return Status::failure(std::string("the hyperparameters are not valid JSON: ") + error.what());
-            }
-            if (!options.overrides.is_object())
-                return Status::failure("the hyperparameters must be a JSON object");
-        }
-        const auto parent = fs::absolute(db).parent_path();
-        std::error_code error;
-        if (!fs::is_directory(parent, error))
-            return Status::failure("cannot create the ledger '" + db + "': the folder '" + parent.string() +
-                                   "' does not exist");
-        store::Ledger ledger(db);
-        store::RunnerCallbacks callbacks;
-        callbacks.progress = progress;
-        const auto result = store::startRun(ledger, options, callbacks);
-        auto summary = summarize(ledger, ledger.run(result.runId));
-        summary.message = result.message;
-        return summary;
-    });
-}
-
-Expected<RunSummary> resumeRun(const std::string &db, long long runId, const ProgressFn &progress)
-{
-    return guarded([&]() -> Expected<RunSummary> {
-        auto ledger = openExisting(db);
-        store::RunnerCallbacks callbacks;
-        callbacks.progress = progress;
-        const auto result = store::resumeRun(*ledger, runId, callbacks);
-        auto summary = summarize(*ledger, ledger->run(result.runId));
-        summary.message = result.message;
-        return summary;
-    });
-}
-
 Expected<std::vector<RunSummary>> listRuns(const std::string &db)
 {
     return guarded([&]() -> Expected<std::vector<RunSummary>> {
@@ -305,52 +257,6 @@ std::string toCsv(const RunReport &report)
         out += "\n";
     }
     return out;
-}
-
-Expected<long long> exportRun(const std::string &db, long long runId, std::optional<long long> step,
-                              const std::string &outDir)
-{
-    return guarded([&]() -> Expected<long long> {
-        if (outDir.empty())
-            return Status::failure("no output folder given (--out DIR)");
-        std::error_code error;
-        if (fs::exists(outDir, error) && (!fs::is_directory(outDir, error) || !fs::is_empty(outDir, error)))
-            return Status::failure("'" + outDir + "' exists and is not an empty folder: choose a new folder");
-        auto ledger = openExisting(db);
-        const auto info = ledger->run(runId);
-        const auto last = ledger->lastStep(runId);
-        if (step && (*step < 0 || *step > last))
-            return Status::failure("--step " + std::to_string(*step) + " is outside run " + std::to_string(runId) +
-                                   ", which has steps 0.." + std::to_string(last));
-        if (store::modelFolderHash(info.modelPath) != info.baseModelHash)
-            return Status::failure("the model at '" + info.modelPath + "' is not the one run " +
-                                   std::to_string(runId) + " started from (its content hash changed)");
-        model::Transformer model(model::loadModelConfig(info.modelPath),
-                                 model::loadStateDict(info.modelPath, torch::kFloat32));
-        const auto base = store::captureBaseWeights(model);
-        const auto included = store::rebuildWeights(model, base, *ledger, runId, step);
-        // Written beside the target and renamed, so a failure leaves no half folder.
-        const fs::path target = fs::absolute(outDir);
-        const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".partial");
-        fs::remove_all(temporary);
-        try {
-            model::saveCheckpoint(temporary.string(), model.config(), model.weights(), torch::kFloat32);
-            for (const char *name : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer.model",
-                                     "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "world.json",
-                                     "general_train.txt", "general_heldout.txt"}) {
-                const fs::path source = fs::path(info.modelPath) / name;
-                if (fs::exists(source))
-                    fs::copy_file(source, temporary / name);
-            }
-            if (fs::exists(target))
-                fs::remove(target); // empty, checked above
-            fs::rename(temporary, target);
-        } catch (...) {
-            fs::remove_all(temporary, error);
-            throw;
-        }
-        return static_cast<long long>(included);
-    });
 }
 
 // ---------------------------------------------------------------------------
@@ -474,7 +380,7 @@ Expected<SubspaceReport> subspaceReport(const std::string &db, long long runId, 
         std::set<int64_t> layers;
         for (size_t i = 0; i < rows.size(); ++i) {
             report.edits.push_back(entryOf(rows[i]));
-            for (auto &update : ledger->loadUpdate(rows[i].id)) {
+            for (auto &update : run::loadUpdate(*ledger, rows[i].id)) {
                 layers.insert(update.layer);
                 updates[i][update.layer] = std::move(update);
             }
@@ -555,9 +461,9 @@ Expected<PrincipalAngles> principalAngles(const std::string &db, long long editA
         out.editA = editA;
         out.editB = editB;
         std::map<int64_t, torch::Tensor> basesA;
-        for (const auto &update : ledger->loadUpdate(editA))
+        for (const auto &update : run::loadUpdate(*ledger, editA))
             basesA[update.layer] = outputBasis(update);
-        for (const auto &update : ledger->loadUpdate(editB)) {
+        for (const auto &update : run::loadUpdate(*ledger, editB)) {
             const auto it = basesA.find(update.layer);
             if (it == basesA.end())
                 continue;
@@ -575,63 +481,6 @@ Expected<PrincipalAngles> principalAngles(const std::string &db, long long editA
         if (out.layers.empty())
             return Status::failure("edits " + std::to_string(editA) + " and " + std::to_string(editB) +
                                    " change no layer in common: they have no angles to compare");
-        return out;
-    });
-}
-
-Expected<std::vector<NormSeries>> normGrowth(const std::string &db, long long runId)
-{
-    return guarded([&]() -> Expected<std::vector<NormSeries>> {
-        auto ledger = openExisting(db);
-        const auto info = ledger->run(runId);
-        const auto rows = ledger->activeEdits(runId);
-        std::vector<NormSeries> out;
-        if (rows.empty())
-            return out;
-        if (store::modelFolderHash(info.modelPath) != info.baseModelHash)
-            return Status::failure("the model at '" + info.modelPath + "' is not the one run " +
-                                   std::to_string(runId) + " started from (its content hash changed)");
-        const model::Transformer model(model::loadModelConfig(info.modelPath),
-                                       model::loadStateDict(info.modelPath, torch::kFloat32));
-        const auto base = store::captureBaseWeights(model);
-        std::map<int64_t, torch::Tensor> sums; // float64 running sums of the updates per layer
-        std::map<int64_t, size_t> seriesOf;
-        const auto lastStep = ledger->lastStep(runId);
-        size_t next = 0;
-        for (int64_t step = 0; step <= lastStep; ++step) {
-            bool changed = false;
-            for (; next < rows.size() && rows[next].step <= step; ++next) {
-                for (const auto &update : ledger->loadUpdate(rows[next].id)) {
-                    auto &sum = sums[update.layer];
-                    const auto delta = update.matrix().to(torch::kDouble);
-                    sum = sum.defined() ? sum + delta : delta;
-                    if (!seriesOf.count(update.layer)) {
-                        NormSeries series;
-                        series.layer = update.layer;
-                        series.baseNorm = base.at(update.layer).to(torch::kDouble).norm().item<double>();
-                        // Steps before the layer's first edit: the base weights.
-                        for (int64_t s = 0; s < step; ++s) {
-                            series.steps.push_back(s);
-                            series.relative.push_back(1.0);
-                        }
-                        seriesOf[update.layer] = out.size();
-                        out.push_back(std::move(series));
-                    }
-                }
-                changed = true;
-            }
-            for (auto &series : out) {
-                double value = series.relative.empty() ? 1.0 : series.relative.back();
-                if (changed || series.relative.empty()) {
-                    const auto it = sums.find(series.layer);
-                    const auto W = base.at(series.layer).to(torch::kDouble) + it->second;
-                    value = series.baseNorm > 0 ? W.norm().item<double>() / series.baseNorm : 1.0;
-                }
-                series.steps.push_back(step);
-                series.relative.push_back(value);
-            }
-        }
-        std::sort(out.begin(), out.end(), [](const NormSeries &a, const NormSeries &b) { return a.layer < b.layer; });
         return out;
     });
 }
@@ -671,41 +520,276 @@ Expected<std::vector<FactComparison>> compareFacts(const std::string &db, const 
     });
 }
 
-Expected<RunSummary> recordSession(const std::string &db, long long runId, const std::string &stateFile,
-                                   const std::string &modelDir)
+} // namespace oedit::runs
+
+// ---------------------------------------------------------------------------
+// The calls that need a model: on the engine's open model, or on another
+// folder the engine loads once through the same code.
+
+namespace oedit {
+
+namespace fs = std::filesystem;
+
+run::LoadedModel &Engine::Impl::modelFor(const std::string &modelDir, const std::string &device,
+                                         const std::string &dtype)
 {
-    return guarded([&]() -> Expected<RunSummary> {
+    const auto parsedDevice = parseDevice(device.empty() ? "cpu" : device);
+    if (!parsedDevice)
+        throw store::LedgerError(parsedDevice.message());
+    const auto parsedDtype = parseDtype(dtype.empty() ? "float32" : dtype);
+    if (!parsedDtype)
+        throw store::LedgerError(parsedDtype.message());
+    const bool openFolder = open && (modelDir.empty() || open->isFolder(modelDir));
+    // An empty device or dtype means "as the open model has it".
+    const bool sameAsOpen = openFolder &&
+                            (device.empty() || parsedDevice.value().str() == open->model->device().str()) &&
+                            (dtype.empty() || parsedDtype.value() == open->model->dtype());
+    if (sameAsOpen)
+        return *open;
+    if (modelDir.empty() && !open)
+        throw store::LedgerError("no model is open and the request names no model folder");
+    const std::string folder = modelDir.empty() ? open->dir : modelDir;
+    if (parsedDevice.value().is_cpu() && parsedDtype.value() != torch::kFloat32)
+        throw store::LedgerError("dtype " + dtype + " is meant for CUDA; on the CPU use float32");
+    const std::string deviceName = parsedDevice.value().str();
+    const std::string dtypeName = model::torchDtypeName(parsedDtype.value());
+    if (other && other->isFolder(folder) && otherDevice == deviceName && otherDtype == dtypeName)
+        return *other;
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec))
+        throw store::LedgerError("the model folder '" + folder + "' does not exist or is not a folder");
+    other.reset(); // one extra model at a time
+    try {
+        other = run::loadModel(folder, parsedDevice.value(), parsedDtype.value());
+    } catch (const std::exception &error) {
+        throw store::LedgerError("cannot load the model '" + folder + "': " + error.what());
+    }
+    otherDevice = deviceName;
+    otherDtype = dtypeName;
+    return *other;
+}
+
+namespace {
+
+// Runs `body` with the loaded model for a run and puts the open model's
+// session weights back afterwards, whatever happens.
+template <typename F>
+auto withRunModel(Engine::Impl &d, const std::string &modelDir, const std::string &device, const std::string &dtype,
+                  F &&body) -> decltype(body(std::declval<run::LoadedModel &>()))
+{
+    auto &loaded = d.modelFor(modelDir, device, dtype);
+    try {
+        auto result = body(loaded);
+        d.afterRun(loaded);
+        return result;
+    } catch (...) {
+        d.afterRun(loaded);
+        throw;
+    }
+}
+
+std::unique_ptr<store::Ledger> openExistingLedger(const std::string &db)
+{
+    std::error_code error;
+    if (db.empty())
+        throw store::LedgerError("no ledger given (--db FILE)");
+    if (!fs::is_regular_file(db, error))
+        throw store::LedgerError("no ledger at '" + db + "' (the file does not exist; `oedit run --db " + db +
+                                 "` creates one)");
+    return std::make_unique<store::Ledger>(db);
+}
+
+template <typename F>
+auto guardedCall(F &&body) -> decltype(body())
+{
+    try {
+        return body();
+    } catch (const std::exception &error) {
+        return Status::failure(error.what());
+    }
+}
+
+} // namespace
+
+Expected<runs::RunSummary> Engine::startRun(const std::string &db, const runs::RunRequest &request,
+                                            const ProgressFn &progress)
+{
+    return guardedCall([&]() -> Expected<runs::RunSummary> {
         if (db.empty())
-            return Status::failure("no ledger given: choose a ledger file in the Runs tab");
-        std::error_code error;
-        if (!fs::is_regular_file(stateFile, error))
-            return Status::failure("the saved session '" + stateFile + "' does not exist");
-        const auto saved = readSavedRunFile(stateFile).edits;
+            return Status::failure("no ledger given (--db FILE)");
+        if (request.modelDir.empty() && !d->open)
+            return Status::failure("no model is open: open a model or name its folder in the request");
+        run::RunnerOptions options;
+        options.dataset = request.dataset;
+        options.method = request.method;
+        options.edits = request.edits;
+        options.evalEvery = request.evalEvery;
+        options.seed = request.seed;
+        options.cacheDir = request.cacheDir;
+        options.label = request.label;
+        if (!request.hparamsJson.empty()) {
+            try {
+                options.overrides = nlohmann::json::parse(request.hparamsJson);
+            } catch (const std::exception &error) {
+                return Status::failure(std::string("the hyperparameters are not valid JSON: ") + error.what());
+            }
+            if (!options.overrides.is_object())
+                return Status::failure("the hyperparameters must be a JSON object");
+        }
         const auto parent = fs::absolute(db).parent_path();
+        std::error_code error;
         if (!fs::is_directory(parent, error))
             return Status::failure("cannot create the ledger '" + db + "': the folder '" + parent.string() +
                                    "' does not exist");
         store::Ledger ledger(db);
-        if (runId == 0) {
-            if (saved.empty())
-                return Status::failure("the session has no edit to record");
-            store::RunSpec spec;
-            spec.method = saved.front().method;
-            spec.hparams = saved.front().hparams;
-            spec.dataset = "manual";
-            spec.modelPath = fs::absolute(modelDir).string();
-            spec.baseModelHash = store::modelFolderHash(modelDir);
-            runId = ledger.createRun(spec);
-        }
-        std::set<int64_t> recorded;
-        for (const auto &row : ledger.activeEdits(runId))
-            recorded.insert(row.resultId);
-        for (const auto &result : saved)
-            if (!recorded.count(result.id))
-                ledger.appendEdit(runId, result);
-        ledger.setRunStatus(runId, "finished");
-        return summarize(ledger, ledger.run(runId));
+        run::RunnerCallbacks callbacks;
+        callbacks.progress = progress;
+        const auto result = withRunModel(*d, request.modelDir, request.device, request.dtype,
+                                         [&](run::LoadedModel &model) {
+                                             options.modelDir = model.dir;
+                                             return run::startRun(ledger, model, options, callbacks);
+                                         });
+        auto summary = runs::summarize(ledger, ledger.run(result.runId));
+        summary.message = result.message;
+        return summary;
     });
 }
 
-} // namespace oedit::runs
+Expected<runs::RunSummary> Engine::resumeRun(const std::string &db, long long runId, const ProgressFn &progress,
+                                             const std::string &device, const std::string &dtype)
+{
+    return guardedCall([&]() -> Expected<runs::RunSummary> {
+        auto ledger = openExistingLedger(db);
+        const auto info = ledger->run(runId);
+        run::RunnerCallbacks callbacks;
+        callbacks.progress = progress;
+        const auto result = withRunModel(*d, info.modelPath, device, dtype, [&](run::LoadedModel &model) {
+            return run::resumeRun(*ledger, model, runId, callbacks);
+        });
+        auto summary = runs::summarize(*ledger, ledger->run(result.runId));
+        summary.message = result.message;
+        return summary;
+    });
+}
+
+Expected<runs::RollbackInfo> Engine::rollback(const std::string &db, const runs::RollbackRequest &request)
+{
+    auto event = runs::rollback(db, request);
+    if (!event || !d->session || !d->session->isAttachedRun(db, request.runId))
+        return event;
+    // The open model follows its session's run.
+    return guardedCall([&]() -> Expected<runs::RollbackInfo> {
+        store::Ledger ledger(db);
+        d->session->follow(ledger.rollbackEvent(event.value().eventId));
+        return event;
+    });
+}
+
+Expected<long long> Engine::exportRun(const std::string &db, long long runId, std::optional<long long> step,
+                                      const std::string &outDir)
+{
+    return guardedCall([&]() -> Expected<long long> {
+        if (outDir.empty())
+            return Status::failure("no output folder given (--out DIR)");
+        std::error_code error;
+        if (fs::exists(outDir, error) && (!fs::is_directory(outDir, error) || !fs::is_empty(outDir, error)))
+            return Status::failure("'" + outDir + "' exists and is not an empty folder: choose a new folder");
+        auto ledger = openExistingLedger(db);
+        const auto info = ledger->run(runId);
+        const auto last = ledger->lastStep(runId);
+        if (step && (*step < 0 || *step > last))
+            return Status::failure("--step " + std::to_string(*step) + " is outside run " + std::to_string(runId) +
+                                   ", which has steps 0.." + std::to_string(last));
+        return withRunModel(*d, info.modelPath, "", "", [&](run::LoadedModel &loaded) -> Expected<long long> {
+            if (loaded.folderHash() != info.baseModelHash)
+                return Status::failure("the model at '" + info.modelPath + "' is not the one run " +
+                                       std::to_string(runId) + " started from (its content hash changed)");
+            auto &model = *loaded.model;
+            const auto included = run::rebuildWeights(model, loaded.base, *ledger, runId, step);
+            // Written beside the target and renamed, so a failure leaves no half folder.
+            const fs::path target = fs::absolute(outDir);
+            const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".partial");
+            fs::remove_all(temporary);
+            try {
+                model::saveCheckpoint(temporary.string(), model.config(), model.weights(), torch::kFloat32);
+                for (const char *name : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer.model",
+                                         "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                                         "world.json", "general_train.txt", "general_heldout.txt"}) {
+                    const fs::path source = fs::path(info.modelPath) / name;
+                    if (fs::exists(source))
+                        fs::copy_file(source, temporary / name);
+                }
+                if (fs::exists(target))
+                    fs::remove(target); // empty, checked above
+                fs::rename(temporary, target);
+            } catch (...) {
+                fs::remove_all(temporary, error);
+                throw;
+            }
+            return static_cast<long long>(included);
+        });
+    });
+}
+
+Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db, long long runId)
+{
+    return guardedCall([&]() -> Expected<std::vector<runs::NormSeries>> {
+        auto ledger = openExistingLedger(db);
+        const auto info = ledger->run(runId);
+        const auto rows = ledger->activeEdits(runId);
+        std::vector<runs::NormSeries> out;
+        if (rows.empty())
+            return out;
+        // The base weights the engine already holds for the run's model (the
+        // open one, or the one kept from an earlier call): nothing is loaded twice.
+        auto &loaded = d->modelFor(info.modelPath, "", "");
+        if (loaded.folderHash() != info.baseModelHash)
+            return Status::failure("the model at '" + info.modelPath + "' is not the one run " +
+                                   std::to_string(runId) + " started from (its content hash changed)");
+        std::map<int64_t, torch::Tensor> base;
+        for (const auto &[layer, W] : loaded.base)
+            base[layer] = W.to(torch::kCPU, torch::kDouble);
+        std::map<int64_t, torch::Tensor> sums; // float64 running sums of the updates per layer
+        std::map<int64_t, size_t> seriesOf;
+        const auto lastStep = ledger->lastStep(runId);
+        size_t next = 0;
+        for (int64_t step = 0; step <= lastStep; ++step) {
+            bool changed = false;
+            for (; next < rows.size() && rows[next].step <= step; ++next) {
+                for (const auto &update : run::loadUpdate(*ledger, rows[next].id)) {
+                    auto &sum = sums[update.layer];
+                    const auto delta = update.matrix().to(torch::kDouble);
+                    sum = sum.defined() ? sum + delta : delta;
+                    if (!seriesOf.count(update.layer)) {
+                        runs::NormSeries series;
+                        series.layer = update.layer;
+                        series.baseNorm = base.at(update.layer).norm().item<double>();
+                        // Steps before the layer's first edit: the base weights.
+                        for (int64_t s = 0; s < step; ++s) {
+                            series.steps.push_back(s);
+                            series.relative.push_back(1.0);
+                        }
+                        seriesOf[update.layer] = out.size();
+                        out.push_back(std::move(series));
+                    }
+                }
+                changed = true;
+            }
+            for (auto &series : out) {
+                double value = series.relative.empty() ? 1.0 : series.relative.back();
+                if (changed || series.relative.empty()) {
+                    const auto it = sums.find(series.layer);
+                    const auto W = base.at(series.layer) + it->second;
+                    value = series.baseNorm > 0 ? W.norm().item<double>() / series.baseNorm : 1.0;
+                }
+                series.steps.push_back(step);
+                series.relative.push_back(value);
+            }
+        }
+        std::sort(out.begin(), out.end(), [](const runs::NormSeries &a, const runs::NormSeries &b) { return a.layer < b.layer; });
+        return out;
+    });
+}
+
+
+} // namespace oedit

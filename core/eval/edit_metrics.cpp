@@ -247,7 +247,7 @@ const world::Fact *EditEvaluator::findFact(const edit::EditRequest &request) con
 
 std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
                                                    const std::vector<store::EditRow> &edits,
-                                                   const store::BaseWeights *base) const
+                                                   const run::BaseWeights *base) const
 {
     torch::NoGradGuard noGrad;
     const auto started = std::chrono::steady_clock::now();
@@ -298,7 +298,7 @@ std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &mod
             }
             continue;
         }
-        const auto *fact = findFact(request);
+        const auto *fact = findFact(edit::EditRequest{request.subject, request.prompt, request.targetNew, request.targetTrue});
         if (!fact)
             continue;
         editedFacts.insert(factKey(request.subject, request.prompt));

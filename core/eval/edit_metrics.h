@@ -22,7 +22,7 @@
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "store/ledger.h"
-#include "store/rebuild.h"
+#include "run/rebuild.h"
 
 #include "oedit/world.h"
 
@@ -66,7 +66,7 @@ public:
     // one "edit_success" row (0/1) per edit.
     std::vector<store::Metric> evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
                                         const std::vector<store::EditRow> &edits,
-                                        const store::BaseWeights *base = nullptr) const;
+                                        const run::BaseWeights *base = nullptr) const;
 
     // A data set's own paraphrases and neighbourhood prompts for an edit
     // (CounterFact records carry them); used before the world's.

@@ -1,11 +1,12 @@
 // Weights and method state rebuilt from the ledger's stored updates.
-#include "store/rebuild.h"
+#include "run/ledger_codec.h"
+#include "run/rebuild.h"
 
 #include <limits>
 #include <set>
 #include <unordered_map>
 
-namespace oedit::store {
+namespace oedit::run {
 
 BaseWeights captureBaseWeights(const model::Transformer &model)
 {
@@ -21,10 +22,10 @@ void checkFits(const model::Transformer &model, const BaseWeights &base)
 {
     for (const auto &[layer, W] : base) {
         if (layer < 0 || layer >= model.config().layers)
-            throw LedgerError("the base weights name layer " + std::to_string(layer) + ", but the model has " +
+            throw store::LedgerError("the base weights name layer " + std::to_string(layer) + ", but the model has " +
                               std::to_string(model.config().layers) + " layers");
         if (W.size(0) != model.config().hidden || W.size(1) != model.mlpKeyWidth())
-            throw LedgerError("the base weights of layer " + std::to_string(layer) +
+            throw store::LedgerError("the base weights of layer " + std::to_string(layer) +
                               " do not fit this model's layer shapes");
     }
 }
@@ -35,23 +36,23 @@ namespace {
 
 // Every update of the given edits, read and checked against the base
 // weights' shapes before anything changes.
-std::vector<std::pair<EditRow, std::vector<edit::LayerUpdate>>> readUpdates(const BaseWeights &base, Ledger &ledger,
-                                                                            const std::vector<EditRow> &edits)
+std::vector<std::pair<store::EditRow, std::vector<edit::LayerUpdate>>> readUpdates(const BaseWeights &base, store::Ledger &ledger,
+                                                                            const std::vector<store::EditRow> &edits)
 {
-    std::vector<std::pair<EditRow, std::vector<edit::LayerUpdate>>> out;
+    std::vector<std::pair<store::EditRow, std::vector<edit::LayerUpdate>>> out;
     out.reserve(edits.size());
     for (const auto &row : edits) {
-        out.emplace_back(row, ledger.loadUpdate(row.id));
+        out.emplace_back(row, run::loadUpdate(ledger, row.id));
         for (const auto &update : out.back().second) {
             if (!base.count(update.layer))
-                throw LedgerError("edit " + std::to_string(row.id) + " changes layer " + std::to_string(update.layer) +
+                throw store::LedgerError("edit " + std::to_string(row.id) + " changes layer " + std::to_string(update.layer) +
                                   ", which the base weights do not hold");
             const auto &W = base.at(update.layer);
             const bool rankOne = update.rankOne();
             const int64_t rows = rankOne ? update.right.size(0) : update.dense.size(0);
             const int64_t cols = rankOne ? update.left.size(0) : update.dense.size(1);
             if (rows != W.size(0) || cols != W.size(1))
-                throw LedgerError("edit " + std::to_string(row.id) + " (step " + std::to_string(row.step) +
+                throw store::LedgerError("edit " + std::to_string(row.id) + " (step " + std::to_string(row.step) +
                                   ") does not fit this model: its update of layer " + std::to_string(update.layer) +
                                   " is " + std::to_string(rows) + "x" + std::to_string(cols) + ", the layer is " +
                                   std::to_string(W.size(0)) + "x" + std::to_string(W.size(1)));
@@ -62,7 +63,7 @@ std::vector<std::pair<EditRow, std::vector<edit::LayerUpdate>>> readUpdates(cons
 
 // base + the active updates up to `step`, in float64 on the CPU, for the
 // layers in `only` (all of base when empty).
-std::map<int64_t, torch::Tensor> exactSum(const BaseWeights &base, Ledger &ledger, int64_t run,
+std::map<int64_t, torch::Tensor> exactSum(const BaseWeights &base, store::Ledger &ledger, int64_t run,
                                           std::optional<int64_t> step, const std::set<int64_t> &only = {})
 {
     const auto updates = readUpdates(base, ledger, ledger.activeEdits(run, step));
@@ -85,7 +86,7 @@ void setLayers(model::Transformer &model, const std::map<int64_t, torch::Tensor>
 
 } // namespace
 
-int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, Ledger &ledger, int64_t run,
+int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, store::Ledger &ledger, int64_t run,
                        std::optional<int64_t> step)
 {
     checkFits(model, base);
@@ -94,19 +95,19 @@ int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, Ledge
     return static_cast<int64_t>(ledger.activeEdits(run, step).size());
 }
 
-std::map<int64_t, torch::Tensor> expectedWeights(const BaseWeights &base, Ledger &ledger, int64_t run,
+std::map<int64_t, torch::Tensor> expectedWeights(const BaseWeights &base, store::Ledger &ledger, int64_t run,
                                                  std::optional<int64_t> step)
 {
     return exactSum(base, ledger, run, step);
 }
 
-void replayEditState(edit::EditContext &context, Ledger &ledger, int64_t run, std::optional<int64_t> step)
+void replayEditState(edit::EditContext &context, store::Ledger &ledger, int64_t run, std::optional<int64_t> step)
 {
     for (const auto &row : ledger.activeEdits(run, step))
-        context.recordApplied(ledger.loadEdit(row.id));
+        context.recordApplied(run::loadEdit(ledger, row.id));
 }
 
-void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger &ledger, const RollbackEvent &event,
+void applyRollback(model::Transformer &model, edit::EditContext *context, store::Ledger &ledger, const store::RollbackEvent &event,
                    const BaseWeights *base)
 {
     const std::set<int64_t> deactivated(event.deactivated.begin(), event.deactivated.end());
@@ -118,7 +119,7 @@ void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger
     auto result = [&](int64_t id) -> const edit::EditResult & {
         auto found = loaded.find(id);
         if (found == loaded.end())
-            found = loaded.emplace(id, ledger.loadEdit(id)).first;
+            found = loaded.emplace(id, run::loadEdit(ledger, id)).first;
         return found->second;
     };
 
@@ -129,12 +130,12 @@ void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger
         if (deactivated.count(row.id) || activated.count(row.id))
             for (const auto &update : result(row.id).layers) {
                 if (update.layer < 0 || update.layer >= model.config().layers)
-                    throw LedgerError("edit " + std::to_string(row.id) + " changes layer " +
+                    throw store::LedgerError("edit " + std::to_string(row.id) + " changes layer " +
                                       std::to_string(update.layer) + ", but the model has " +
                                       std::to_string(model.config().layers) + " layers");
                 const auto M = update.matrix();
                 if (M.size(0) != model.config().hidden || M.size(1) != model.mlpKeyWidth())
-                    throw LedgerError("edit " + std::to_string(row.id) + " does not fit this model's layer shapes");
+                    throw store::LedgerError("edit " + std::to_string(row.id) + " does not fit this model's layer shapes");
                 layers.insert(update.layer);
             }
     if (base) {
@@ -172,9 +173,9 @@ void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger
         else if (activated.count(row.id))
             restored.push_back(&result(row.id));
         if (row.active)
-            activeOrder.push_back(row.id);
+            activeOrder.push_back(row.resultId); // the context knows edits by their result ids
     }
     context->applyRollback(removed, restored, activeOrder);
 }
 
-} // namespace oedit::store
+} // namespace oedit::run

@@ -24,7 +24,7 @@
 //
 // Ownership and threads: functions borrow the model, the context and the
 // ledger for the call, on the caller's thread (the one that owns all three).
-// Failure: LedgerError / EditError; the weights are checked against the
+// Failure: store::LedgerError / EditError; the weights are checked against the
 // stored updates' shapes before any layer changes.
 #pragma once
 
@@ -35,7 +35,7 @@
 #include <map>
 #include <optional>
 
-namespace oedit::store {
+namespace oedit::run {
 
 // Copies of every layer's MLP output projection ([d, d_k], as mlpOutWeight).
 using BaseWeights = std::map<int64_t, torch::Tensor>;
@@ -43,16 +43,16 @@ BaseWeights captureBaseWeights(const model::Transformer &model);
 
 // Sets every layer in `base` to base + the active edits of `run` up to
 // `step` (all active edits when none). Returns how many edits were added.
-int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, Ledger &ledger, int64_t run,
+int64_t rebuildWeights(model::Transformer &model, const BaseWeights &base, store::Ledger &ledger, int64_t run,
                        std::optional<int64_t> step = std::nullopt);
 
 // The same sum in float64 on the CPU, for checks (tests, `oedit export --verify`).
-std::map<int64_t, torch::Tensor> expectedWeights(const BaseWeights &base, Ledger &ledger, int64_t run,
+std::map<int64_t, torch::Tensor> expectedWeights(const BaseWeights &base, store::Ledger &ledger, int64_t run,
                                                  std::optional<int64_t> step = std::nullopt);
 
 // Records the active edits of `run` up to `step` in a context that holds none
 // yet (a fresh one, after the method's prepare() on the base model): resume.
-void replayEditState(edit::EditContext &context, Ledger &ledger, int64_t run,
+void replayEditState(edit::EditContext &context, store::Ledger &ledger, int64_t run,
                      std::optional<int64_t> step = std::nullopt);
 
 // Brings a model (and its context, when given) that held the run's active set
@@ -63,7 +63,7 @@ void replayEditState(edit::EditContext &context, Ledger &ledger, int64_t run,
 // once (exact; reads every active update of those layers). The context gets
 // EditContext::applyRollback. Everything is read and checked before a weight
 // changes.
-void applyRollback(model::Transformer &model, edit::EditContext *context, Ledger &ledger, const RollbackEvent &event,
+void applyRollback(model::Transformer &model, edit::EditContext *context, store::Ledger &ledger, const store::RollbackEvent &event,
                    const BaseWeights *base = nullptr);
 
-} // namespace oedit::store
+} // namespace oedit::run

@@ -1,18 +1,20 @@
 // The sequential runner: plan, edit, record, evaluate on schedule, resume.
-#include "store/runner.h"
+#include "run/ledger_codec.h"
+#include "run/runner.h"
 
 #include "model/checkpoint.h"
 #include "model/model_config.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "oedit/datasets.h"
-#include "store/rebuild.h"
+#include "run/live_weights.h"
+#include "run/rebuild.h"
 #include "eval/edit_metrics.h"
 
 #include <filesystem>
 #include <random>
 
-namespace oedit::store {
+namespace oedit::run {
 
 namespace fs = std::filesystem;
 
@@ -24,9 +26,9 @@ std::vector<edit::EditRequest> worldRequests(const world::World &world, int64_t 
         if (world.relationOf(world.facts[i]).objects.size() > 1)
             editable.push_back(i);
     if (count < 1)
-        throw LedgerError("the number of edits must be at least 1");
+        throw store::LedgerError("the number of edits must be at least 1");
     if (static_cast<size_t>(count) > editable.size())
-        throw LedgerError("the world has " + std::to_string(editable.size()) + " editable facts, fewer than the " +
+        throw store::LedgerError("the world has " + std::to_string(editable.size()) + " editable facts, fewer than the " +
                           std::to_string(count) + " edits asked for");
     std::mt19937_64 random(seed);
     std::vector<edit::EditRequest> out;
@@ -45,10 +47,10 @@ std::vector<edit::EditRequest> worldRequests(const world::World &world, int64_t 
     return out;
 }
 
-std::vector<Metric> efficacyMetrics(const EvalInput &input)
+std::vector<store::Metric> efficacyMetrics(const EvalInput &input)
 {
     torch::NoGradGuard noGrad;
-    std::vector<Metric> out;
+    std::vector<store::Metric> out;
     const int64_t padId = input.tokenizer.eosId().value_or(0);
     int64_t successes = 0, counted = 0;
     constexpr size_t kBatch = 64;
@@ -84,54 +86,58 @@ std::vector<Metric> efficacyMetrics(const EvalInput &input)
 
 namespace {
 
-// Everything a run needs in memory.
+// Everything a run needs in memory: the borrowed model, and what the run owns.
 struct Session {
-    std::unique_ptr<model::Transformer> model;
-    std::unique_ptr<model::Tokenizer> tokenizer;
+    LoadedModel &loaded;
+    model::Transformer &model;
+    const model::Tokenizer &tokenizer;
     std::unique_ptr<edit::EditMethod> method;
     std::unique_ptr<edit::EditContext> context;
-    BaseWeights base;
-    std::map<int64_t, torch::Tensor> sums; // float64 sum of the active updates per edited layer
+    LiveWeights weights;
     std::unique_ptr<eval::EditEvaluator> evaluator; // world runs: paraphrases and neighbours from the world
+
+    Session(LoadedModel &m, const model::Tokenizer &t) : loaded(m), model(*m.model), tokenizer(t), weights(m.base) {}
 };
 
-Session openSession(const std::string &modelDir, const std::string &method, const nlohmann::json &hparams,
-                    const std::string &cacheDir)
+const model::Tokenizer &tokenizerOf(LoadedModel &loaded)
 {
-    Session s;
-    try {
-        s.model = std::make_unique<model::Transformer>(model::loadModelConfig(modelDir),
-                                                       model::loadStateDict(modelDir, torch::kFloat32));
-        s.tokenizer = model::loadTokenizer(modelDir);
-    } catch (const std::exception &error) {
-        throw LedgerError("cannot load the model '" + modelDir + "': " + error.what());
-    }
-    s.method = edit::createEditMethod(method, hparams, s.model->config());
-    edit::ContextOptions options;
-    options.modelDir = modelDir;
+    if (!loaded.tokenizer)
+        throw store::LedgerError("the model in '" + loaded.dir +
+                                 "' has no tokenizer, so the run's prompts cannot be encoded");
+    return *loaded.tokenizer;
+}
+
+// The run starts from the base weights whatever the model held before.
+std::unique_ptr<Session> openSession(LoadedModel &loaded, const std::string &method, const nlohmann::json &hparams,
+                                     const std::string &cacheDir)
+{
+    auto s = std::make_unique<Session>(loaded, tokenizerOf(loaded));
+    s->weights.restore(s->model);
+    s->method = edit::createEditMethod(method, hparams, s->model.config());
+    LiveWeights *weights = &s->weights;
+    auto options = loaded.contextOptions([weights] { return weights->empty(); });
     options.cacheDir = cacheDir;
     options.editSatisfiedTargets = true; // a planned step never stalls the run
-    s.context = std::make_unique<edit::EditContext>(options);
-    s.base = captureBaseWeights(*s.model);
+    s->context = std::make_unique<edit::EditContext>(options);
     // Statistics from the unedited weights, as a run started fresh would get them.
-    s.method->prepare(*s.model, *s.tokenizer, *s.context);
+    s->method->prepare(s->model, s->tokenizer, *s->context);
     return s;
 }
 
-std::vector<edit::EditRequest> planFor(const RunnerOptions &options, const model::Transformer &model)
+std::vector<edit::EditRequest> planFor(const RunnerOptions &options, const std::string &modelDir)
 {
     if (options.dataset == "world") {
-        auto world = world::loadWorld(options.modelDir);
+        auto world = world::loadWorld(modelDir);
         if (!world)
-            throw LedgerError("--dataset world needs the model's world.json: " + world.message() +
+            throw store::LedgerError("--dataset world needs the model's world.json: " + world.message() +
                               " (give a CounterFact or zsRE file with --dataset FILE instead)");
         return worldRequests(world.value(), options.edits, options.seed);
     }
     auto cases = world::loadEditCases(options.dataset);
     if (!cases)
-        throw LedgerError(cases.message());
+        throw store::LedgerError(cases.message());
     if (static_cast<int64_t>(cases->size()) < options.edits)
-        throw LedgerError("'" + options.dataset + "' holds " + std::to_string(cases->size()) +
+        throw store::LedgerError("'" + options.dataset + "' holds " + std::to_string(cases->size()) +
                           " cases, fewer than the " + std::to_string(options.edits) + " edits asked for");
     std::vector<edit::EditRequest> out;
     for (int64_t i = 0; i < options.edits; ++i) {
@@ -172,28 +178,21 @@ bool scheduled(int64_t step, int64_t evalEvery, int64_t total)
     return step == total || (evalEvery > 0 && step % evalEvery == 0);
 }
 
-void evaluate(Ledger &ledger, int64_t runId, Session &s, int64_t step, const RunnerCallbacks &callbacks)
+void evaluate(store::Ledger &ledger, int64_t runId, Session &s, int64_t step, const RunnerCallbacks &callbacks)
 {
     const auto edits = ledger.activeEdits(runId);
-    const EvalInput input{*s.model, *s.tokenizer, step, edits, &s.base};
-    std::vector<Metric> metrics;
+    const EvalInput input{s.model, s.tokenizer, step, edits, &s.loaded.base};
+    std::vector<store::Metric> metrics;
     if (callbacks.evaluate)
         metrics = callbacks.evaluate(input);
     else if (s.evaluator)
-        metrics = s.evaluator->evaluate(*s.model, *s.tokenizer, edits, &s.base);
+        metrics = s.evaluator->evaluate(s.model, s.tokenizer, edits, &s.loaded.base);
     else
         metrics = efficacyMetrics(input);
     ledger.recordCheckpoint(runId, step, metrics);
 }
 
-// Sets `layer` to base + the sum of its active updates, rounded once.
-void setExact(Session &s, int64_t layer)
-{
-    const auto &W = s.base.at(layer);
-    s.model->setMlpOutWeight(layer, (W.to(torch::kDouble) + s.sums.at(layer)).to(s.model->device(), s.model->dtype()));
-}
-
-RunnerResult loop(Ledger &ledger, int64_t runId, Session &s, const RunnerCallbacks &callbacks)
+RunnerResult loop(store::Ledger &ledger, int64_t runId, Session &s, const RunnerCallbacks &callbacks)
 {
     const auto info = ledger.run(runId);
     std::vector<edit::EditRequest> plan;
@@ -222,15 +221,10 @@ RunnerResult loop(Ledger &ledger, int64_t runId, Session &s, const RunnerCallbac
         }
         const auto &request = plan[static_cast<size_t>(step)];
         try {
-            const auto edit = s.method->edit(*s.model, *s.tokenizer, request, *s.context);
-            edit::applyEdit(*s.model, edit, s.context.get());
-            for (const auto &update : edit.layers) {
-                auto &sum = s.sums[update.layer];
-                const auto M = update.matrix().to(torch::kDouble);
-                sum = sum.defined() ? sum + M : M;
-                setExact(s, update.layer);
-            }
-            ledger.appendEdit(runId, edit);
+            const auto edit = s.method->edit(s.model, s.tokenizer, request, *s.context);
+            s.context->recordApplied(edit);
+            s.weights.add(s.model, edit);
+            run::appendEdit(ledger, runId, edit);
         } catch (const edit::EditCancelled &) {
             status = "cancelled";
             break;
@@ -256,24 +250,24 @@ RunnerResult loop(Ledger &ledger, int64_t runId, Session &s, const RunnerCallbac
 
 } // namespace
 
-RunnerResult startRun(Ledger &ledger, const RunnerOptions &options, const RunnerCallbacks &callbacks)
+RunnerResult startRun(store::Ledger &ledger, LoadedModel &model, const RunnerOptions &options,
+                      const RunnerCallbacks &callbacks)
 {
     if (options.edits < 1)
-        throw LedgerError("the number of edits must be at least 1");
+        throw store::LedgerError("the number of edits must be at least 1");
     if (options.evalEvery < 0)
-        throw LedgerError("--eval-every must be 0 (end only) or a positive number of edits");
-    const std::string hash = modelFolderHash(options.modelDir);
-    auto config = model::loadModelConfig(options.modelDir);
-    const auto hparams = edit::resolveHparams(options.method, options.overrides, config);
-    auto session = openSession(options.modelDir, options.method, hparams, options.cacheDir);
-    const auto plan = planFor(options, *session.model);
-    attachEvaluator(session, options.dataset, options.modelDir);
-    RunSpec spec;
+        throw store::LedgerError("--eval-every must be 0 (end only) or a positive number of edits");
+    const std::string hash = model.folderHash();
+    const auto hparams = edit::resolveHparams(options.method, options.overrides, model.model->config());
+    auto session = openSession(model, options.method, hparams, options.cacheDir);
+    const auto plan = planFor(options, model.dir);
+    attachEvaluator(*session, options.dataset, model.dir);
+    store::RunSpec spec;
     spec.method = options.method;
     spec.hparams = hparams;
     spec.seed = options.seed;
     spec.dataset = options.dataset;
-    spec.modelPath = fs::absolute(options.modelDir).string();
+    spec.modelPath = fs::absolute(model.dir).string();
     spec.baseModelHash = hash;
     nlohmann::json planJson = nlohmann::json::array();
     for (const auto &request : plan)
@@ -284,27 +278,61 @@ RunnerResult startRun(Ledger &ledger, const RunnerOptions &options, const Runner
                     {"label", options.label},
                     {"plan", planJson}};
     const auto runId = ledger.createRun(spec);
-    return loop(ledger, runId, session, callbacks);
+    return loop(ledger, runId, *session, callbacks);
 }
 
-RunnerResult resumeRun(Ledger &ledger, int64_t runId, const RunnerCallbacks &callbacks)
+RunnerResult resumeRun(store::Ledger &ledger, LoadedModel &model, int64_t runId, const RunnerCallbacks &callbacks)
 {
     const auto info = ledger.run(runId);
     if (info.status == "finished")
-        throw LedgerError("run " + std::to_string(runId) + " is finished: nothing to resume");
+        throw store::LedgerError("run " + std::to_string(runId) + " is finished: nothing to resume");
     if (!info.options.contains("plan"))
-        throw LedgerError("run " + std::to_string(runId) + " was not made by the runner (it has no plan to resume)");
-    if (modelFolderHash(info.modelPath) != info.baseModelHash)
-        throw LedgerError("the model at '" + info.modelPath + "' is not the one run " + std::to_string(runId) +
-                          " started from (its content hash changed): restore it to resume");
-    auto session = openSession(info.modelPath, info.method, info.hparams, info.options.value("cache_dir", ""));
-    // Weights and method state from the ledger.
-    rebuildWeights(*session.model, session.base, ledger, runId);
-    replayEditState(*session.context, ledger, runId);
-    attachEvaluator(session, info.dataset, info.modelPath);
-    for (const auto &[layer, W] : expectedWeights(session.base, ledger, runId))
-        session.sums[layer] = W - session.base.at(layer).to(torch::kDouble);
-    return loop(ledger, runId, session, callbacks);
+        throw store::LedgerError("run " + std::to_string(runId) +
+                                 " was not made by the runner (it has no plan to resume)");
+    if (model.folderHash() != info.baseModelHash)
+        throw store::LedgerError("the model at '" + model.dir + "' is not the one run " + std::to_string(runId) +
+                                 " started from (its content hash changed): restore it to resume");
+    auto session = openSession(model, info.method, info.hparams, info.options.value("cache_dir", ""));
+    // Weights and method state from the ledger, every edit read once.
+    std::vector<edit::EditResult> active;
+    for (const auto &row : ledger.activeEdits(runId))
+        active.push_back(run::loadEdit(ledger, row.id));
+    std::vector<const edit::EditResult *> pointers;
+    for (const auto &result : active) {
+        session->context->recordApplied(result);
+        pointers.push_back(&result);
+    }
+    session->weights.addAll(session->model, pointers);
+    attachEvaluator(*session, info.dataset, model.dir);
+    return loop(ledger, runId, *session, callbacks);
 }
 
-} // namespace oedit::store
+namespace {
+
+std::unique_ptr<LoadedModel> loadForRun(const std::string &modelDir)
+{
+    try {
+        return loadModel(modelDir);
+    } catch (const std::exception &error) {
+        throw store::LedgerError("cannot load the model '" + modelDir + "': " + error.what());
+    }
+}
+
+} // namespace
+
+RunnerResult startRun(store::Ledger &ledger, const RunnerOptions &options, const RunnerCallbacks &callbacks)
+{
+    if (options.edits < 1)
+        throw store::LedgerError("the number of edits must be at least 1");
+    auto model = loadForRun(options.modelDir);
+    return startRun(ledger, *model, options, callbacks);
+}
+
+RunnerResult resumeRun(store::Ledger &ledger, int64_t runId, const RunnerCallbacks &callbacks)
+{
+    const auto info = ledger.run(runId);
+    auto model = loadForRun(info.modelPath);
+    return resumeRun(ledger, *model, runId, callbacks);
+}
+
+} // namespace oedit::run

@@ -16,14 +16,15 @@
 // the ledger (applying edits one by one in float32 drifts one rounding per edit).
 //
 // Ownership and threads: the runner loads and owns its model, tokenizer and
-// edit context for the call; the caller owns the Ledger. One thread.
+// edit context for the call; the caller owns the store::Ledger. One thread.
 // Failure: bad input (unknown method, a dataset that does not fit, a model
 // that is not the run's base model, more edits than facts) throws
-// LedgerError/EditError before anything is written. A failing edit mid-run
+// store::LedgerError/EditError before anything is written. A failing edit mid-run
 // stops the run with status "failed" and the message; edits before it stay.
 #pragma once
 
 #include "edit/editor.h"
+#include "run/loaded_model.h"
 #include "store/ledger.h"
 
 #include "oedit/status.h"
@@ -34,10 +35,10 @@
 #include <string>
 #include <vector>
 
-namespace oedit::store {
+namespace oedit::run {
 
 struct RunnerOptions {
-    std::string modelDir;
+    std::string modelDir; // the overloads without a LoadedModel load this folder
     std::string dataset = "world"; // "world" (the model's world.json) or a CounterFact/zsRE file
     std::string method = "oedit+";
     nlohmann::json overrides = nlohmann::json::object(); // hyperparameters over the method's defaults
@@ -54,10 +55,10 @@ struct EvalInput {
     const model::Transformer &model;
     const model::Tokenizer &tokenizer;
     int64_t step;
-    const std::vector<EditRow> &edits;
+    const std::vector<store::EditRow> &edits;
     const std::map<int64_t, torch::Tensor> *base = nullptr; // the unedited MLP output weights (rebuild.h BaseWeights)
 };
-using EvaluateFn = std::function<std::vector<Metric>(const EvalInput &)>;
+using EvaluateFn = std::function<std::vector<store::Metric>(const EvalInput &)>;
 
 struct RunnerCallbacks {
     ProgressFn progress; // (edits done, edits planned); false stops after the current edit ("cancelled")
@@ -74,18 +75,23 @@ struct RunnerResult {
 
 // Distinct facts drawn with `seed` (mt19937_64), each with a new target drawn
 // from its relation's other objects; the canonical template as prompt.
-// Throws LedgerError when the world has fewer editable facts than `count`.
+// Throws store::LedgerError when the world has fewer editable facts than `count`.
 std::vector<edit::EditRequest> worldRequests(const world::World &world, int64_t count, uint64_t seed);
 
-// Creates a run in `ledger` and runs it.
-RunnerResult startRun(Ledger &ledger, const RunnerOptions &options, const RunnerCallbacks &callbacks = {});
-// Continues a run that stopped (cancelled, failed, killed).
-RunnerResult resumeRun(Ledger &ledger, int64_t runId, const RunnerCallbacks &callbacks = {});
+// Creates a run in `ledger` on `model` and runs it (options.modelDir is not read).
+RunnerResult startRun(store::Ledger &ledger, LoadedModel &model, const RunnerOptions &options,
+                      const RunnerCallbacks &callbacks = {});
+// Continues a run that stopped (cancelled, failed, killed) on `model`, which
+// must be the run's base model (its folder's content hash is checked).
+RunnerResult resumeRun(store::Ledger &ledger, LoadedModel &model, int64_t runId, const RunnerCallbacks &callbacks = {});
+// The same, loading options.modelDir (the run's model folder) on the CPU first.
+RunnerResult startRun(store::Ledger &ledger, const RunnerOptions &options, const RunnerCallbacks &callbacks = {});
+RunnerResult resumeRun(store::Ledger &ledger, int64_t runId, const RunnerCallbacks &callbacks = {});
 
 // The default evaluation hook until the metrics suite lands: efficacy
 // ("ES", the fraction of active edits whose new target is now more probable
 // than the true one) and one "edit_success" row (0/1) per edit, the
 // checkpoint's column of the retention matrix. Batched.
-std::vector<Metric> efficacyMetrics(const EvalInput &input);
+std::vector<store::Metric> efficacyMetrics(const EvalInput &input);
 
-} // namespace oedit::store
+} // namespace oedit::run

@@ -6,7 +6,8 @@
 #include "model/checkpoint.h"
 #include "model/model_config.h"
 #include "store/ledger.h"
-#include "store/runner.h"
+#include "run/ledger_codec.h"
+#include "run/runner.h"
 
 #include <torch/torch.h>
 
@@ -66,10 +67,10 @@ private Q_SLOTS:
         auto world = world::loadWorld(OEDIT_MINI_MODEL_DIR);
         QVERIFY(world.ok());
         std::vector<store::EditRow> rows;
-        for (const auto &request : store::worldRequests(world.value(), 6, 3)) {
+        for (const auto &request : run::worldRequests(world.value(), 6, 3)) {
             store::EditRow row;
             row.id = static_cast<int64_t>(rows.size()) + 1;
-            row.request = request;
+            row.request = run::toStored(request);
             rows.push_back(row);
         }
         eval::EditMetricsOptions options;
@@ -77,7 +78,7 @@ private Q_SLOTS:
         options.heldoutPassages = 16;
         options.fluencyPrompts = 4;
         eval::EditEvaluator evaluator(world.value(), options);
-        const auto base = store::captureBaseWeights(model);
+        const auto base = run::captureBaseWeights(model);
         const auto metrics = evaluator.evaluate(model, *tokenizer, rows, &base);
         const auto m = runLevel(metrics);
         for (const char *name : {"ES", "EM", "PS", "PM", "NS", "NM", "score", "token_acc", "gen_EM", "unedited_acc",
@@ -120,7 +121,7 @@ private Q_SLOTS:
     {
         QTemporaryDir dir;
         store::Ledger ledger(dir.filePath(QStringLiteral("runs.sqlite")).toStdString());
-        store::RunnerOptions o;
+        run::RunnerOptions o;
         o.modelDir = OEDIT_MINI_MODEL_DIR;
         o.method = std::getenv("OEDIT_METRICS_METHOD") ? std::getenv("OEDIT_METRICS_METHOD") : "rome";
         o.edits = 4;
@@ -128,7 +129,7 @@ private Q_SLOTS:
         o.seed = 4;
         o.cacheDir = dir.filePath(QStringLiteral("cache")).toStdString();
         const auto started = std::chrono::steady_clock::now();
-        const auto result = store::startRun(ledger, o);
+        const auto result = run::startRun(ledger, o);
         QCOMPARE(result.status, std::string("finished"));
         const auto checkpoints = ledger.checkpoints(result.runId);
         QCOMPARE(checkpoints.size(), size_t(2));

@@ -1,6 +1,7 @@
 // The runs facade's read-only views that the workbench draws (oedit/runs.h):
-// listEdits, subspaceReport, principalAngles, normGrowth, compareFacts and
-// recordSession, on small runs of the mini model. Only oedit/*.h is used.
+// listEdits, subspaceReport, principalAngles, compareFacts, and the engine's
+// normGrowth and ledger-attached session, on small runs of the mini model.
+// Only oedit/*.h is used.
 #include "oedit/engine.h"
 #include "oedit/runs.h"
 #include "oedit/world.h"
@@ -16,7 +17,8 @@ namespace {
 
 const std::string kModel = OEDIT_MINI_MODEL_DIR;
 
-runs::RunSummary makeRun(const std::string &db, const std::string &method, long long edits, long long every)
+runs::RunSummary makeRun(Engine &engine, const std::string &db, const std::string &method, long long edits,
+                         long long every)
 {
     runs::RunRequest request;
     request.modelDir = kModel;
@@ -24,7 +26,7 @@ runs::RunSummary makeRun(const std::string &db, const std::string &method, long 
     request.edits = edits;
     request.evalEvery = every;
     request.seed = 5;
-    const auto run = runs::startRun(db, request);
+    const auto run = engine.startRun(db, request);
     if (!run)
         qFatal("%s", run.message().c_str());
     return run.value();
@@ -39,9 +41,9 @@ private Q_SLOTS:
     {
         QVERIFY(m_dir.isValid());
         m_db = m_dir.filePath(QStringLiteral("views.sqlite")).toStdString();
-        m_oedit = makeRun(m_db, "oedit+", 5, 2);
+        m_oedit = makeRun(m_engine, m_db, "oedit+", 5, 2);
         QCOMPARE(m_oedit.status, std::string("finished"));
-        m_rome = makeRun(m_db, "rome", 5, 5);
+        m_rome = makeRun(m_engine, m_db, "rome", 5, 5);
         QCOMPARE(m_rome.status, std::string("finished"));
     }
 
@@ -117,7 +119,7 @@ private Q_SLOTS:
 
     void normGrowthStartsAtOne()
     {
-        const auto series = runs::normGrowth(m_db, m_rome.runId);
+        const auto series = m_engine.normGrowth(m_db, m_rome.runId);
         QVERIFY2(series.ok(), series.message().c_str());
         QVERIFY(!series->empty());
         for (const auto &s : series.value()) {
@@ -143,8 +145,8 @@ private Q_SLOTS:
         QVERIFY(!runs::compareFacts(m_db, {m_oedit.runId, 4242}).ok());
     }
 
-    // The Facts view's session: edits saved by the engine land in a manual run once each.
-    void recordSessionAppendsNewEditsOnly()
+    // The Facts view's session attached to a ledger: each edit lands in a manual run once.
+    void attachedSessionAppendsEachEditOnce()
     {
         Engine engine;
         QVERIFY(engine.openModel(kModel));
@@ -152,7 +154,7 @@ private Q_SLOTS:
         QVERIFY(loaded.ok());
         const auto &w = loaded.value();
         const std::string db = m_dir.filePath(QStringLiteral("session.sqlite")).toStdString();
-        const std::string state = m_dir.filePath(QStringLiteral("session.oedit-run")).toStdString();
+        QVERIFY(engine.attachLedger(db, 0).ok());
         long long runId = 0;
         int made = 0;
         for (const auto &fact : w.facts) {
@@ -164,27 +166,36 @@ private Q_SLOTS:
             spec.subject = w.subjectName(fact);
             spec.prompt = relation.templates[0];
             spec.targetNew = relation.objects[fact.object == 0 ? 1 : 0];
-            if (!engine.applyEdit(spec))
+            const auto outcome = engine.applyEdit(spec);
+            if (!outcome)
                 continue; // e.g. a fact the model does not know
             ++made;
-            QVERIFY(engine.saveEditState(state).ok());
-            const auto run = runs::recordSession(db, runId, state, kModel);
-            QVERIFY2(run.ok(), run.message().c_str());
-            runId = run->runId;
-            QCOMPARE(run->steps, static_cast<long long>(made));
-            QCOMPARE(run->dataset, std::string("manual"));
-            QCOMPARE(run->status, std::string("finished"));
+            QVERIFY(runId == 0 || outcome->runId == runId);
+            runId = outcome->runId;
+            const auto list = runs::listRuns(db);
+            QVERIFY2(list.ok(), list.message().c_str());
+            QCOMPARE(list->size(), size_t(1));
+            const auto &run = list->front();
+            QCOMPARE(run.runId, runId);
+            QCOMPARE(run.steps, static_cast<long long>(made));
+            QCOMPARE(run.dataset, std::string("manual"));
+            QCOMPARE(run.status, std::string("finished"));
         }
         QCOMPARE(made, 2);
-        // Recording the same state again adds nothing.
-        const auto again = runs::recordSession(db, runId, state, kModel);
-        QVERIFY(again.ok());
-        QCOMPARE(again->steps, 2LL);
-        QVERIFY(!runs::recordSession(db, runId, m_dir.filePath(QStringLiteral("none")).toStdString(), kModel).ok());
+        // Attaching the same run again adds nothing and loads both edits.
+        QVERIFY(engine.attachLedger(db, runId).ok());
+        QCOMPARE(engine.editCount(), 2);
+        const auto again = runs::listRuns(db);
+        QCOMPARE(again->front().steps, 2LL);
+        // A run that does not exist is refused and changes nothing.
+        QVERIFY(!engine.attachLedger(db, 4242).ok());
+        QCOMPARE(engine.editCount(), 2);
+        QVERIFY(!engine.attachLedger(m_dir.filePath(QStringLiteral("none/x.sqlite")).toStdString(), 0).ok());
     }
 
 private:
     QTemporaryDir m_dir;
+    Engine m_engine; // no model open: runs load their folder once and keep it
     std::string m_db;
     runs::RunSummary m_oedit, m_rome;
 };

@@ -81,6 +81,10 @@ struct EditOutcome {
     };
 
     int id = 0; // unique within the run (the engine's currently opened model)
+    // Where the edit was recorded when the session is attached to a ledger
+    // (Engine::attachLedger): the ledger's run and edit ids; 0 when not recorded.
+    long long runId = 0;
+    long long ledgerEditId = 0;
     std::string method;
     std::string hparamsJson; // every hyperparameter used, defaults included
     std::string subject, prompt, targetNew;

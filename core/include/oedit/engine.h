@@ -8,9 +8,11 @@
 #pragma once
 
 #include "oedit/editing.h"
+#include "oedit/runs.h"
 #include "oedit/status.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,30 +109,81 @@ public:
     // may cancel it by returning false. On any failure, cancel included, the
     // weights and the run are as they were.
     Expected<EditOutcome> applyEdit(const EditSpec &spec, const ProgressFn &progress = {});
-    // Takes the most recent edit out again (the exact inverse, up to float32
-    // rounding of the weights). Fails when the run has no edit.
+    // Takes the most recent edit out again: the layers it changed return to
+    // base + the remaining edits, rounded once (taking every edit out gives
+    // the base weights back bit for bit). Attached to a ledger, the undo is a
+    // `remove` rollback event of the session's run. Fails when the run has no edit.
     Status undoLastEdit();
+    // Puts back the edit the latest undoLastEdit took out (attached: undoes
+    // that event). A new edit or a rollback clears what can be redone.
+    Status redoEdit();
     // Edits applied in this run.
     int editCount() const;
+
+    // --- The session in an edit ledger ---
+    // Attaches the session to run `runId` of the ledger `db` (created when
+    // missing): each later edit is appended to it as it is made, and undo and
+    // redo are rollback events of it. runId 0 starts a new run of data set
+    // "manual" (made now from the edits already applied, if any, else by the
+    // next edit). Otherwise the run must have been made on this model folder
+    // (its content hash must match): the session's edits come out and the
+    // run's active edits go on with their method state, statistics from the
+    // unedited weights as the run's first edit had them. On failure the
+    // weights and the session are unchanged.
+    Status attachLedger(const std::string &db, long long runId = 0);
+    // Stops recording; the edits stay on the model.
+    void detachLedger();
+    struct SessionInfo {
+        std::string db;      // empty when not attached
+        long long runId = 0; // 0: attached, but the run is made by the next edit
+        int edits = 0;
+        bool canUndo = false;
+        bool canRedo = false;
+    };
+    SessionInfo session() const;
+    // A rollback in ledger `db` (runs::RollbackRequest). When it is a rollback
+    // of the attached session's run, the open model follows it in memory
+    // (cost: the changed edits only).
+    Expected<runs::RollbackInfo> rollback(const std::string &db, const runs::RollbackRequest &request);
+
+    // --- Sequential runs on this engine (oedit/runs.h) ---
+    // A request without modelDir (or naming the open model's folder) runs on
+    // the open model, on its device and dtype; its session's edits are put
+    // back afterwards. Another folder (or another device/dtype) is loaded once
+    // through the same code and kept for later calls. progress(done, planned)
+    // returning false stops the run after the current edit (status
+    // "cancelled", resumable). The ledger `db` is created when missing.
+    Expected<runs::RunSummary> startRun(const std::string &db, const runs::RunRequest &request,
+                                        const ProgressFn &progress = {});
+    Expected<runs::RunSummary> resumeRun(const std::string &db, long long runId, const ProgressFn &progress = {},
+                                         const std::string &device = {}, const std::string &dtype = {});
+    // ||W_k|| / ||W_0|| per edited layer and step (runs::NormSeries), from
+    // the base weights the engine holds for the run's model.
+    Expected<std::vector<runs::NormSeries>> normGrowth(const std::string &db, long long runId);
+    // Writes the weights of run `runId` at `step` (its active edits up to that
+    // step; all active edits when none) as an ordinary checkpoint folder
+    // `outDir` (config.json, model.safetensors, the tokenizer and world files
+    // of the base model). Refuses an `outDir` that exists and is not empty,
+    // and a base model whose content changed since the run started. Returns
+    // the edits included.
+    Expected<long long> exportRun(const std::string &db, long long runId, std::optional<long long> step,
+                                  const std::string &outDir);
     // Writes the run to one file (`path`, replaced atomically): every applied
-    // edit with its update tensors and the O-Edit state. Returns a JSON summary
+    // edit with its update tensors and the O-Edit state (a copy to move or
+    // archive; the ledger needs no such file). Returns a JSON summary
     // of what was written (edit ids, per layer the O-Edit edit rank, and the
     // residual width that bounds it).
     Expected<std::string> saveEditState(const std::string &path) const;
     // Makes the run the one in `path` (written by saveEditState for a model of
     // the same shapes): takes this run's edits out, applies the saved ones and
-    // restores their O-Edit state. The file is checked first; on failure the
-    // weights and the run are unchanged.
+    // restores their O-Edit state, detached from any ledger. The file is
+    // checked first; on failure the weights and the run are unchanged.
     Status loadEditState(const std::string &path);
-    // Makes the run the active edits of run `runId` in the edit ledger `db`
-    // (a run made on this model folder: its content hash must match), with
-    // their method state, so further edits continue that run; record them
-    // with runs::recordSession. Statistics come from the unedited weights, as
-    // for the run's first edit. On failure the weights and the run are unchanged.
-    Status loadLedgerRun(const std::string &db, long long runId);
+
+    // Opaque to users of the facade (core/engine/engine_impl.h).
+    struct Impl;
 
 private:
-    struct Impl;
     std::unique_ptr<Impl> d;
 };
 

@@ -28,6 +28,11 @@ struct RunRequest {
     unsigned long long seed = 1;
     std::string cacheDir;          // statistics cache; empty: the default
     std::string label;             // a free name for scripts that find their runs again (bench/results.py)
+    // Where the run computes. Empty: the open model's device and dtype (the
+    // CPU in float32 when a model folder has to be loaded); otherwise "cpu",
+    // "cuda" or "cuda:N", and float32, bfloat16 or float16.
+    std::string device;
+    std::string dtype;
 };
 
 struct RunSummary {
@@ -71,12 +76,10 @@ struct RunReport {
     std::string toJson() const;
 };
 
-// Creates a run in the ledger at `db` (created when missing) and runs it;
-// progress(done, planned) returning false stops it after the current edit
-// (status "cancelled", resumable).
-Expected<RunSummary> startRun(const std::string &db, const RunRequest &request, const ProgressFn &progress = {});
-Expected<RunSummary> resumeRun(const std::string &db, long long runId, const ProgressFn &progress = {});
-// These three refuse a ledger file that does not exist rather than create one.
+// Starting and resuming runs, their norm growth and export need a model and
+// are Engine calls (oedit/engine.h). The calls here only read the ledger or
+// flip its flags.
+// These refuse a ledger file that does not exist rather than create one.
 Expected<std::vector<RunSummary>> listRuns(const std::string &db);
 Expected<RunReport> runReport(const std::string &db, long long runId);
 
@@ -94,14 +97,6 @@ std::string toJson(const RollbackInfo &event);
 // The report's curve as CSV: one row per checkpoint, a column per metric
 // (the union over checkpoints, in first-seen order; empty where absent).
 std::string toCsv(const RunReport &report);
-
-// Writes the weights of run `runId` at `step` (its active edits up to that
-// step; all active edits when none) as an ordinary checkpoint folder `outDir`
-// (config.json, model.safetensors, the tokenizer and world files of the base
-// model). Refuses an `outDir` that exists and is not empty, and a base model
-// whose content changed since the run started. Returns the edits included.
-Expected<long long> exportRun(const std::string &db, long long runId, std::optional<long long> step,
-                              const std::string &outDir);
 
 // --- Read-only views of a run for the workbench (History, Subspace, Compare).
 
@@ -157,14 +152,13 @@ Expected<PrincipalAngles> principalAngles(const std::string &db, long long editA
 
 // ||W_k||_F / ||W_0||_F of each edited layer after each step k of the run
 // (the run's active edits up to k, as the ledger holds them now; steps with
-// no active edit repeat the previous value). Loads the run's base model.
+// no active edit repeat the previous value): Engine::normGrowth.
 struct NormSeries {
     long long layer = 0;
     double baseNorm = 0;              // ||W_0||_F
     std::vector<long long> steps;     // 0, then each step of the run
     std::vector<double> relative;     // ||W_k|| / ||W_0||, 1 at step 0
 };
-Expected<std::vector<NormSeries>> normGrowth(const std::string &db, long long runId);
 
 // The same fact (subject, prompt and new target) across runs: per run, in the
 // order asked, 1 when its last checkpoint scored the edit kept, 0 lost, -1
@@ -174,13 +168,5 @@ struct FactComparison {
     std::vector<int> kept;
 };
 Expected<std::vector<FactComparison>> compareFacts(const std::string &db, const std::vector<long long> &runIds);
-
-// Records the edits of an editing session saved by Engine::saveEditState as a
-// run of data set "manual" in the ledger (status "finished", so it can be
-// rolled back). runId 0 creates the run from `modelDir`; otherwise the saved
-// edits that are not among the run's active edits (by the session's edit id)
-// are appended. Returns the run's summary.
-Expected<RunSummary> recordSession(const std::string &db, long long runId, const std::string &stateFile,
-                                   const std::string &modelDir);
 
 } // namespace oedit::runs
