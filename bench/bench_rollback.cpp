@@ -23,8 +23,8 @@
 #include "model/tokenizer.h"
 #include "oedit/engine.h"
 #include "store/ledger.h"
-#include "store/rebuild.h"
-#include "store/runner.h"
+#include "run/rebuild.h"
+#include "run/runner.h"
 
 #include <algorithm>
 #include <chrono>
@@ -120,16 +120,16 @@ int main(int argc, char **argv)
         }
         store::Ledger ledger(db);
         if (runId == 0) {
-            store::RunnerOptions options;
+            run::RunnerOptions options;
             options.modelDir = modelDir.empty() ? Engine::defaultModelDirectory() : modelDir;
             options.method = method;
             options.edits = edits;
             options.evalEvery = 0;
             options.cacheDir = cacheDir;
-            store::RunnerCallbacks callbacks;
-            callbacks.evaluate = [](const store::EvalInput &) { return std::vector<store::Metric>{}; };
+            run::RunnerCallbacks callbacks;
+            callbacks.evaluate = [](const run::EvalInput &) { return std::vector<store::Metric>{}; };
             const auto start = Clock::now();
-            const auto made = store::startRun(ledger, options, callbacks);
+            const auto made = run::startRun(ledger, options, callbacks);
             runId = made.runId;
             std::cout << "made run " << runId << ": " << made.steps << " " << method << " edits in "
                       << std::fixed << std::setprecision(1) << msSince(start) / 1000 << " s\n";
@@ -148,10 +148,10 @@ int main(int argc, char **argv)
         contextOptions.modelDir = dir;
         contextOptions.cacheDir = info.options.value("cache_dir", cacheDir);
         edit::EditContext context(contextOptions);
-        const auto base = store::captureBaseWeights(model);
+        const auto base = run::captureBaseWeights(model);
         editor->prepare(model, *tokenizer, context);
-        const auto loaded = store::rebuildWeights(model, base, ledger, runId);
-        store::replayEditState(context, ledger, runId);
+        const auto loaded = run::rebuildWeights(model, base, ledger, runId);
+        run::replayEditState(context, ledger, runId);
         const double openMs = msSince(start);
 
         const auto active = ledger.activeEdits(runId);
@@ -183,21 +183,21 @@ int main(int argc, char **argv)
                 const auto event = act();
                 ledgerMs.push_back(msSince(t));
                 t = Clock::now();
-                store::applyRollback(model, &context, ledger, event);
+                run::applyRollback(model, &context, ledger, event);
                 weightMs.push_back(msSince(t));
-                const auto now = maxDifference(model, store::expectedWeights(base, ledger, runId));
+                const auto now = maxDifference(model, run::expectedWeights(base, ledger, runId));
                 difference.absolute = std::max(difference.absolute, now.absolute);
                 difference.relative = std::max(difference.relative, now.relative);
                 t = Clock::now();
                 const auto undo = ledger.undoRollback(event.id);
                 undoLedgerMs.push_back(msSince(t));
                 t = Clock::now();
-                store::applyRollback(model, &context, ledger, undo);
+                run::applyRollback(model, &context, ledger, undo);
                 undoWeightMs.push_back(msSince(t));
             }
             report(label, ledgerMs, weightMs, difference);
             report("  undo", undoLedgerMs, undoWeightMs,
-                   maxDifference(model, store::expectedWeights(base, ledger, runId)));
+                   maxDifference(model, run::expectedWeights(base, ledger, runId)));
             worstTotal = std::max({worstTotal, median(ledgerMs) + median(weightMs),
                                    median(undoLedgerMs) + median(undoWeightMs)});
         };
