@@ -248,11 +248,13 @@ void SubspaceView::showAngles(const QString &db, const oedit::runs::PrincipalAng
 
 void SubspaceView::fillOverlapTable()
 {
-    const bool oedit = m_report.method == "oedit" || m_report.method == "oedit+";
+    const auto runCapabilities = oedit::methodCapabilities(m_report.method);
+    const bool oedit = runCapabilities && runCapabilities->protectsSubspace;
     m_overlap->setRowCount(static_cast<int>(m_report.edits.size()));
     for (int row = 0; row < static_cast<int>(m_report.edits.size()); ++row) {
         const auto &edit = m_report.edits[static_cast<size_t>(row)];
-        const bool recorded = edit.method == "oedit" || edit.method == "oedit+";
+        const auto capabilities = oedit::methodCapabilities(edit.method);
+        const bool recorded = capabilities && capabilities->protectsSubspace;
         const QStringList cells = {
             QString::number(edit.step),
             QStringLiteral("%1 → %2").arg(QString::fromStdString(edit.subject), QString::fromStdString(edit.targetNew)),

@@ -141,7 +141,7 @@ void printOutcome(const EditOutcome &o)
     std::cout << "  max |cos| with earlier updates   " << std::scientific << std::setprecision(2)
               << g.maxAbsCosWithEarlier << "\n"
               << "  max |cos| of the key with earlier keys   " << g.maxKeyCosWithEarlier << "\n";
-    if (o.method == "oedit" || o.method == "oedit+")
+    if (const auto capabilities = methodCapabilities(o.method); capabilities && capabilities->protectsSubspace)
         std::cout << "  max |cos| with protected basis   " << g.maxAbsCosWithProtected << std::defaultfloat << "\n"
                   << "  protected rank  " << g.protectedRank << "\n"
                   << "  remaining capacity " << g.remainingCapacity << " edit directions\n";

@@ -1,7 +1,6 @@
 // EditContext: statistics with their disk cache, context prefixes, and the
-// per-run state that applyEdit/unapplyEdit keep (history, O-Edit subspaces,
-// AlphaEdit's accumulated keys).
-#include "edit/closed_forms.h"
+// per-run state that applyEdit/unapplyEdit keep (history, AlphaEdit's
+// accumulated keys; O-Edit's subspaces live in its protection policy).
 #include "edit/editor.h"
 #include "model/safetensors.h"
 
@@ -333,36 +332,6 @@ const std::vector<std::string> &EditContext::contextPrefixes(const model::Transf
     return m_prefixes[key] = prefixes;
 }
 
-torch::Tensor OEditLayerState::editBasis() const
-{
-    if (blocks.empty())
-        return deltaTotal.defined() ? torch::zeros({deltaTotal.size(0), 0}, torch::kDouble) : torch::Tensor();
-    return torch::cat(blocks, 1);
-}
-
-int64_t OEditLayerState::editRank() const
-{
-    int64_t r = 0;
-    for (const auto &b : blocks)
-        r += b.size(1);
-    return r;
-}
-
-torch::Tensor OEditLayerState::keyBasis() const
-{
-    if (keyBlocks.empty())
-        return deltaTotal.defined() ? torch::zeros({deltaTotal.size(1), 0}, torch::kDouble) : torch::Tensor();
-    return torch::cat(keyBlocks, 1);
-}
-
-int64_t OEditLayerState::keyRank() const
-{
-    int64_t r = 0;
-    for (const auto &b : keyBlocks)
-        r += b.size(1);
-    return r;
-}
-
 torch::Tensor &EditContext::alphaEditKeyGram(int64_t layer, int64_t dk)
 {
     auto &gram = m_alphaGram[layer];
@@ -376,75 +345,12 @@ const std::vector<std::pair<int64_t, LayerUpdate>> &EditContext::history(int64_t
     return m_history[layer];
 }
 
-namespace {
-bool isOEdit(const std::string &method)
-{
-    return method == "oedit" || method == "oedit+";
-}
-
-bool usesInputSide(const nlohmann::json &hparams)
-{
-    return hparams.value("side", std::string("output")) != "output" ||
-           hparams.value("capacity_policy", std::string()) == "input";
-}
-} // namespace
-
-// V_E must hold what earlier edits read, so that DeltaW_new k_old = 0 keeps
-// their values: their keys. The update's key-side factor C^-1 k points
-// elsewhere whenever C is not a multiple of I, and protecting it leaves the
-// earlier edits exposed ('updates', kept for comparison).
-EditContext::OEditRecord EditContext::recordFor(const EditResult &result) const
-{
-    OEditRecord record{result.hparams.value("eps_E", epsE), usesInputSide(result.hparams), {}};
-    if (record.keySide && result.hparams.value("input_edit_basis", std::string("updates")) == "keys")
-        for (const auto &[layer, K] : result.keys)
-            record.keys[layer] = K.to(torch::kDouble).mean(1);
-    return record;
-}
-
-namespace {
-// The vector an edit adds to V_E at a layer: its key when the record keeps one.
-torch::Tensor keySideVector(const std::map<int64_t, torch::Tensor> &keys, const LayerUpdate &update)
-{
-    const auto found = keys.find(update.layer);
-    return found == keys.end() ? update.left : found->second;
-}
-} // namespace
-
 void EditContext::recordApplied(const EditResult &result)
 {
     m_lastId = std::max(m_lastId, result.id);
-    for (const auto &update : result.layers) {
+    for (const auto &update : result.layers)
         m_history[update.layer].emplace_back(result.id, update);
-        if (isOEdit(result.method)) {
-            const auto M = update.matrix();
-            auto &state = m_oedit[update.layer];
-            if (!state.deltaTotal.defined())
-                state.deltaTotal = torch::zeros_like(M);
-            state.deltaTotal += M;
-            const auto record = recordFor(result);
-            const double energy = record.energy;
-            const bool keySide = record.keySide;
-            m_oeditRecords[result.id] = record;
-            // Rank one: from the factors, without an SVD of the [d, d_k] matrix.
-            const auto block = update.rankOne() ? growBasisRankOne(state.editBasis(), update.right, update.left, energy)
-                                                : growBasis(state.editBasis(), M, energy);
-            if (block.size(1) > 0) {
-                state.blocks.push_back(block);
-                state.blockOwner.push_back(result.id);
-            }
-            // V_E: the same on the key side (the transpose's column space).
-            if (keySide) {
-                const auto keyBlock =
-                    update.rankOne() ? growBasisRankOne(state.keyBasis(), keySideVector(record.keys, update), update.right, energy)
-                                     : growBasis(state.keyBasis(), M.t(), energy);
-                if (keyBlock.size(1) > 0) {
-                    state.keyBlocks.push_back(keyBlock);
-                    state.keyBlockOwner.push_back(result.id);
-                }
-            }
-        }
-    }
+    m_protection.recordApplied(result);
     for (const auto &entry : result.keys) {
         const auto K = entry.second.to(torch::kDouble);
         alphaEditKeyGram(entry.first, K.size(0)) += K.matmul(K.t());
@@ -457,29 +363,12 @@ void EditContext::recordUnapplied(const EditResult &result)
         auto &list = m_history[update.layer];
         list.erase(std::remove_if(list.begin(), list.end(), [&](const auto &e) { return e.first == result.id; }),
                    list.end());
-        if (isOEdit(result.method)) {
-            auto &state = m_oedit[update.layer];
-            if (state.deltaTotal.defined())
-                state.deltaTotal -= update.matrix();
-            // U_E is the concatenation of per-edit blocks, each orthogonal to the
-            // earlier ones, so dropping this edit's block leaves an orthonormal basis.
-            for (size_t i = state.blocks.size(); i-- > 0;)
-                if (state.blockOwner[i] == result.id) {
-                    state.blocks.erase(state.blocks.begin() + static_cast<long>(i));
-                    state.blockOwner.erase(state.blockOwner.begin() + static_cast<long>(i));
-                }
-            for (size_t i = state.keyBlocks.size(); i-- > 0;)
-                if (state.keyBlockOwner[i] == result.id) {
-                    state.keyBlocks.erase(state.keyBlocks.begin() + static_cast<long>(i));
-                    state.keyBlockOwner.erase(state.keyBlockOwner.begin() + static_cast<long>(i));
-                }
-        }
     }
+    m_protection.recordUnapplied(result);
     for (const auto &entry : result.keys) {
         const auto K = entry.second.to(torch::kDouble);
         alphaEditKeyGram(entry.first, K.size(0)) -= K.matmul(K.t());
     }
-    m_oeditRecords.erase(result.id);
 }
 
 void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
@@ -489,14 +378,11 @@ void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
     std::set<int64_t> gone;
     for (const auto *result : removed) {
         gone.insert(result->id);
-        for (const auto &update : result->layers)
-            if (isOEdit(result->method) && m_oedit[update.layer].deltaTotal.defined())
-                m_oedit[update.layer].deltaTotal -= update.matrix();
+        m_protection.forget(*result);
         for (const auto &entry : result->keys) {
             const auto K = entry.second.to(torch::kDouble);
             alphaEditKeyGram(entry.first, K.size(0)) -= K.matmul(K.t());
         }
-        m_oeditRecords.erase(result->id);
     }
     // The order before, to keep what the rollback does not touch.
     std::map<int64_t, std::vector<int64_t>> before;
@@ -508,17 +394,9 @@ void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
                    list.end());
     for (const auto *result : restored) {
         m_lastId = std::max(m_lastId, result->id);
-        for (const auto &update : result->layers) {
+        for (const auto &update : result->layers)
             m_history[update.layer].emplace_back(result->id, update);
-            if (isOEdit(result->method)) {
-                auto &state = m_oedit[update.layer];
-                const auto M = update.matrix();
-                if (!state.deltaTotal.defined())
-                    state.deltaTotal = torch::zeros_like(M);
-                state.deltaTotal += M;
-                m_oeditRecords[result->id] = recordFor(*result);
-            }
-        }
+        m_protection.restore(*result);
         for (const auto &entry : result->keys) {
             const auto K = entry.second.to(torch::kDouble);
             alphaEditKeyGram(entry.first, K.size(0)) += K.matmul(K.t());
@@ -542,78 +420,7 @@ void EditContext::applyRollback(const std::vector<const EditResult *> &removed,
             ++same;
         unchanged[layer] = same;
     }
-    regrowEditSubspaces(unchanged);
-}
-
-// U_E (and V_E) from the history, as recordApplied would grow them edit by
-// edit, into one preallocated [width, width] matrix instead of concatenating
-// the blocks for every edit. Blocks owned by the first `keep` entries are
-// those the same edits grew before, so they stay and growth resumes after
-// them: removing a late edit costs little, an early one a regrowth bounded by
-// the width (growth stops once the basis spans the layer).
-void EditContext::regrowEditSubspaces(const std::map<int64_t, size_t> &keep)
-{
-    for (auto &[layer, state] : m_oedit) {
-        if (!state.deltaTotal.defined()) {
-            state.blocks.clear();
-            state.blockOwner.clear();
-            state.keyBlocks.clear();
-            state.keyBlockOwner.clear();
-            continue;
-        }
-        const auto &history = m_history[layer];
-        const auto found = keep.find(layer);
-        const size_t from = found == keep.end() ? 0 : std::min(found->second, history.size());
-        std::set<int64_t> kept;
-        for (size_t i = 0; i < from; ++i)
-            kept.insert(history[i].first);
-        for (const bool keySide : {false, true}) {
-            const int64_t width = state.deltaTotal.size(keySide ? 1 : 0);
-            auto &blocks = keySide ? state.keyBlocks : state.blocks;
-            auto &owners = keySide ? state.keyBlockOwner : state.blockOwner;
-            // Blocks are in history order: keep the leading ones the unchanged entries own.
-            size_t keepBlocks = 0;
-            while (keepBlocks < owners.size() && kept.count(owners[keepBlocks]))
-                ++keepBlocks;
-            blocks.resize(keepBlocks);
-            owners.resize(keepBlocks);
-            bool anyKeySide = false;
-            for (size_t i = from; i < history.size() && !anyKeySide; ++i) {
-                const auto record = m_oeditRecords.find(history[i].first);
-                anyKeySide = record != m_oeditRecords.end() && record->second.keySide;
-            }
-            if (keySide && !anyKeySide)
-                continue; // nothing after the kept part grows V_E
-            auto U = torch::zeros({width, width}, torch::kDouble);
-            int64_t rank = 0;
-            for (const auto &block : blocks) {
-                U.narrow(1, rank, block.size(1)).copy_(block);
-                rank += block.size(1);
-            }
-            for (size_t i = from; i < history.size(); ++i) {
-                const auto &[id, update] = history[i];
-                const auto record = m_oeditRecords.find(id);
-                if (record == m_oeditRecords.end() || (keySide && !record->second.keySide))
-                    continue; // not an O-Edit edit (or not one that keeps V_E)
-                if (rank >= width)
-                    break; // the basis spans the layer: nothing can grow it
-                const double energy = record->second.energy;
-                const auto current = U.narrow(1, 0, rank);
-                const auto block = update.rankOne()
-                                       ? (keySide ? growBasisRankOne(current, keySideVector(record->second.keys, update),
-                                                                     update.right, energy)
-                                                  : growBasisRankOne(current, update.right, update.left, energy))
-                                       : growBasis(current, keySide ? update.matrix().t() : update.matrix(), energy);
-                const int64_t added = std::min<int64_t>(block.size(1), width - rank);
-                if (added <= 0)
-                    continue;
-                U.narrow(1, rank, added).copy_(block.narrow(1, 0, added));
-                rank += added;
-                blocks.push_back(block.narrow(1, 0, added).clone());
-                owners.push_back(id);
-            }
-        }
-    }
+    m_protection.regrow(m_history, unchanged);
 }
 
 void EditContext::saveState(const std::string &path) const
@@ -638,38 +445,7 @@ void EditContext::writeState(torch::serialize::OutputArchive &archive) const
 {
     nlohmann::json index;
     index["lastId"] = m_lastId;
-    for (const auto &[id, record] : m_oeditRecords) {
-        index["oeditEnergy"].push_back({id, record.energy, record.keySide});
-        for (const auto &[layer, key] : record.keys) {
-            archive.write("oeditKey." + std::to_string(id) + "." + std::to_string(layer), key);
-            index["oeditKeys"].push_back({id, layer});
-        }
-    }
-    for (const auto &[layer, state] : m_oedit) {
-        const std::string p = "oedit." + std::to_string(layer) + ".";
-        nlohmann::json entry;
-        entry["layer"] = layer;
-        entry["owners"] = state.blockOwner;
-        entry["hasTotal"] = state.deltaTotal.defined();
-        entry["hasImplicit"] = state.implicitBasis.defined();
-        if (state.deltaTotal.defined())
-            archive.write(p + "total", state.deltaTotal);
-        if (state.implicitBasis.defined()) {
-            archive.write(p + "implicit", state.implicitBasis);
-            archive.write(p + "implicitEnergy", state.implicitEnergy);
-        }
-        for (size_t i = 0; i < state.blocks.size(); ++i)
-            archive.write(p + "block." + std::to_string(i), state.blocks[i]);
-        entry["keyOwners"] = state.keyBlockOwner;
-        for (size_t i = 0; i < state.keyBlocks.size(); ++i)
-            archive.write(p + "keyBlock." + std::to_string(i), state.keyBlocks[i]);
-        entry["hasImplicitKeys"] = state.implicitKeyBasis.defined();
-        if (state.implicitKeyBasis.defined()) {
-            archive.write(p + "implicitKeys", state.implicitKeyBasis);
-            archive.write(p + "implicitKeyEnergy", state.implicitKeyEnergy);
-        }
-        index["oedit"].push_back(entry);
-    }
+    m_protection.write(archive, index);
     for (const auto &[layer, gram] : m_alphaGram) {
         archive.write("alpha." + std::to_string(layer), gram);
         index["alpha"].push_back(layer);
@@ -703,50 +479,9 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
     archive.read("index", raw);
     const auto index =
         nlohmann::json::parse(std::string(static_cast<const char *>(raw.data_ptr()), static_cast<size_t>(raw.numel())));
-    m_oedit.clear();
     m_alphaGram.clear();
     m_history.clear();
     m_lastId = index.value("lastId", int64_t(0));
-    m_oeditRecords.clear();
-    for (const auto &entry : index.value("oeditEnergy", nlohmann::json::array()))
-        m_oeditRecords[entry.at(0).get<int64_t>()] = {entry.at(1).get<double>(),
-                                                      entry.size() > 2 && entry.at(2).get<bool>(), {}};
-    for (const auto &entry : index.value("oeditKeys", nlohmann::json::array())) {
-        const int64_t id = entry.at(0).get<int64_t>(), layer = entry.at(1).get<int64_t>();
-        torch::Tensor key;
-        archive.read("oeditKey." + std::to_string(id) + "." + std::to_string(layer), key);
-        m_oeditRecords[id].keys[layer] = key;
-    }
-    for (const auto &entry : index.value("oedit", nlohmann::json::array())) {
-        const int64_t layer = entry["layer"];
-        const std::string p = "oedit." + std::to_string(layer) + ".";
-        OEditLayerState state;
-        if (entry["hasTotal"].get<bool>())
-            archive.read(p + "total", state.deltaTotal);
-        if (entry["hasImplicit"].get<bool>()) {
-            archive.read(p + "implicit", state.implicitBasis);
-            archive.read(p + "implicitEnergy", state.implicitEnergy);
-        }
-        state.blockOwner = entry["owners"].get<std::vector<int64_t>>();
-        for (size_t i = 0; i < state.blockOwner.size(); ++i) {
-            torch::Tensor block;
-            archive.read(p + "block." + std::to_string(i), block);
-            state.blocks.push_back(block);
-        }
-        // Files written before the input side was kept have no key blocks:
-        // they are regrown from the history below.
-        state.keyBlockOwner = entry.value("keyOwners", std::vector<int64_t>{});
-        for (size_t i = 0; i < state.keyBlockOwner.size(); ++i) {
-            torch::Tensor block;
-            archive.read(p + "keyBlock." + std::to_string(i), block);
-            state.keyBlocks.push_back(block);
-        }
-        if (entry.value("hasImplicitKeys", false)) {
-            archive.read(p + "implicitKeys", state.implicitKeyBasis);
-            archive.read(p + "implicitKeyEnergy", state.implicitKeyEnergy);
-        }
-        m_oedit[layer] = state;
-    }
     for (const auto &layerJson : index.value("alpha", nlohmann::json::array())) {
         const int64_t layer = layerJson;
         archive.read("alpha." + std::to_string(layer), m_alphaGram[layer]);
@@ -769,17 +504,8 @@ void EditContext::readState(torch::serialize::InputArchive &archive)
             m_history[layer].emplace_back(ids[i], update);
         }
     }
-    // Files written before the energies were kept: every edit in an O-Edit
-    // layer's history grew U_E with the context's eps_E.
-    if (!index.contains("oeditEnergy"))
-        for (const auto &[layer, state] : m_oedit)
-            for (const auto &[id, update] : m_history[layer])
-                m_oeditRecords[id] = {epsE, false, {}};
-    bool keysMissing = false;
-    for (const auto &entry : index.value("oedit", nlohmann::json::array()))
-        keysMissing = keysMissing || !entry.contains("keyOwners");
-    if (keysMissing)
-        regrowEditSubspaces();
+    // After the history: files from before some of the O-Edit state was kept are completed from it.
+    m_protection.read(archive, index, m_history);
 }
 
 } // namespace oedit::edit

@@ -4,6 +4,7 @@
 #include "edit/editor.h"
 
 #include "edit/closed_forms.h"
+#include "edit/registry.h"
 
 #include <cmath>
 
@@ -157,12 +158,20 @@ EditResult EditResult::read(torch::serialize::InputArchive &archive)
         }
         r.layers.push_back(u);
     }
-    if (r.method == "alphaedit")
+    // The keys of a method that keeps them: every edited layer's when the
+    // method always does (a result without them is damaged), else those written.
+    if (storesKeys(r.method, r.hparams)) {
+        const bool always = findEditMethod(r.method)->keys == KeyStorage::Always;
         for (const auto &u : r.layers) {
+            const std::string name = "keys." + std::to_string(u.layer);
             torch::Tensor K;
-            archive.read("keys." + std::to_string(u.layer), K);
+            if (always)
+                archive.read(name, K);
+            else if (!archive.try_read(name, K))
+                continue;
             r.keys[u.layer] = K;
         }
+    }
     return r;
 }
 

@@ -4,10 +4,14 @@
 // their hyperparameters are JSON objects whose defaults live in
 // resources/hparams/<method>.json.
 //
+// What each method is and can do is in the registry (edit/registry.h); code
+// asks it (protectsSubspace, storesKeys, ...) instead of comparing names.
+//
 // Ownership and threads: an EditMethod holds only its hyperparameters. The
-// per-run state (statistics caches, O-Edit subspaces, AlphaEdit's accumulated
-// keys, the history of applied updates) lives in an EditContext owned by the
-// caller; one thread at a time may use a context and its model.
+// per-run state (statistics caches, O-Edit's protection policy with its
+// subspaces, AlphaEdit's accumulated keys, the history of applied updates)
+// lives in an EditContext owned by the caller; one thread at a time may use a
+// context and its model.
 //
 // Failure: everything here throws EditError with a message that names what
 // was wrong and what to do. Input is validated before any weight changes;
@@ -16,6 +20,7 @@
 // applyEdit/unapplyEdit, which are exact inverses of each other.
 #pragma once
 
+#include "edit/oedit_protection.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "oedit/status.h"
@@ -101,8 +106,10 @@ struct EditResult {
     nlohmann::json hparams; // the full set used, defaults included
     EditRequest request;
     std::vector<LayerUpdate> layers;
-    // AlphaEdit: the keys K ([d_k, n]) per edited layer, so C_p can take them
-    // out again when the edit is unapplied.
+    // The keys K ([d_k, n]) per edited layer of a method that keeps them
+    // (storesKeys in the registry): AlphaEdit's, so C_p can take them out again
+    // when the edit is unapplied; O-Edit+'s on the input side with
+    // input_edit_basis 'keys', what V_E grows from. Saved and loaded with the result.
     std::map<int64_t, torch::Tensor> keys;
     EditDiagnostics diagnostics;
     EditTimings timings;
@@ -116,28 +123,6 @@ struct EditResult {
     // file as nested archives (the engine's saved run).
     void write(torch::serialize::OutputArchive &archive) const;
     static EditResult read(torch::serialize::InputArchive &archive);
-};
-
-// O-Edit's state for one layer. Output side: U_E spans the updates' column
-// (value) directions, U_I the implicit knowledge in the residual stream.
-// Input side: V_E spans the updates' row (key) directions, V_I the keys the
-// layer mostly sees (top eigenvectors of C); an update with DeltaW V = 0 is
-// Frobenius-orthogonal to every earlier update whatever its value side.
-struct OEditLayerState {
-    torch::Tensor deltaTotal;          // [d, d_k] sum of applied updates
-    std::vector<int64_t> blockOwner;   // edit id of each column block of U_E
-    std::vector<torch::Tensor> blocks; // [d, r_i] orthonormal, mutually orthogonal
-    torch::Tensor implicitBasis;       // U_I [d, q], columns by decreasing energy (undefined until computed)
-    torch::Tensor implicitEnergy;      // [q] eigenvalues of sum_j G_j G_j^T
-    std::vector<int64_t> keyBlockOwner;   // edit id of each column block of V_E
-    std::vector<torch::Tensor> keyBlocks; // [d_k, r_i] orthonormal, mutually orthogonal
-    torch::Tensor implicitKeyBasis;       // V_I [d_k, q] (undefined until an input-side edit needs it)
-    torch::Tensor implicitKeyEnergy;      // [q] eigenvalues of C
-
-    torch::Tensor editBasis() const; // U_E [d, r] (r may be 0)
-    int64_t editRank() const;
-    torch::Tensor keyBasis() const; // V_E [d_k, r] (r may be 0)
-    int64_t keyRank() const;
 };
 
 // Options of a context; the cache folder holds statistics across runs.
@@ -198,8 +183,11 @@ public:
     // The corpus passages used for statistics (loaded once).
     const std::vector<std::string> &corpus();
 
-    OEditLayerState &oeditLayer(int64_t layer) { return m_oedit[layer]; }
-    const std::map<int64_t, OEditLayerState> &oeditLayers() const { return m_oedit; }
+    // O-Edit's protection policy with its state (subspaces per layer, per-edit records).
+    OEditProtection &protection() { return m_protection; }
+    const OEditProtection &protection() const { return m_protection; }
+    OEditLayerState &oeditLayer(int64_t layer) { return m_protection.layer(layer); }
+    const std::map<int64_t, OEditLayerState> &oeditLayers() const { return m_protection.layers(); }
     torch::Tensor &alphaEditKeyGram(int64_t layer, int64_t dk); // C_p, float64 [d_k, d_k]
 
     // Updates applied in this run, per layer, in order (for |cos| diagnostics),
@@ -232,7 +220,6 @@ public:
     void readState(torch::serialize::InputArchive &archive);
 
     std::string cacheDir() const;
-    double epsE = 0.99; // set by O-Edit methods before applying (how much of each update U_E keeps)
 
 private:
     std::string modelHash(const model::Transformer &model);
@@ -246,24 +233,9 @@ private:
     std::map<std::string, torch::Tensor> m_stats; // key -> tensor
     std::map<std::string, torch::Tensor> m_derived;
     std::map<std::string, std::vector<std::string>> m_prefixes;
-    std::map<int64_t, OEditLayerState> m_oedit;
+    OEditProtection m_protection;
     std::map<int64_t, torch::Tensor> m_alphaGram;
-    std::map<int64_t, std::vector<std::pair<int64_t, LayerUpdate>>> m_history;
-    // O-Edit edits in the history: the eps_E they grew U_E with, and whether
-    // their run uses the input side (only then is V_E kept: growing it costs
-    // a projection on the d_k-wide key side per edit).
-    struct OEditRecord {
-        double energy = 0.99;
-        bool keySide = false;
-        // input_edit_basis 'keys': the edit's key per layer, what V_E grows
-        // from (empty: V_E grows from the update's key-side factor).
-        std::map<int64_t, torch::Tensor> keys;
-    };
-    OEditRecord recordFor(const EditResult &result) const;
-    std::map<int64_t, OEditRecord> m_oeditRecords;
-    // U_E (and V_E) of every O-Edit layer regrown from its history, keeping
-    // the blocks of the first `keep[layer]` history entries (0 when absent).
-    void regrowEditSubspaces(const std::map<int64_t, size_t> &keep = {});
+    UpdateHistory m_history;
     int64_t m_lastId = 0;
     int64_t m_computed = 0, m_loaded = 0;
     double m_statisticsSeconds = 0;

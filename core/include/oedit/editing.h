@@ -104,4 +104,23 @@ struct EditOutcome {
 // The editing method names the engine knows, in a stable order.
 std::vector<std::string> editMethods();
 
+// What an editing method does, so callers need not compare method names.
+struct MethodCapabilities {
+    std::string name;        // as in editMethods()
+    std::string displayName; // for people, e.g. "O-Edit+"
+    // Records a protected subspace for its edits (the O-Edit family): the
+    // diagnostics maxAbsCosWithProtected, protectedRank and remainingCapacity mean something.
+    bool protectsSubspace = false;
+    // Its edits may keep their keys with the result (AlphaEdit always; O-Edit+
+    // on the input side with input_edit_basis "keys").
+    bool storesKeys = false;
+    // Edits several layers per edit with its default hyperparameters.
+    bool multiLayer = false;
+    // Can protect the input (key) side: side "input"/"both", capacity_policy "input".
+    bool supportsInputSide = false;
+};
+
+// The capabilities of `method`; empty for an unknown name.
+std::optional<MethodCapabilities> methodCapabilities(const std::string &method);
+
 } // namespace oedit
