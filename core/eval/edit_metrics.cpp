@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <map>
 #include <iterator>
+#include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -202,7 +202,7 @@ const world::Fact *EditEvaluator::findFact(const edit::EditRequest &request) con
 }
 
 std::vector<Metric> EditEvaluator::evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
-                                           const std::vector<EvaluatedEdit> &edits, const LayerWeights *base) const
+                                            const std::vector<EvaluatedEdit> &edits, const LayerWeights *base) const
 {
     torch::NoGradGuard noGrad;
     const auto started = std::chrono::steady_clock::now();

@@ -162,11 +162,10 @@ std::vector<Metric> generationMetrics(const GenerationInput &input)
     // tokenisation still count.
     for (size_t begin = 0; begin < prompts.size(); begin += batch) {
         const size_t end = std::min(prompts.size(), begin + batch);
-        const auto generated =
-            greedyBatch(input.model,
-                        std::vector<std::vector<int64_t>>(prompts.begin() + static_cast<long>(begin),
-                                                          prompts.begin() + static_cast<long>(end)),
-                        longestTarget + 2, input.padId);
+        const auto generated = greedyBatch(input.model,
+                                           std::vector<std::vector<int64_t>>(prompts.begin() + static_cast<long>(begin),
+                                                                             prompts.begin() + static_cast<long>(end)),
+                                           longestTarget + 2, input.padId);
         for (size_t k = begin; k < end; ++k) {
             const auto text = tokenizer.decode(generated[k - begin]);
             const auto expected = " " + perEdit[candidates[k]].target;
@@ -245,14 +244,26 @@ std::vector<Metric> weightMetrics(const WeightInput &input)
 const std::vector<MetricFamily> &metricFamilies()
 {
     static const std::vector<MetricFamily> families = {
-        {"probability", [](const Checkpoint &c) { return probabilityMetrics({c.scores, c.probes}); }},
-        {"token_accuracy", [](const Checkpoint &c) { return tokenAccuracyMetrics({c.scores, c.probes}); }},
+        {"probability",
+         [](const Checkpoint &c) {
+             return probabilityMetrics({c.scores, c.probes});
+         }},
+        {"token_accuracy",
+         [](const Checkpoint &c) {
+             return tokenAccuracyMetrics({c.scores, c.probes});
+         }},
         {"generation",
          [](const Checkpoint &c) {
              return generationMetrics({c.model, c.tokenizer, {c.scores, c.probes}, c.batchSize, c.padId});
          }},
-        {"unedited", [](const Checkpoint &c) { return uneditedMetrics({c.scores, c.unedited}); }},
-        {"heldout", [](const Checkpoint &c) { return heldoutMetrics({c.scores, c.heldout}); }},
+        {"unedited",
+         [](const Checkpoint &c) {
+             return uneditedMetrics({c.scores, c.unedited});
+         }},
+        {"heldout",
+         [](const Checkpoint &c) {
+             return heldoutMetrics({c.scores, c.heldout});
+         }},
         {"fluency",
          [](const Checkpoint &c) {
              return fluencyMetrics(
@@ -262,12 +273,14 @@ const std::vector<MetricFamily> &metricFamilies()
          [](const Checkpoint &c) {
              return std::vector<Metric>{{"active_edits", double(c.edits.size()), std::nullopt}};
          }},
-        {"weights", [](const Checkpoint &c) { return weightMetrics({c.model, c.base}); }},
+        {"weights",
+         [](const Checkpoint &c) {
+             return weightMetrics({c.model, c.base});
+         }},
         {"eval_seconds",
          [](const Checkpoint &c) {
              return std::vector<Metric>{
-                 {"eval_seconds",
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count(),
+                 {"eval_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count(),
                   std::nullopt}};
          }},
         {"retention",

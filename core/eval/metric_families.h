@@ -40,9 +40,9 @@ struct Score {
 
 // Where one edit's probes sit in the checkpoint's list of scores.
 struct EditProbes {
-    std::vector<int64_t> prompt; // the edit prompt's tokens: generation starts here
-    std::string target;          // the new target
-    std::optional<size_t> efficacyNew, efficacyTrue; // none without a true target: efficacy cannot be judged
+    std::vector<int64_t> prompt;                        // the edit prompt's tokens: generation starts here
+    std::string target;                                 // the new target
+    std::optional<size_t> efficacyNew, efficacyTrue;    // none without a true target: efficacy cannot be judged
     std::vector<std::pair<size_t, size_t>> paraphrases; // (new, true)
     std::vector<std::pair<size_t, size_t>> neighbours;  // (true, new)
 };
@@ -121,9 +121,9 @@ struct Checkpoint {
     const std::vector<EvaluatedEdit> &edits;
     const LayerWeights *base = nullptr;
     std::vector<Score> scores;
-    std::vector<EditProbes> probes;  // parallel to edits
-    std::vector<size_t> unedited;    // the unedited-fact sample's probes
-    std::vector<size_t> heldout;     // the held-out passages' probes
+    std::vector<EditProbes> probes; // parallel to edits
+    std::vector<size_t> unedited;   // the unedited-fact sample's probes
+    std::vector<size_t> heldout;    // the held-out passages' probes
     int batchSize = 64;
     int fluencyPrompts = 16;
     int fluencyTokens = 24;

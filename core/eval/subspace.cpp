@@ -88,7 +88,8 @@ std::vector<double> absCosines(const torch::Tensor &gram)
     for (int64_t a = 0; a < n; ++a)
         for (int64_t b = 0; b < n; ++b) {
             const double denominator = nn[a] * nn[b];
-            out[static_cast<size_t>(a * n + b)] = denominator > 0 ? std::min(1.0, std::abs(g[a][b]) / denominator) : 0.0;
+            out[static_cast<size_t>(a * n + b)] =
+                denominator > 0 ? std::min(1.0, std::abs(g[a][b]) / denominator) : 0.0;
         }
     return out;
 }

@@ -246,11 +246,11 @@ private Q_SLOTS:
         // Edit 0 holds (new beats true), edit 1 does not; edit 1 has no
         // paraphrase, edit 0 one that holds; both have a neighbour, kept by edit 0 only.
         const std::vector<Score> scores = {
-            scored({-0.1}, {true}), scored({-2.0}), // 0: efficacy new, true
-            scored({-3.0}), scored({-0.2}, {true}), // 1: efficacy new, true
-            scored({-0.5}, {true}), scored({-1.5}), // 0: paraphrase new, true
-            scored({-0.3}), scored({-0.9}),         // 0: neighbour true, new
-            scored({-2.5}), scored({-0.4}),         // 1: neighbour true, new
+            scored({-0.1}, {true}), scored({-2.0}),         // 0: efficacy new, true
+            scored({-3.0}),         scored({-0.2}, {true}), // 1: efficacy new, true
+            scored({-0.5}, {true}), scored({-1.5}),         // 0: paraphrase new, true
+            scored({-0.3}),         scored({-0.9}),         // 0: neighbour true, new
+            scored({-2.5}),         scored({-0.4}),         // 1: neighbour true, new
         };
         std::vector<EditProbes> edits(3);
         edits[0].efficacyNew = 0;
