@@ -6,6 +6,8 @@
 #include "run/loaded_model.h"
 #include "run/runner.h"
 
+#include "eval/norms.h"
+#include "eval/subspace.h"
 #include "store/ledger.h"
 #include "run/rebuild.h"
 #include "run/runner.h"
@@ -286,67 +288,6 @@ EditEntry entryOf(const store::EditRow &row)
     return e;
 }
 
-// An orthonormal basis [d, k] of an update's output (column) space, float64.
-// A rank-one update's is its normalised value-side factor; a dense one's the
-// left singular vectors above a relative tolerance.
-torch::Tensor outputBasis(const edit::LayerUpdate &update)
-{
-    if (update.rankOne()) {
-        auto r = update.right.detach().to(torch::kCPU, torch::kDouble).reshape({-1, 1});
-        const double norm = r.norm().item<double>();
-        return norm > 0 ? r / norm : r.narrow(1, 0, 0);
-    }
-    const auto M = update.matrix().to(torch::kDouble);
-    const auto svd = torch::linalg_svd(M, false, c10::nullopt);
-    const auto &U = std::get<0>(svd);
-    const auto &S = std::get<1>(svd);
-    if (S.numel() == 0 || S.max().item<double>() == 0)
-        return U.narrow(1, 0, 0);
-    const double tolerance = S.max().item<double>() * 1e-6;
-    const int64_t rank = (S > tolerance).sum().item<int64_t>();
-    return U.narrow(1, 0, rank);
-}
-
-double largestCos(const torch::Tensor &a, const torch::Tensor &b)
-{
-    if (a.size(1) == 0 || b.size(1) == 0)
-        return 0.0;
-    return torch::linalg_svdvals(torch::matmul(a.t(), b), c10::nullopt).max().item<double>();
-}
-
-int64_t numericalRank(const torch::Tensor &columns)
-{
-    if (columns.numel() == 0)
-        return 0;
-    const auto S = torch::linalg_svdvals(columns, c10::nullopt);
-    const double top = S.max().item<double>();
-    return top > 0 ? (S > top * 1e-6).sum().item<int64_t>() : 0;
-}
-
-// The per-layer Frobenius inner products between the updates (float64 [n, n]),
-// without forming [d, d_k] matrices for rank-one updates.
-torch::Tensor frobeniusGram(const std::vector<const edit::LayerUpdate *> &updates)
-{
-    const int64_t n = static_cast<int64_t>(updates.size());
-    bool allRankOne = true;
-    for (const auto *u : updates)
-        allRankOne = allRankOne && u->rankOne();
-    if (allRankOne) {
-        std::vector<torch::Tensor> rights, lefts;
-        for (const auto *u : updates) {
-            rights.push_back(u->right.detach().to(torch::kCPU, torch::kDouble).reshape({-1}));
-            lefts.push_back(u->left.detach().to(torch::kCPU, torch::kDouble).reshape({-1}));
-        }
-        const auto R = torch::stack(rights), L = torch::stack(lefts);
-        return torch::matmul(R, R.t()) * torch::matmul(L, L.t());
-    }
-    std::vector<torch::Tensor> flat;
-    for (const auto *u : updates)
-        flat.push_back(u->matrix().to(torch::kDouble).reshape({-1}));
-    const auto F = torch::stack(flat);
-    return torch::matmul(F, F.t()).reshape({n, n});
-}
-
 } // namespace
 
 Expected<std::vector<EditEntry>> listEdits(const std::string &db, long long runId)
@@ -399,56 +340,24 @@ Expected<SubspaceReport> subspaceReport(const std::string &db, long long runId, 
                     inLayer.push_back(&it->second);
                 }
             }
-            const auto gram = frobeniusGram(inLayer);
-            const auto norms = gram.diagonal().clamp_min(0).sqrt();
+            const auto layerReport = eval::layerSubspace(inLayer);
+            const size_t m = members.size();
             std::vector<double> cosines(static_cast<size_t>(n * n), nan);
-            auto g = gram.accessor<double, 2>();
-            auto nn = norms.accessor<double, 1>();
-            for (size_t a = 0; a < members.size(); ++a)
-                for (size_t b = 0; b < members.size(); ++b) {
-                    const double denominator = nn[a] * nn[b];
-                    cosines[static_cast<size_t>(members[a] * n + members[b])] =
-                        denominator > 0 ? std::min(1.0, std::abs(g[a][b]) / denominator) : 0.0;
-                }
+            for (size_t a = 0; a < m; ++a)
+                for (size_t b = 0; b < m; ++b)
+                    cosines[static_cast<size_t>(members[a] * n + members[b])] = layerReport.cosines[a * m + b];
             auto sum = combinedDot.accessor<double, 2>();
-            for (size_t a = 0; a < members.size(); ++a)
-                for (size_t b = 0; b < members.size(); ++b)
+            auto g = layerReport.gram.accessor<double, 2>();
+            for (size_t a = 0; a < m; ++a)
+                for (size_t b = 0; b < m; ++b)
                     sum[members[a]][members[b]] += g[a][b];
-            // Output spaces: rank of their span and the largest overlap of two different edits.
-            std::vector<torch::Tensor> bases;
-            for (const auto *u : inLayer)
-                bases.push_back(outputBasis(*u));
-            double residual = 0;
-            bool allRankOne = true;
-            for (const auto &basis : bases)
-                allRankOne = allRankOne && basis.size(1) == 1;
-            const auto span = torch::cat(bases, 1);
-            if (allRankOne && bases.size() > 1) {
-                auto overlap = torch::matmul(span.t(), span).abs();
-                overlap.fill_diagonal_(0);
-                residual = overlap.max().item<double>();
-            } else {
-                for (size_t a = 0; a < bases.size(); ++a)
-                    for (size_t b = a + 1; b < bases.size(); ++b)
-                        residual = std::max(residual, largestCos(bases[a], bases[b]));
-            }
             report.layers.push_back(layer);
-            report.width.push_back(inLayer.front()->rankOne() ? inLayer.front()->right.numel()
-                                                             : inLayer.front()->matrix().size(0));
+            report.width.push_back(layerReport.width);
             report.perLayer.push_back(std::move(cosines));
-            report.editRank.push_back(numericalRank(span));
-            report.residual.push_back(std::min(1.0, residual));
+            report.editRank.push_back(layerReport.editRank);
+            report.residual.push_back(layerReport.residual);
         }
-        report.combined.assign(static_cast<size_t>(n * n), 0.0);
-        const auto norms = combinedDot.diagonal().clamp_min(0).sqrt();
-        auto c = combinedDot.accessor<double, 2>();
-        auto nn = norms.accessor<double, 1>();
-        for (int64_t a = 0; a < n; ++a)
-            for (int64_t b = 0; b < n; ++b) {
-                const double denominator = nn[a] * nn[b];
-                report.combined[static_cast<size_t>(a * n + b)] =
-                    denominator > 0 ? std::min(1.0, std::abs(c[a][b]) / denominator) : 0.0;
-            }
+        report.combined = eval::absCosines(combinedDot);
         return report;
     });
 }
@@ -462,19 +371,13 @@ Expected<PrincipalAngles> principalAngles(const std::string &db, long long editA
         out.editB = editB;
         std::map<int64_t, torch::Tensor> basesA;
         for (const auto &update : run::loadUpdate(*ledger, editA))
-            basesA[update.layer] = outputBasis(update);
+            basesA[update.layer] = eval::outputBasis(update);
         for (const auto &update : run::loadUpdate(*ledger, editB)) {
             const auto it = basesA.find(update.layer);
             if (it == basesA.end())
                 continue;
-            const auto b = outputBasis(update);
-            std::vector<double> degrees;
-            if (it->second.size(1) > 0 && b.size(1) > 0) {
-                const auto cosines = torch::linalg_svdvals(torch::matmul(it->second.t(), b), c10::nullopt);
-                for (int64_t i = 0; i < cosines.numel(); ++i)
-                    degrees.push_back(std::acos(std::clamp(cosines[i].item<double>(), 0.0, 1.0)) * 57.29577951308232);
-                std::sort(degrees.begin(), degrees.end());
-            }
+            const auto b = eval::outputBasis(update);
+            auto degrees = eval::principalAnglesDegrees(it->second, b);
             out.layers.push_back(update.layer);
             out.degrees.push_back(std::move(degrees));
         }
@@ -757,13 +660,11 @@ Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db
             bool changed = false;
             for (; next < rows.size() && rows[next].step <= step; ++next) {
                 for (const auto &update : run::loadUpdate(*ledger, rows[next].id)) {
-                    auto &sum = sums[update.layer];
-                    const auto delta = update.matrix().to(torch::kDouble);
-                    sum = sum.defined() ? sum + delta : delta;
+                    eval::accumulate(sums, update);
                     if (!seriesOf.count(update.layer)) {
                         runs::NormSeries series;
                         series.layer = update.layer;
-                        series.baseNorm = base.at(update.layer).norm().item<double>();
+                        series.baseNorm = eval::frobeniusNorm(base.at(update.layer));
                         // Steps before the layer's first edit: the base weights.
                         for (int64_t s = 0; s < step; ++s) {
                             series.steps.push_back(s);
@@ -779,8 +680,7 @@ Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db
                 double value = series.relative.empty() ? 1.0 : series.relative.back();
                 if (changed || series.relative.empty()) {
                     const auto it = sums.find(series.layer);
-                    const auto W = base.at(series.layer) + it->second;
-                    value = series.baseNorm > 0 ? W.norm().item<double>() / series.baseNorm : 1.0;
+                    value = eval::relativeNorm(base.at(series.layer), it->second);
                 }
                 series.steps.push_back(step);
                 series.relative.push_back(value);

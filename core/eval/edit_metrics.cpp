@@ -1,43 +1,27 @@
 #include "eval/edit_metrics.h"
 
 #include "edit/editor.h"
+#include "eval/metric_families.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <random>
-#include <set>
 #include <sstream>
 #include <tuple>
 
 namespace oedit::eval {
 
-namespace {
-
-// A teacher-forced score, with the model's own top-1 token where the
-// continuation starts (what greedy decoding would emit first).
-struct Score {
-    std::vector<double> tokenLogProbs;
-    std::vector<bool> tokenIsArgmax;
-    int64_t firstArgmax = -1;
-
-    double meanLogProb() const
-    {
-        return tokenLogProbs.empty()
-                   ? 0.0
-                   : std::accumulate(tokenLogProbs.begin(), tokenLogProbs.end(), 0.0) / double(tokenLogProbs.size());
-    }
-};
-
 // Teacher-forced probes, packed into as few sequences as possible: two
 // single-token continuations of one prompt (the usual new-versus-true
 // comparison, world objects being single tokens) share one sequence, read at
 // the prompt's last position, which halves the work of a checkpoint.
-struct Probes {
+struct PackedProbes {
     struct Read {
         size_t probe;
         size_t start; // the continuation's first position in the sequence
@@ -72,9 +56,11 @@ struct Probes {
     }
 };
 
+namespace {
+
 // Scores every probe in batches of `batchSize` sequences, sorted by length so
 // one long prompt does not pad a whole batch.
-std::vector<Score> scoreAll(const model::Transformer &model, const Probes &probes, int64_t padId, int batchSize)
+std::vector<Score> scoreAll(const model::Transformer &model, const PackedProbes &probes, int64_t padId, int batchSize)
 {
     torch::NoGradGuard noGrad;
     std::vector<size_t> order(probes.sequences.size());
@@ -117,36 +103,6 @@ std::vector<Score> scoreAll(const model::Transformer &model, const Probes &probe
     }
     return out;
 }
-
-double probability(const Score &score)
-{
-    return std::exp(score.meanLogProb());
-}
-
-bool allArgmax(const Score &score)
-{
-    return std::all_of(score.tokenIsArgmax.begin(), score.tokenIsArgmax.end(), [](bool top) { return top; });
-}
-
-double tokenAccuracy(const Score &score)
-{
-    if (score.tokenIsArgmax.empty())
-        return 0.0;
-    return double(std::count(score.tokenIsArgmax.begin(), score.tokenIsArgmax.end(), true)) /
-           double(score.tokenIsArgmax.size());
-}
-
-// Running mean of per-edit means (CounterFact averages within a case first).
-struct Mean {
-    double sum = 0;
-    int64_t count = 0;
-    void add(double value)
-    {
-        sum += value;
-        ++count;
-    }
-    double value() const { return count ? sum / double(count) : 0.0; }
-};
 
 std::string factKey(const std::string &subject, const std::string &promptTemplate)
 {
@@ -245,9 +201,8 @@ const world::Fact *EditEvaluator::findFact(const edit::EditRequest &request) con
     return it == m_factIndex.end() ? nullptr : &m_world->facts[it->second];
 }
 
-std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
-                                                   const std::vector<store::EditRow> &edits,
-                                                   const run::BaseWeights *base) const
+std::vector<Metric> EditEvaluator::evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                                            const std::vector<EvaluatedEdit> &edits, const LayerWeights *base) const
 {
     torch::NoGradGuard noGrad;
     const auto started = std::chrono::steady_clock::now();
@@ -256,243 +211,123 @@ std::vector<store::Metric> EditEvaluator::evaluate(const model::Transformer &mod
 
     // Every teacher-forced probe of the checkpoint goes into one list, so the
     // batches are full whatever the mix of edits.
-    struct EditProbes {
-        std::vector<int64_t> prompt;
-        std::string target;
-        std::optional<size_t> efficacyNew, efficacyTrue;
-        std::vector<std::pair<size_t, size_t>> paraphrases; // (new, true)
-        std::vector<std::pair<size_t, size_t>> neighbours;  // (true, new)
-    };
-    Probes probes;
-    std::vector<EditProbes> perEdit(edits.size());
+    PackedProbes probes;
+    std::vector<EditProbes> perEdit;
     std::set<std::string> editedFacts;
-    for (size_t i = 0; i < edits.size(); ++i) {
-        const auto &request = edits[i].request;
-        auto &p = perEdit[i];
-        p.prompt = edit::tokenizePrompt(tokenizer, request.prompt, request.subject).ids;
-        p.target = request.targetNew;
-        const auto newIds = tokenizer.encode(" " + request.targetNew);
-        if (!request.targetTrue)
-            continue;
-        const auto trueIds = tokenizer.encode(" " + *request.targetTrue);
-        std::tie(p.efficacyNew, p.efficacyTrue) = probes.addPair(p.prompt, newIds, trueIds);
-        const auto caseIt = m_cases.find(factKey(request.subject, request.prompt));
-        if (caseIt != m_cases.end()) {
-            // A model trained on the data set knows this case as a world fact:
-            // once edited, it is no longer an unedited fact.
-            editedFacts.insert(factKey(request.subject, request.prompt));
-            for (const auto &text : caseIt->second.paraphrases) {
-                std::vector<int64_t> prompt;
-                try {
-                    prompt = edit::tokenizePrompt(tokenizer, text, request.subject).ids;
-                } catch (const edit::EditError &) {
-                    prompt = tokenizer.encodeForModel(text); // a paraphrase that spells the subject differently
-                }
-                if (!prompt.empty())
-                    p.paraphrases.push_back(probes.addPair(prompt, newIds, trueIds));
-            }
-            for (const auto &[text, answer] : caseIt->second.neighbours) {
-                const auto prompt = tokenizer.encodeForModel(text);
-                if (!prompt.empty() && !answer.empty())
-                    p.neighbours.push_back(probes.addPair(prompt, tokenizer.encode(" " + answer), newIds));
-            }
-            continue;
-        }
-        const auto *fact = findFact(edit::EditRequest{request.subject, request.prompt, request.targetNew, request.targetTrue});
-        if (!fact)
-            continue;
-        editedFacts.insert(factKey(request.subject, request.prompt));
-        const auto &relation = m_world->relationOf(*fact);
-        for (size_t t = 1; t < relation.templates.size(); ++t) {
-            const auto prompt = edit::tokenizePrompt(tokenizer, relation.templates[t], request.subject).ids;
-            p.paraphrases.push_back(probes.addPair(prompt, newIds, trueIds));
-        }
-        for (size_t n = 0; n < fact->neighbours.size() && n < static_cast<size_t>(m_options.neighboursPerEdit); ++n) {
-            const auto &neighbour = m_world->subjects.at(static_cast<size_t>(fact->neighbours[n])).name;
-            const auto prompt = edit::tokenizePrompt(tokenizer, relation.templates[0], neighbour).ids;
-            p.neighbours.push_back(probes.addPair(prompt, trueIds, newIds));
-        }
+    for (const auto &edit : edits) {
+        const auto &request = edit.request;
+        const auto key = factKey(request.subject, request.prompt);
+        const auto caseIt = m_cases.find(key);
+        const CaseProbes *caseProbes = caseIt == m_cases.end() ? nullptr : &caseIt->second;
+        const world::Fact *fact = caseProbes ? nullptr : findFact(request);
+        perEdit.push_back(probeEdit(probes, tokenizer, request, caseProbes, fact));
+        // A model trained on a data set knows its cases as world facts: once
+        // edited, a case is no longer an unedited fact either.
+        if (request.targetTrue && (caseProbes || fact))
+            editedFacts.insert(key);
     }
+    auto unedited = probeUnedited(probes, tokenizer, editedFacts);
+    auto heldout = probeHeldout(probes, model, tokenizer);
+
+    Checkpoint checkpoint{model,
+                          tokenizer,
+                          edits,
+                          base,
+                          scoreAll(model, probes, padId, batch),
+                          std::move(perEdit),
+                          std::move(unedited),
+                          std::move(heldout),
+                          batch,
+                          m_options.fluencyPrompts,
+                          m_options.fluencyTokens,
+                          padId,
+                          started};
+    std::vector<Metric> out;
+    for (const auto &family : metricFamilies()) {
+        auto rows = family.run(checkpoint);
+        out.insert(out.end(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
+    }
+    return out;
+}
+
+EditProbes EditEvaluator::probeEdit(PackedProbes &probes, const model::Tokenizer &tokenizer,
+                                    const edit::EditRequest &request, const CaseProbes *caseProbes,
+                                    const world::Fact *fact) const
+{
+    EditProbes p;
+    p.prompt = edit::tokenizePrompt(tokenizer, request.prompt, request.subject).ids;
+    p.target = request.targetNew;
+    const auto newIds = tokenizer.encode(" " + request.targetNew);
+    if (!request.targetTrue)
+        return p;
+    const auto trueIds = tokenizer.encode(" " + *request.targetTrue);
+    std::tie(p.efficacyNew, p.efficacyTrue) = probes.addPair(p.prompt, newIds, trueIds);
+    if (caseProbes) {
+        for (const auto &text : caseProbes->paraphrases) {
+            std::vector<int64_t> prompt;
+            try {
+                prompt = edit::tokenizePrompt(tokenizer, text, request.subject).ids;
+            } catch (const edit::EditError &) {
+                prompt = tokenizer.encodeForModel(text); // a paraphrase that spells the subject differently
+            }
+            if (!prompt.empty())
+                p.paraphrases.push_back(probes.addPair(prompt, newIds, trueIds));
+        }
+        for (const auto &[text, answer] : caseProbes->neighbours) {
+            const auto prompt = tokenizer.encodeForModel(text);
+            if (!prompt.empty() && !answer.empty())
+                p.neighbours.push_back(probes.addPair(prompt, tokenizer.encode(" " + answer), newIds));
+        }
+        return p;
+    }
+    if (!fact)
+        return p;
+    const auto &relation = m_world->relationOf(*fact);
+    for (size_t t = 1; t < relation.templates.size(); ++t) {
+        const auto prompt = edit::tokenizePrompt(tokenizer, relation.templates[t], request.subject).ids;
+        p.paraphrases.push_back(probes.addPair(prompt, newIds, trueIds));
+    }
+    for (size_t n = 0; n < fact->neighbours.size() && n < static_cast<size_t>(m_options.neighboursPerEdit); ++n) {
+        const auto &neighbour = m_world->subjects.at(static_cast<size_t>(fact->neighbours[n])).name;
+        const auto prompt = edit::tokenizePrompt(tokenizer, relation.templates[0], neighbour).ids;
+        p.neighbours.push_back(probes.addPair(prompt, trueIds, newIds));
+    }
+    return p;
+}
+
+std::vector<size_t> EditEvaluator::probeUnedited(PackedProbes &probes, const model::Tokenizer &tokenizer,
+                                                 const std::set<std::string> &editedFacts) const
+{
     // The fixed sample of facts, less those edited so far.
-    std::vector<size_t> unedited;
+    std::vector<size_t> out;
     for (size_t f : m_sample) {
         const auto &fact = m_world->facts[f];
         if (editedFacts.count(factKey(m_world->subjectName(fact), m_world->relationOf(fact).templates.at(0))))
             continue;
-        unedited.push_back(probes.add(tokenizer.encodeForModel(world::factPrompt(*m_world, fact)),
-                                      tokenizer.encode(" " + m_world->objectName(fact))));
+        out.push_back(probes.add(tokenizer.encodeForModel(world::factPrompt(*m_world, fact)),
+                                 tokenizer.encode(" " + m_world->objectName(fact))));
     }
+    return out;
+}
+
+std::vector<size_t> EditEvaluator::probeHeldout(PackedProbes &probes, const model::Transformer &model,
+                                                const model::Tokenizer &tokenizer) const
+{
     // Held-out text: every token after the first, given the ones before it.
-    std::vector<size_t> heldout;
-    if (m_world) {
-        const int64_t limit = model.config().maxPositions > 0 ? model.config().maxPositions : 1024;
-        for (size_t i = 0; i < m_world->generalHeldout.size() &&
-                           heldout.size() < static_cast<size_t>(std::max(0, m_options.heldoutPassages));
-             ++i) {
-            auto ids = tokenizer.encodeForModel(m_world->generalHeldout[i]);
-            if (static_cast<int64_t>(ids.size()) > limit)
-                ids.resize(static_cast<size_t>(limit));
-            if (ids.size() < 2)
-                continue;
-            heldout.push_back(probes.add({ids.front()}, std::vector<int64_t>(ids.begin() + 1, ids.end())));
-        }
-    }
-    const auto scores = scoreAll(model, probes, padId, batch);
-
-    Mean es, em, ps, pm, ns, nm, tokenAcc, paraTokenAcc;
-    std::vector<store::Metric> perEditRows;
-    for (size_t i = 0; i < edits.size(); ++i) {
-        const auto &p = perEdit[i];
-        if (!p.efficacyNew)
+    std::vector<size_t> out;
+    if (!m_world)
+        return out;
+    const int64_t limit = model.config().maxPositions > 0 ? model.config().maxPositions : 1024;
+    for (size_t i = 0; i < m_world->generalHeldout.size() &&
+                       out.size() < static_cast<size_t>(std::max(0, m_options.heldoutPassages));
+         ++i) {
+        auto ids = tokenizer.encodeForModel(m_world->generalHeldout[i]);
+        if (static_cast<int64_t>(ids.size()) > limit)
+            ids.resize(static_cast<size_t>(limit));
+        if (ids.size() < 2)
             continue;
-        const auto &sNew = scores[*p.efficacyNew], &sTrue = scores[*p.efficacyTrue];
-        const bool success = sNew.meanLogProb() > sTrue.meanLogProb();
-        es.add(success ? 1.0 : 0.0);
-        em.add(probability(sNew) - probability(sTrue));
-        tokenAcc.add(tokenAccuracy(sNew));
-        perEditRows.push_back({"edit_success", success ? 1.0 : 0.0, edits[i].id});
-        if (!p.paraphrases.empty()) {
-            Mean s, m, t;
-            for (const auto &[n, o] : p.paraphrases) {
-                s.add(scores[n].meanLogProb() > scores[o].meanLogProb() ? 1.0 : 0.0);
-                m.add(probability(scores[n]) - probability(scores[o]));
-                t.add(tokenAccuracy(scores[n]));
-            }
-            ps.add(s.value());
-            pm.add(m.value());
-            paraTokenAcc.add(t.value());
-        }
-        if (!p.neighbours.empty()) {
-            Mean s, m;
-            for (const auto &[o, n] : p.neighbours) {
-                s.add(scores[o].meanLogProb() > scores[n].meanLogProb() ? 1.0 : 0.0);
-                m.add(probability(scores[o]) - probability(scores[n]));
-            }
-            ns.add(s.value());
-            nm.add(m.value());
-        }
+        out.push_back(probes.add({ids.front()}, std::vector<int64_t>(ids.begin() + 1, ids.end())));
     }
-
-    // Generation without teacher forcing: does greedy decoding from the edit
-    // prompt spell the new target? A couple of spare tokens let a target the
-    // model produces with another tokenisation still count.
-    Mean genEm;
-    {
-        // Greedy decoding's first token is the argmax the scoring already
-        // saw; an edit whose first token cannot begin the target has failed,
-        // so only the others are decoded further.
-        std::vector<size_t> candidates;
-        std::vector<std::vector<int64_t>> prompts;
-        int64_t longestTarget = 1;
-        for (size_t i = 0; i < perEdit.size(); ++i) {
-            const auto &p = perEdit[i];
-            const auto expected = " " + p.target;
-            if (p.efficacyNew) {
-                const auto first = tokenizer.decode({scores[*p.efficacyNew].firstArgmax});
-                const size_t n = std::min(first.size(), expected.size());
-                if (first.empty() || first.compare(0, n, expected, 0, n) != 0) {
-                    genEm.add(0.0);
-                    continue;
-                }
-            }
-            candidates.push_back(i);
-            prompts.push_back(p.prompt);
-            longestTarget =
-                std::max<int64_t>(longestTarget, static_cast<int64_t>(tokenizer.encode(expected).size()));
-        }
-        for (size_t begin = 0; begin < prompts.size(); begin += static_cast<size_t>(batch)) {
-            const size_t end = std::min(prompts.size(), begin + static_cast<size_t>(batch));
-            const auto generated = greedyBatch(
-                model, std::vector<std::vector<int64_t>>(prompts.begin() + static_cast<long>(begin),
-                                                         prompts.begin() + static_cast<long>(end)),
-                longestTarget + 2, padId);
-            for (size_t k = begin; k < end; ++k) {
-                const auto text = tokenizer.decode(generated[k - begin]);
-                const auto expected = " " + perEdit[candidates[k]].target;
-                const bool match = text.compare(0, expected.size(), expected) == 0 &&
-                                   (text.size() == expected.size() || !std::isalnum(static_cast<unsigned char>(
-                                                                          text[expected.size()])));
-                genEm.add(match ? 1.0 : 0.0);
-            }
-        }
-    }
-
-    // Fluency: greedy continuations of edit prompts spread over the run.
-    Mean fluency;
-    if (m_options.fluencyPrompts > 0 && !edits.empty()) {
-        const size_t count = std::min(edits.size(), static_cast<size_t>(m_options.fluencyPrompts));
-        std::vector<std::vector<int64_t>> prompts;
-        std::vector<std::string> texts;
-        for (size_t k = 0; k < count; ++k) {
-            const size_t i = k * edits.size() / count;
-            prompts.push_back(perEdit[i].prompt);
-            texts.push_back(edit::filledPrompt(edits[i].request.prompt, edits[i].request.subject));
-        }
-        const auto generated = greedyBatch(model, prompts, m_options.fluencyTokens, padId);
-        for (size_t k = 0; k < count; ++k)
-            fluency.add(ngramEntropy(texts[k] + tokenizer.decode(generated[k])));
-    }
-
-    std::vector<store::Metric> out;
-    out.push_back({"ES", es.value(), std::nullopt});
-    out.push_back({"EM", em.value(), std::nullopt});
-    if (ps.count) {
-        out.push_back({"PS", ps.value(), std::nullopt});
-        out.push_back({"PM", pm.value(), std::nullopt});
-    }
-    if (ns.count) {
-        out.push_back({"NS", ns.value(), std::nullopt});
-        out.push_back({"NM", nm.value(), std::nullopt});
-    }
-    if (ps.count && ns.count) {
-        const double a = es.value(), b = ps.value(), c = ns.value();
-        const double score = (a > 0 && b > 0 && c > 0) ? 3.0 / (1.0 / a + 1.0 / b + 1.0 / c) : 0.0;
-        out.push_back({"score", score, std::nullopt});
-    }
-    out.push_back({"token_acc", tokenAcc.value(), std::nullopt});
-    if (paraTokenAcc.count)
-        out.push_back({"para_token_acc", paraTokenAcc.value(), std::nullopt});
-    out.push_back({"gen_EM", genEm.value(), std::nullopt});
-    if (!unedited.empty()) {
-        Mean acc;
-        for (size_t index : unedited)
-            acc.add(allArgmax(scores[index]) ? 1.0 : 0.0);
-        out.push_back({"unedited_acc", acc.value(), std::nullopt});
-        // How many facts that accuracy stands on (the sample less the edited ones).
-        out.push_back({"unedited_n", static_cast<double>(unedited.size()), std::nullopt});
-    }
-    if (!heldout.empty()) {
-        double nll = 0;
-        int64_t tokens = 0;
-        for (size_t index : heldout) {
-            for (double logProb : scores[index].tokenLogProbs)
-                nll -= logProb;
-            tokens += static_cast<int64_t>(scores[index].tokenLogProbs.size());
-        }
-        out.push_back({"heldout_ppl", std::exp(nll / double(tokens)), std::nullopt});
-    }
-    if (fluency.count)
-        out.push_back({"fluency", fluency.value(), std::nullopt});
-    out.push_back({"active_edits", double(edits.size()), std::nullopt});
-
-    // The weights against the original: only layers an edit changed.
-    if (base) {
-        for (const auto &[layer, W0] : *base) {
-            const auto W = model.mlpOutWeight(layer).to(torch::kCPU, torch::kDouble);
-            const double norm = (W - W0.to(torch::kDouble)).norm().item<double>();
-            if (norm == 0.0)
-                continue;
-            const auto singular = torch::linalg_svdvals(W);
-            const double smallest = singular.min().item<double>();
-            out.push_back({"delta_norm_L" + std::to_string(layer), norm, std::nullopt});
-            out.push_back({"cond_L" + std::to_string(layer),
-                           smallest > 0 ? singular.max().item<double>() / smallest : INFINITY, std::nullopt});
-        }
-    }
-    // What the checkpoint cost, so long runs can budget their schedule.
-    out.push_back({"eval_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                   std::nullopt});
-    out.insert(out.end(), perEditRows.begin(), perEditRows.end());
     return out;
 }
 

@@ -13,25 +13,33 @@
 // the data set's records (addCaseProbes); edits with neither count for
 // efficacy only.
 //
+// evaluate() gathers every teacher-forced probe of the checkpoint and scores
+// them in one batched pass; the metric families (metric_families.h) turn the
+// scores into rows, in the order of their list.
+//
 // Ownership and threads: an EditEvaluator holds a copy of the world and the
 // probes derived from it; evaluate() borrows the model for the call, on the
-// caller's thread. Everything is batched (scoring and generation).
+// caller's thread. Everything is batched (scoring and generation). It knows
+// nothing of the ledger: callers pass EvaluatedEdit values and store the rows.
 // Failure: throws std::runtime_error from the model for malformed input.
 #pragma once
 
+#include "eval/metric.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
-#include "store/ledger.h"
-#include "run/rebuild.h"
 
 #include "oedit/world.h"
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace oedit::eval {
+
+struct EditProbes;
+struct PackedProbes; // the checkpoint's teacher-forced probes, packed for scoring (edit_metrics.cpp)
 
 struct EditMetricsOptions {
     int batchSize = 64;
@@ -61,12 +69,11 @@ public:
     // Metric rows for the model as it is, the active `edits` in order, and
     // (when given) the base weights for ||W - W0||. Run-level rows first:
     // ES EM PS PM NS NM score token_acc para_token_acc gen_EM unedited_acc
-    // heldout_ppl fluency active_edits, then
+    // unedited_n heldout_ppl fluency active_edits, then
     // delta_norm_L<l>/cond_L<l>, eval_seconds, then
-    // one "edit_success" row (0/1) per edit.
-    std::vector<store::Metric> evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
-                                        const std::vector<store::EditRow> &edits,
-                                        const run::BaseWeights *base = nullptr) const;
+    // one "edit_success" row (0/1) per edit, filed under its EvaluatedEdit::id.
+    std::vector<Metric> evaluate(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                                 const std::vector<EvaluatedEdit> &edits, const LayerWeights *base = nullptr) const;
 
     // A data set's own paraphrases and neighbourhood prompts for an edit
     // (CounterFact records carry them); used before the world's.
@@ -78,6 +85,15 @@ public:
 
 private:
     const world::Fact *findFact(const edit::EditRequest &request) const;
+    // Adds an edit's efficacy, paraphrase and neighbourhood probes, from the
+    // data set's case when there is one, else from its world fact.
+    EditProbes probeEdit(PackedProbes &probes, const model::Tokenizer &tokenizer, const edit::EditRequest &request,
+                         const CaseProbes *caseProbes, const world::Fact *fact) const;
+    // The unedited-fact sample less `editedFacts` (subject + '\n' + template).
+    std::vector<size_t> probeUnedited(PackedProbes &probes, const model::Tokenizer &tokenizer,
+                                      const std::set<std::string> &editedFacts) const;
+    std::vector<size_t> probeHeldout(PackedProbes &probes, const model::Transformer &model,
+                                     const model::Tokenizer &tokenizer) const;
 
     std::optional<world::World> m_world;
     EditMetricsOptions m_options;

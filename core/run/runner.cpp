@@ -173,6 +173,18 @@ void attachEvaluator(Session &s, const std::string &dataset, const std::string &
     }
 }
 
+// The evaluator takes plain values, not ledger rows: convert at this edge.
+std::vector<store::Metric> evaluateWith(const eval::EditEvaluator &evaluator, const EvalInput &input)
+{
+    std::vector<eval::EvaluatedEdit> edits;
+    for (const auto &row : input.edits)
+        edits.push_back({row.id, fromStored(row.request)});
+    std::vector<store::Metric> out;
+    for (auto &metric : evaluator.evaluate(input.model, input.tokenizer, edits, input.base))
+        out.push_back({std::move(metric.name), metric.value, metric.edit});
+    return out;
+}
+
 bool scheduled(int64_t step, int64_t evalEvery, int64_t total)
 {
     return step == total || (evalEvery > 0 && step % evalEvery == 0);
@@ -186,7 +198,7 @@ void evaluate(store::Ledger &ledger, int64_t runId, Session &s, int64_t step, co
     if (callbacks.evaluate)
         metrics = callbacks.evaluate(input);
     else if (s.evaluator)
-        metrics = s.evaluator->evaluate(s.model, s.tokenizer, edits, &s.loaded.base);
+        metrics = evaluateWith(*s.evaluator, input);
     else
         metrics = efficacyMetrics(input);
     ledger.recordCheckpoint(runId, step, metrics);

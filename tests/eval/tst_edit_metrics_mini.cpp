@@ -6,7 +6,7 @@
 #include "model/checkpoint.h"
 #include "model/model_config.h"
 #include "store/ledger.h"
-#include "run/ledger_codec.h"
+#include "run/rebuild.h"
 #include "run/runner.h"
 
 #include <torch/torch.h>
@@ -17,12 +17,17 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 using namespace oedit;
 
 namespace {
 
-std::map<std::string, double> runLevel(const std::vector<store::Metric> &metrics)
+// Rows from the evaluator (eval::Metric) or from the ledger (store::Metric).
+template <typename Metric>
+std::map<std::string, double> runLevel(const std::vector<Metric> &metrics)
 {
     std::map<std::string, double> out;
     for (const auto &metric : metrics)
@@ -66,13 +71,9 @@ private Q_SLOTS:
         auto tokenizer = model::loadTokenizer(OEDIT_MINI_MODEL_DIR);
         auto world = world::loadWorld(OEDIT_MINI_MODEL_DIR);
         QVERIFY(world.ok());
-        std::vector<store::EditRow> rows;
-        for (const auto &request : run::worldRequests(world.value(), 6, 3)) {
-            store::EditRow row;
-            row.id = static_cast<int64_t>(rows.size()) + 1;
-            row.request = run::toStored(request);
-            rows.push_back(row);
-        }
+        std::vector<eval::EvaluatedEdit> rows;
+        for (const auto &request : run::worldRequests(world.value(), 6, 3))
+            rows.push_back({static_cast<int64_t>(rows.size()) + 1, request});
         eval::EditMetricsOptions options;
         options.unrelatedFacts = 40;
         options.heldoutPassages = 16;
@@ -115,6 +116,19 @@ private Q_SLOTS:
         for (const auto &metric : metrics)
             successRows += metric.name == "edit_success" && metric.edit ? 1 : 0;
         QCOMPARE(successRows, 6);
+        // The rows in their stored order: run-level first, then one retention row per edit, by edit.
+        std::vector<std::string> names;
+        for (const auto &metric : metrics)
+            if (!metric.edit)
+                names.push_back(metric.name);
+        QCOMPARE(names, (std::vector<std::string>{"ES", "EM", "PS", "PM", "NS", "NM", "score", "token_acc",
+                                                  "para_token_acc", "gen_EM", "unedited_acc", "unedited_n",
+                                                  "heldout_ppl", "fluency", "active_edits", "eval_seconds"}));
+        for (size_t i = 0; i < rows.size(); ++i) {
+            const auto &row = metrics[metrics.size() - rows.size() + i];
+            QCOMPARE(row.name, std::string("edit_success"));
+            QCOMPARE(row.edit, std::optional<int64_t>(rows[i].id));
+        }
     }
 
     void runnerStoresTheSuite()
