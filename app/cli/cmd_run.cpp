@@ -283,10 +283,31 @@ void addDb(CLI::App &command, std::string &db)
              "--db FILE is required");
 }
 
+// --device for `oedit run`: cpu, cuda or cuda:N.
+const CLI::Validator kDevice(
+    [](const std::string &device) {
+        const bool cudaIndex = device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+                               device.find_first_not_of("0123456789", 5) == std::string::npos;
+        return device == "cpu" || device == "cuda" || cudaIndex
+                   ? std::string()
+                   : "'" + device + "' is not a device; give cpu, cuda or cuda:N";
+    },
+    "", "device");
+
+// --dtype for `oedit run`.
+const CLI::Validator kDtype(
+    [](const std::string &dtype) {
+        return dtype == "float32" || dtype == "bfloat16" || dtype == "float16"
+                   ? std::string()
+                   : "'" + dtype + "' is not a dtype; give float32, bfloat16 or float16";
+    },
+    "", "dtype");
+
 struct RunArguments {
     std::string model, db, method, dataset, hparams, cache, label;
     long long edits = -1, every = 0, resume = 0;
     unsigned long long seed = 1;
+    std::string device = "cpu", dtype = "float32";
     bool json = false;
     // The options a resumed run keeps from its start, to refuse them with --resume.
     std::vector<const CLI::Option *> fixedOnResume;
@@ -307,6 +328,17 @@ int runRun(const RunArguments &args)
         std::cerr << "oedit run: --edits N (at least 1) is required\nrun 'oedit run --help' for the options\n";
         return 2;
     }
+    // The device and dtype are checked here and will go with the run request
+    // (and the resumed run) once runs::RunRequest carries them; until then a
+    // run computes on the CPU in float32.
+    const std::string device = args.device, dtype = args.dtype;
+    if (device != "cpu" && !Engine::buildInfo().cudaAvailable) {
+        std::cerr << "oedit run: --device " << device
+                  << ": this build of oedit has no CUDA (libtorch without CUDA, or no GPU visible); run on "
+                     "--device cpu, or build against a CUDA libtorch\n";
+        return 1;
+    }
+
     const bool json = args.json;
     bool printed = false;
     std::signal(SIGINT, onInterrupt);
@@ -330,6 +362,8 @@ int runRun(const RunArguments &args)
     request.hparamsJson = args.hparams;
     request.cacheDir = args.cache;
     request.label = args.label;
+    // Here `device` and `dtype` go into the request (request.device,
+    // request.dtype) once runs::RunRequest has those fields.
     request.modelDir = !args.model.empty() ? args.model : Engine::defaultModelDirectory();
     if (request.modelDir.empty()) {
         std::cerr << "oedit run: no --model given and the default model is not installed; pass --model DIR\n";
@@ -377,6 +411,12 @@ void addRun(Commands &commands)
             ->add_option("--label", args->label,
                          "a name kept with the run (`oedit runs --json` lists it), for scripts that resume")
             ->type_name("NAME"));
+    command->add_option("--device", args->device, "cpu, cuda or cuda:N (default cpu)")
+        ->type_name("DEVICE")
+        ->check(kDevice);
+    command->add_option("--dtype", args->dtype, "float32, bfloat16 or float16 (default float32)")
+        ->type_name("DTYPE")
+        ->check(kDtype);
     args->resumeOption =
         addWholeNumber(*command, "--resume", args->resume, "continue this run of --db (it keeps its own settings)")
             ->type_name("RUN");
