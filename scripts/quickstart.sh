@@ -14,7 +14,7 @@ packages=(
   qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite qt6-svg-dev libgl-dev
   libqcustomplot-dev libqcustomplot2.1-qt6
   libtorch-dev libopenblas0-pthread
-  libsqlite3-dev nlohmann-json3-dev libsentencepiece-dev
+  libsqlite3-dev nlohmann-json3-dev libsentencepiece-dev libcli11-dev
   libicu-dev sentencepiece
   xvfb xauth
   clang libclang-rt-14-dev

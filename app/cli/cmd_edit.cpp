@@ -12,16 +12,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -30,51 +28,22 @@ namespace oedit::cli {
 
 namespace {
 
-const char *const kEditUsage =
-    "usage: oedit edit [--model DIR] --method M --subject S --prompt TEXT --target T\n"
-    "                  [--true-target T] [--hparams JSON-or-FILE] [--stats-text FILE] [--json]\n"
-    "                  [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--db FILE [--run ID]]\n"
-    "  --method      ft, rome, memit, alphaedit, oedit or oedit+ (O-Edit on MEMIT: --hparams '{\"base\": \"memit\"}')\n"
-    "  --prompt      the prompt with {} where the subject goes, or containing the subject verbatim\n"
-    "  --true-target the object the fact has now (default: from the model's world, else its own answer)\n"
-    "  --hparams     overrides of the method's defaults, as a JSON object or a file holding one\n"
-    "  --stats-text  text file (one passage per line) for the statistics; default: the model's general_train.txt\n"
-    "  --db          record the edit in this edit ledger (created when missing) as a new run of data set\n"
-    "                'manual', or with --run ID as the next step of that run, applied on top of its active edits\n"
-    "Without --db the edit is applied to the weights in memory only; nothing is written.\n";
+const char *const kEditNotes =
+    "Shows P(new) and P(old) before and after on the prompt, a paraphrase and a neighbour, greedy\n"
+    "continuations, diagnostics and timings. O-Edit on MEMIT: --method oedit --hparams '{\"base\": \"memit\"}'.\n"
+    "Without --db the edit is applied to the weights in memory only; nothing is written.";
 
-const std::set<std::string> kValueOptions = {"--model",   "--method",     "--subject", "--prompt",
-                                             "--target",  "--true-target", "--hparams", "--stats-text",
-                                             "--device",  "--dtype",       "--db",      "--run"};
-const std::set<std::string> kFlags = {"--json"};
+// The command line of `oedit edit`, as parsed.
+struct EditArguments {
+    std::string model, method, subject, prompt, target, trueTarget, hparams, statsText, device, dtype, db, run;
+    bool json = false;
+};
 
 std::atomic<bool> g_interrupted{false};
 
 void onInterrupt(int)
 {
     g_interrupted.store(true);
-}
-
-// Every argument is a known option with its value, or a known flag; the
-// values are collected into `values`. False (with a message) otherwise.
-bool parseArguments(const Args &args, std::map<std::string, std::string> &values, std::set<std::string> &flags)
-{
-    for (size_t i = 0; i < args.size(); ++i) {
-        const auto &arg = args[i];
-        if (kFlags.count(arg)) {
-            flags.insert(arg);
-        } else if (kValueOptions.count(arg)) {
-            if (i + 1 >= args.size()) {
-                std::cerr << "oedit edit: " << arg << " needs a value\n" << kEditUsage;
-                return false;
-            }
-            values[arg] = args[++i];
-        } else {
-            std::cerr << "oedit edit: unknown argument '" << arg << "'\n" << kEditUsage;
-            return false;
-        }
-    }
-    return true;
 }
 
 // --hparams: JSON object text as is, otherwise the name of a file holding it.
@@ -156,63 +125,49 @@ void printOutcome(const EditOutcome &o)
                                 : "the edit does not hold on the prompt: P(new) <= P(old)\n");
 }
 
-} // namespace
-
-int runEdit(const Args &args)
+int runEdit(const EditArguments &args)
 {
-    if (std::find(args.begin(), args.end(), "--help") != args.end()) {
-        std::cout << kEditUsage;
-        return 0;
-    }
-    std::map<std::string, std::string> values;
-    std::set<std::string> flags;
-    if (!parseArguments(args, values, flags))
-        return 2;
-    for (const char *required : {"--method", "--subject", "--prompt", "--target"})
-        if (!values.count(required)) {
-            std::cerr << "oedit edit: " << required << " is required\n" << kEditUsage;
-            return 2;
-        }
     EditSpec spec;
-    spec.method = values["--method"];
-    spec.subject = values["--subject"];
-    spec.prompt = values["--prompt"];
-    spec.targetNew = values["--target"];
-    if (values.count("--true-target"))
-        spec.targetTrue = values["--true-target"];
-    if (values.count("--hparams") && !readHparams(values["--hparams"], spec.hparamsJson))
+    spec.method = args.method;
+    spec.subject = args.subject;
+    spec.prompt = args.prompt;
+    spec.targetNew = args.target;
+    if (!args.trueTarget.empty())
+        spec.targetTrue = args.trueTarget;
+    if (!args.hparams.empty() && !readHparams(args.hparams, spec.hparamsJson))
         return 2;
-    if (values.count("--stats-text"))
-        spec.statisticsText = values["--stats-text"];
-    const bool json = flags.count("--json") > 0;
+    if (!args.statsText.empty())
+        spec.statisticsText = args.statsText;
+    const bool json = args.json;
     long long runId = 0;
-    if (values.count("--run")) {
-        if (!values.count("--db")) {
+    if (!args.run.empty()) {
+        if (args.db.empty()) {
             std::cerr << "oedit edit: --run needs --db FILE (the ledger that holds the run)\n";
             return 2;
         }
         try {
             size_t used = 0;
-            runId = std::stoll(values["--run"], &used);
-            if (used != values["--run"].size() || runId < 1)
+            runId = std::stoll(args.run, &used);
+            if (used != args.run.size() || runId < 1)
                 throw std::invalid_argument("not a run id");
         } catch (const std::exception &) {
-            std::cerr << "oedit edit: --run '" << values["--run"] << "' is not a run id (a positive number, see oedit runs --db FILE)\n";
+            std::cerr << "oedit edit: --run '" << args.run
+                      << "' is not a run id (a positive number, see oedit runs --db FILE)\n";
             return 2;
         }
     }
 
     Engine engine;
-    std::string directory = values.count("--model") ? values["--model"] : Engine::defaultModelDirectory();
+    const std::string directory = !args.model.empty() ? args.model : Engine::defaultModelDirectory();
     if (directory.empty()) {
         std::cerr << "oedit edit: no --model given and the default model is not installed; pass --model DIR\n";
         return 1;
     }
     OpenOptions options;
-    if (values.count("--device"))
-        options.device = values["--device"];
-    if (values.count("--dtype"))
-        options.dtype = values["--dtype"];
+    if (!args.device.empty())
+        options.device = args.device;
+    if (!args.dtype.empty())
+        options.dtype = args.dtype;
     if (const Status opened = engine.openModel(directory, options); !opened) {
         std::cerr << "oedit edit: " << opened.message() << "\n";
         return 1;
@@ -221,8 +176,8 @@ int runEdit(const Args &args)
     // With a ledger the session is attached to it: the edit is appended as it
     // is made (a new "manual" run, or the next step of --run on top of its
     // active edits).
-    if (values.count("--db"))
-        if (const Status attached = engine.attachLedger(values["--db"], runId); !attached) {
+    if (!args.db.empty())
+        if (const Status attached = engine.attachLedger(args.db, runId); !attached) {
             std::cerr << "oedit edit: " << attached.message() << "\n";
             return 1;
         }
@@ -247,10 +202,10 @@ int runEdit(const Args &args)
         return 1;
     }
     std::optional<runs::RunSummary> recorded;
-    if (values.count("--db")) {
-        const auto edits = runs::listEdits(values["--db"], outcome->runId);
+    if (!args.db.empty()) {
+        const auto edits = runs::listEdits(args.db, outcome->runId);
         if (!edits) {
-            std::cerr << "oedit edit: the edit was recorded in '" << values["--db"]
+            std::cerr << "oedit edit: the edit was recorded in '" << args.db
                       << "' but the run cannot be read back: " << edits.message() << "\n";
             return 1;
         }
@@ -272,10 +227,53 @@ int runEdit(const Args &args)
     } else {
         printOutcome(outcome.value());
         if (recorded)
-            std::cout << "recorded as step " << recorded->steps << " of run " << recorded->runId << " in '"
-                      << values["--db"] << "' (" << recorded->activeEdits << " active edits)\n";
+            std::cout << "recorded as step " << recorded->steps << " of run " << recorded->runId << " in '" << args.db
+                      << "' (" << recorded->activeEdits << " active edits)\n";
     }
     return 0;
+}
+
+} // namespace
+
+void addEdit(Commands &commands)
+{
+    auto args = std::make_shared<EditArguments>();
+    CLI::App *command =
+        commands.add("edit", "Apply one edit to a model and show what it did.", [args] { return runEdit(*args); });
+    command->add_option("--model", args->model, "a Hugging Face model folder (default: the embedded model)")
+        ->type_name("DIR");
+    required(
+        command->add_option("--method", args->method, "ft, rome, memit, alphaedit, oedit or oedit+")->type_name("M"),
+        "--method is required");
+    required(command->add_option("--subject", args->subject, "the subject of the fact")->type_name("S"),
+             "--subject is required");
+    required(command
+                 ->add_option("--prompt", args->prompt,
+                              "the prompt with {} where the subject goes, or containing the subject verbatim")
+                 ->type_name("TEXT"),
+             "--prompt is required");
+    required(command->add_option("--target", args->target, "the new object")->type_name("T"), "--target is required");
+    command
+        ->add_option("--true-target", args->trueTarget,
+                     "the object the fact has now (default: from the model's world, else its own answer)")
+        ->type_name("T");
+    command
+        ->add_option("--hparams", args->hparams,
+                     "overrides of the method's defaults, as a JSON object or a file holding one")
+        ->type_name("JSON-or-FILE");
+    command
+        ->add_option("--stats-text", args->statsText,
+                     "text (one passage per line) for the statistics (default: the model's general_train.txt)")
+        ->type_name("FILE");
+    command->add_flag("--json", args->json, "print the outcome as JSON");
+    command->add_option("--device", args->device, "cpu, cuda or cuda:N (default cpu)")->type_name("DEVICE");
+    command->add_option("--dtype", args->dtype, "float32, bfloat16 or float16 (default float32)")->type_name("DTYPE");
+    command
+        ->add_option("--db", args->db,
+                     "also record the edit in this ledger: a new run of data set 'manual', or with --run the next step")
+        ->type_name("FILE");
+    command->add_option("--run", args->run, "the run of --db to continue, on top of its active edits")->type_name("ID");
+    command->footer(kEditNotes);
 }
 
 } // namespace oedit::cli

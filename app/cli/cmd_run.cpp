@@ -1,4 +1,4 @@
-// oedit run / runs / report / rollback: sequential editing runs kept in an
+// oedit run / runs / report / rollback / export: sequential editing runs kept in an
 // edit ledger (SQLite), through the runs facade (oedit/runs.h). Progress goes
 // to stderr; Ctrl-C stops a run after the edit in flight, leaving it
 // resumable with `oedit run --db FILE --resume ID`.
@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -18,87 +19,19 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <set>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 namespace oedit::cli {
 
 namespace {
-
-const char *const kRunUsage =
-    "usage: oedit run [--model DIR] --db FILE [--method M] --edits N [--every K] [--seed S]\n"
-    "                 [--dataset world|FILE] [--hparams JSON] [--cache DIR] [--label NAME] [--json]\n"
-    "       oedit run --db FILE --resume RUN [--json]\n"
-    "  --method   ft, rome, memit, alphaedit, oedit or oedit+ (default oedit+)\n"
-    "  --every    evaluate every K edits (and at the end); default: at the end only\n"
-    "  --dataset  world (random facts of the model's world, the default) or a CounterFact/zsRE file\n"
-    "  --label    a name kept with the run (`oedit runs --json` lists it), for scripts that resume\n"
-    "Ctrl-C stops after the edit in flight; the run stays resumable.\n";
-const char *const kRunsUsage = "usage: oedit runs --db FILE [--json]\n";
-const char *const kReportUsage = "usage: oedit report --db FILE --run RUN [--json] [--csv FILE]\n"
-                                 "  --csv FILE  also write the metrics per checkpoint as CSV\n";
-const char *const kExportUsage =
-    "usage: oedit export --db FILE --run RUN [--step N] --out DIR\n"
-    "  writes the run's weights at step N (default: now) as an ordinary checkpoint folder\n";
-const char *const kRollbackUsage =
-    "usage: oedit rollback --db FILE --run RUN (--to-step K | --remove-edit E | --undo EVENT) [--json]\n"
-    "  --to-step K      deactivate the edits after step K (0: all of them)\n"
-    "  --remove-edit E  deactivate one edit (its id, as `oedit report` lists)\n"
-    "  --undo EVENT     undo an earlier rollback\n";
 
 std::atomic<bool> g_interrupted{false};
 
 void onInterrupt(int)
 {
     g_interrupted.store(true);
-}
-
-// Arguments as option -> value plus flags; false (message printed, exit 2) on
-// anything unknown or a missing value.
-struct Parsed {
-    std::map<std::string, std::string> values;
-    std::set<std::string> flags;
-};
-
-bool parse(const Args &args, const std::set<std::string> &valueOptions, const std::set<std::string> &flagOptions,
-           const char *command, const char *usage, Parsed &out)
-{
-    for (size_t i = 0; i < args.size(); ++i) {
-        const auto &arg = args[i];
-        if (flagOptions.count(arg)) {
-            out.flags.insert(arg);
-        } else if (valueOptions.count(arg)) {
-            if (i + 1 >= args.size()) {
-                std::cerr << "oedit " << command << ": " << arg << " needs a value\n" << usage;
-                return false;
-            }
-            out.values[arg] = args[++i];
-        } else {
-            std::cerr << "oedit " << command << ": unknown argument '" << arg << "'\n" << usage;
-            return false;
-        }
-    }
-    return true;
-}
-
-// A whole non-negative integer, or a message.
-bool integer(const Parsed &parsed, const std::string &name, const char *command, long long &value)
-{
-    const auto it = parsed.values.find(name);
-    if (it == parsed.values.end())
-        return true;
-    size_t used = 0;
-    try {
-        value = std::stoll(it->second, &used);
-    } catch (const std::exception &) {
-        used = 0;
-    }
-    if (used == 0 || used != it->second.size() || value < 0) {
-        std::cerr << "oedit " << command << ": " << name << " needs a whole number >= 0, not '" << it->second
-                  << "'\n";
-        return false;
-    }
-    return true;
 }
 
 std::string duration(double seconds)
@@ -255,90 +188,14 @@ int reportRun(const std::string &db, long long runId, bool json, const char *com
     return 0;
 }
 
-bool requireDb(const Parsed &parsed, const char *command, const char *usage)
+int runRuns(const std::string &db, bool json)
 {
-    if (parsed.values.count("--db") && !parsed.values.at("--db").empty())
-        return true;
-    std::cerr << "oedit " << command << ": --db FILE is required\n" << usage;
-    return false;
-}
-
-} // namespace
-
-int runRun(const Args &args)
-{
-    Parsed parsed;
-    if (!parse(args, {"--model", "--db", "--method", "--edits", "--every", "--eval-every", "--seed", "--dataset",
-                      "--hparams", "--cache", "--resume", "--label"},
-               {"--json"}, "run", kRunUsage, parsed) ||
-        !requireDb(parsed, "run", kRunUsage))
-        return 2;
-    const std::string db = parsed.values.at("--db");
-    const bool json = parsed.flags.count("--json") > 0;
-    bool printed = false;
-    std::signal(SIGINT, onInterrupt);
-    struct RestoreSignal {
-        ~RestoreSignal() { std::signal(SIGINT, SIG_DFL); }
-    } restore;
-
-    if (parsed.values.count("--resume")) {
-        for (const char *other : {"--model", "--method", "--edits", "--every", "--eval-every", "--seed", "--dataset",
-                                  "--hparams", "--label"})
-            if (parsed.values.count(other)) {
-                std::cerr << "oedit run: " << other << " cannot be changed on --resume (the run keeps its own)\n";
-                return 2;
-            }
-        long long runId = 0;
-        if (!integer(parsed, "--resume", "run", runId))
-            return 2;
-        Engine engine;
-        const auto result = engine.resumeRun(db, runId, progressPrinter(&printed));
-        return finishRun(result, db, json, printed, "run");
-    }
-
-    runs::RunRequest request;
-    long long edits = -1, every = 0, seed = 1;
-    if (!integer(parsed, "--edits", "run", edits) || !integer(parsed, "--every", "run", every) ||
-        !integer(parsed, "--eval-every", "run", every) || !integer(parsed, "--seed", "run", seed))
-        return 2;
-    if (edits < 1) {
-        std::cerr << "oedit run: --edits N (at least 1) is required\n" << kRunUsage;
-        return 2;
-    }
-    request.edits = edits;
-    request.evalEvery = every;
-    request.seed = static_cast<unsigned long long>(seed);
-    if (parsed.values.count("--method"))
-        request.method = parsed.values.at("--method");
-    if (parsed.values.count("--dataset"))
-        request.dataset = parsed.values.at("--dataset");
-    if (parsed.values.count("--hparams"))
-        request.hparamsJson = parsed.values.at("--hparams");
-    if (parsed.values.count("--cache"))
-        request.cacheDir = parsed.values.at("--cache");
-    if (parsed.values.count("--label"))
-        request.label = parsed.values.at("--label");
-    request.modelDir = parsed.values.count("--model") ? parsed.values.at("--model") : Engine::defaultModelDirectory();
-    if (request.modelDir.empty()) {
-        std::cerr << "oedit run: no --model given and the default model is not installed; pass --model DIR\n";
-        return 1;
-    }
-    Engine engine;
-    const auto result = engine.startRun(db, request, progressPrinter(&printed));
-    return finishRun(result, db, json, printed, "run");
-}
-
-int runRuns(const Args &args)
-{
-    Parsed parsed;
-    if (!parse(args, {"--db"}, {"--json"}, "runs", kRunsUsage, parsed) || !requireDb(parsed, "runs", kRunsUsage))
-        return 2;
-    const auto list = runs::listRuns(parsed.values.at("--db"));
+    const auto list = runs::listRuns(db);
     if (!list) {
         std::cerr << "oedit runs: " << list.message() << "\n";
         return 1;
     }
-    if (parsed.flags.count("--json")) {
+    if (json) {
         nlohmann::json out = {{"runs", nlohmann::json::array()}};
         for (const auto &run : list.value())
             out["runs"].push_back({{"run_id", run.runId},
@@ -369,40 +226,10 @@ int runRuns(const Args &args)
     return 0;
 }
 
-int runReport(const Args &args)
+int runExport(const std::string &db, long long runId, std::optional<long long> step, const std::string &out)
 {
-    Parsed parsed;
-    if (!parse(args, {"--db", "--run", "--csv"}, {"--json"}, "report", kReportUsage, parsed) ||
-        !requireDb(parsed, "report", kReportUsage))
-        return 2;
-    long long runId = -1;
-    if (!integer(parsed, "--run", "report", runId))
-        return 2;
-    if (runId < 0) {
-        std::cerr << "oedit report: --run RUN is required\n" << kReportUsage;
-        return 2;
-    }
-    return reportRun(parsed.values.at("--db"), runId, parsed.flags.count("--json") > 0, "report",
-                     parsed.values.count("--csv") ? parsed.values.at("--csv") : std::string());
-}
-
-int runExport(const Args &args)
-{
-    Parsed parsed;
-    if (!parse(args, {"--db", "--run", "--step", "--out"}, {}, "export", kExportUsage, parsed) ||
-        !requireDb(parsed, "export", kExportUsage))
-        return 2;
-    long long runId = -1, step = -1;
-    if (!integer(parsed, "--run", "export", runId) || !integer(parsed, "--step", "export", step))
-        return 2;
-    if (runId < 0 || !parsed.values.count("--out")) {
-        std::cerr << "oedit export: --run RUN and --out DIR are required\n" << kExportUsage;
-        return 2;
-    }
-    const auto out = parsed.values.at("--out");
     Engine engine;
-    const auto included = engine.exportRun(parsed.values.at("--db"), runId,
-                                          step >= 0 ? std::optional<long long>(step) : std::nullopt, out);
+    const auto included = engine.exportRun(db, runId, step, out);
     if (!included) {
         std::cerr << "oedit export: " << included.message() << "\n";
         return 1;
@@ -411,46 +238,36 @@ int runExport(const Args &args)
     return 0;
 }
 
-int runRollback(const Args &args)
+struct RollbackArguments {
+    std::string db;
+    long long run = 0, toStep = 0, removeEdit = 0, undo = 0;
+    bool json = false;
+    std::vector<const CLI::Option *> choices; // --to-step, --remove-edit, --undo: exactly one
+};
+
+int runRollback(const RollbackArguments &args)
 {
-    Parsed parsed;
-    if (!parse(args, {"--db", "--run", "--to-step", "--to", "--remove-edit", "--remove", "--undo"}, {"--json"},
-               "rollback", kRollbackUsage, parsed) ||
-        !requireDb(parsed, "rollback", kRollbackUsage))
-        return 2;
-    runs::RollbackRequest request;
-    long long runId = -1, value = 0;
-    if (!integer(parsed, "--run", "rollback", runId))
-        return 2;
-    if (runId < 0) {
-        std::cerr << "oedit rollback: --run RUN is required\n" << kRollbackUsage;
-        return 2;
-    }
-    request.runId = runId;
-    // --to / --remove are the spellings of --to-step / --remove-edit.
-    const std::pair<const char *, std::optional<long long> *> choices[] = {
-        {"--to-step", &request.toStep}, {"--to", &request.toStep},     {"--remove-edit", &request.removeEdit},
-        {"--remove", &request.removeEdit}, {"--undo", &request.undoEvent}};
-    int given = 0;
-    for (const auto &[name, slot] : choices) {
-        if (!parsed.values.count(name))
-            continue;
-        if (!integer(parsed, name, "rollback", value))
-            return 2;
-        *slot = value;
-        ++given;
-    }
+    const auto given = std::count_if(args.choices.begin(), args.choices.end(),
+                                     [](const CLI::Option *choice) { return choice->count() > 0; });
     if (given != 1) {
         std::cerr << "oedit rollback: give exactly one of --to-step K, --remove-edit E and --undo EVENT\n"
-                  << kRollbackUsage;
+                     "run 'oedit rollback --help' for the options\n";
         return 2;
     }
-    const auto event = runs::rollback(parsed.values.at("--db"), request);
+    runs::RollbackRequest request;
+    request.runId = args.run;
+    if (args.choices[0]->count() > 0)
+        request.toStep = args.toStep;
+    else if (args.choices[1]->count() > 0)
+        request.removeEdit = args.removeEdit;
+    else
+        request.undoEvent = args.undo;
+    const auto event = runs::rollback(args.db, request);
     if (!event) {
         std::cerr << "oedit rollback: " << event.message() << "\n";
         return 1;
     }
-    if (parsed.flags.count("--json")) {
+    if (args.json) {
         std::cout << runs::toJson(event.value()) << "\n";
         return 0;
     }
@@ -458,6 +275,226 @@ int runRollback(const Args &args)
               << " edits deactivated, " << event->activated.size() << " re-activated; undo with --undo "
               << event->eventId << "\n";
     return 0;
+}
+
+// The ledger every ledger command names.
+void addDb(CLI::App &command, std::string &db)
+{
+    required(command.add_option("--db", db, "the edit ledger (an SQLite file)")->type_name("FILE"),
+             "--db FILE is required");
+}
+
+// --device for `oedit run`: cpu, cuda or cuda:N.
+const CLI::Validator kDevice(
+    [](const std::string &device) {
+        const bool cudaIndex = device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+                               device.find_first_not_of("0123456789", 5) == std::string::npos;
+        return device == "cpu" || device == "cuda" || cudaIndex
+                   ? std::string()
+                   : "'" + device + "' is not a device; give cpu, cuda or cuda:N";
+    },
+    "", "device");
+
+// --dtype for `oedit run`.
+const CLI::Validator kDtype(
+    [](const std::string &dtype) {
+        return dtype == "float32" || dtype == "bfloat16" || dtype == "float16"
+                   ? std::string()
+                   : "'" + dtype + "' is not a dtype; give float32, bfloat16 or float16";
+    },
+    "", "dtype");
+
+struct RunArguments {
+    std::string model, db, method, dataset, hparams, cache, label;
+    long long edits = -1, every = 0, resume = 0;
+    unsigned long long seed = 1;
+    std::string device = "cpu", dtype = "float32";
+    bool json = false;
+    // The options a resumed run keeps from its start, to refuse them with --resume.
+    std::vector<const CLI::Option *> fixedOnResume;
+    const CLI::Option *resumeOption = nullptr;
+};
+
+int runRun(const RunArguments &args)
+{
+    const std::string &db = args.db;
+    if (args.resumeOption->count() > 0) {
+        for (const CLI::Option *other : args.fixedOnResume)
+            if (other->count() > 0) {
+                std::cerr << "oedit run: " << other->get_name()
+                          << " cannot be changed on --resume (the run keeps its own)\n";
+                return 2;
+            }
+    } else if (args.edits < 1) {
+        std::cerr << "oedit run: --edits N (at least 1) is required\nrun 'oedit run --help' for the options\n";
+        return 2;
+    }
+    // The device and dtype go with the run request (and the resumed run); a
+    // CUDA device on a build without CUDA is refused before the ledger is touched.
+    const std::string device = args.device, dtype = args.dtype;
+    if (device != "cpu" && !Engine::buildInfo().cudaAvailable) {
+        std::cerr << "oedit run: --device " << device
+                  << ": this build of oedit has no CUDA (libtorch without CUDA, or no GPU visible); run on "
+                     "--device cpu, or build against a CUDA libtorch\n";
+        return 1;
+    }
+
+    const bool json = args.json;
+    bool printed = false;
+    std::signal(SIGINT, onInterrupt);
+    struct RestoreSignal {
+        ~RestoreSignal() { std::signal(SIGINT, SIG_DFL); }
+    } restore;
+
+    if (args.resumeOption->count() > 0) {
+        Engine engine;
+        const auto result = engine.resumeRun(db, args.resume, progressPrinter(&printed), device, dtype);
+        return finishRun(result, db, json, printed, "run");
+    }
+
+    runs::RunRequest request;
+    request.edits = args.edits;
+    request.evalEvery = args.every;
+    request.seed = args.seed;
+    if (!args.method.empty())
+        request.method = args.method;
+    if (!args.dataset.empty())
+        request.dataset = args.dataset;
+    request.hparamsJson = args.hparams;
+    request.cacheDir = args.cache;
+    request.label = args.label;
+    request.device = device;
+    request.dtype = dtype;
+    request.modelDir = !args.model.empty() ? args.model : Engine::defaultModelDirectory();
+    if (request.modelDir.empty()) {
+        std::cerr << "oedit run: no --model given and the default model is not installed; pass --model DIR\n";
+        return 1;
+    }
+    Engine engine;
+    const auto result = engine.startRun(db, request, progressPrinter(&printed));
+    return finishRun(result, db, json, printed, "run");
+}
+
+} // namespace
+
+void addRun(Commands &commands)
+{
+    auto args = std::make_shared<RunArguments>();
+    CLI::App *command =
+        commands.add("run", "A sequential editing run kept in an edit ledger.", [args] { return runRun(*args); });
+    command->footer("Start a run with --edits N (evaluated every K edits and at the end), or continue one with\n"
+                    "--resume RUN. Progress goes to stderr; Ctrl-C stops after the edit in flight and the run\n"
+                    "stays resumable.");
+    args->fixedOnResume.push_back(
+        command->add_option("--model", args->model, "a Hugging Face model folder (default: the embedded model)")
+            ->type_name("DIR"));
+    addDb(*command, args->db);
+    args->fixedOnResume.push_back(
+        command->add_option("--method", args->method, "ft, rome, memit, alphaedit, oedit or oedit+ (default oedit+)")
+            ->type_name("M"));
+    args->fixedOnResume.push_back(addWholeNumber(*command, "--edits", args->edits, "the number of edits (at least 1)"));
+    args->fixedOnResume.push_back(addWholeNumber(*command, "--every,--eval-every", args->every,
+                                                 "evaluate every K edits (and at the end); default: at the end only")
+                                      ->type_name("K"));
+    args->fixedOnResume.push_back(
+        addWholeNumber(*command, "--seed", args->seed, "seed of the edit sequence (default 1)")->type_name("S"));
+    args->fixedOnResume.push_back(
+        command
+            ->add_option("--dataset", args->dataset,
+                         "world (random facts of the model's world, the default) or a CounterFact/zsRE file")
+            ->type_name("world|FILE"));
+    args->fixedOnResume.push_back(
+        command->add_option("--hparams", args->hparams, "overrides of the method's defaults, as a JSON object")
+            ->type_name("JSON"));
+    command->add_option("--cache", args->cache, "the statistics cache (default: the user's cache folder)")
+        ->type_name("DIR");
+    args->fixedOnResume.push_back(
+        command
+            ->add_option("--label", args->label,
+                         "a name kept with the run (`oedit runs --json` lists it), for scripts that resume")
+            ->type_name("NAME"));
+    command->add_option("--device", args->device, "cpu, cuda or cuda:N (default cpu)")
+        ->type_name("DEVICE")
+        ->check(kDevice);
+    command->add_option("--dtype", args->dtype, "float32, bfloat16 or float16 (default float32)")
+        ->type_name("DTYPE")
+        ->check(kDtype);
+    args->resumeOption =
+        addWholeNumber(*command, "--resume", args->resume, "continue this run of --db (it keeps its own settings)")
+            ->type_name("RUN");
+    command->add_flag("--json", args->json, "print the run's report as JSON");
+}
+
+void addRuns(Commands &commands)
+{
+    struct Arguments {
+        std::string db;
+        bool json = false;
+    };
+    auto args = std::make_shared<Arguments>();
+    CLI::App *command = commands.add("runs", "The runs of an edit ledger with their status and step.",
+                                     [args] { return runRuns(args->db, args->json); });
+    addDb(*command, args->db);
+    command->add_flag("--json", args->json, "print JSON");
+}
+
+void addReport(Commands &commands)
+{
+    struct Arguments {
+        std::string db, csv;
+        long long run = 0;
+        bool json = false;
+    };
+    auto args = std::make_shared<Arguments>();
+    CLI::App *command =
+        commands.add("report", "A run's metrics at every checkpoint, its retention and its rollbacks.",
+                     [args] { return reportRun(args->db, args->run, args->json, "report", args->csv); });
+    addDb(*command, args->db);
+    required(addWholeNumber(*command, "--run", args->run, "the run (as `oedit runs` lists them)")->type_name("RUN"),
+             "--run RUN is required");
+    command->add_flag("--json", args->json, "print JSON");
+    command->add_option("--csv", args->csv, "also write the metrics per checkpoint as CSV")->type_name("FILE");
+}
+
+void addExport(Commands &commands)
+{
+    struct Arguments {
+        std::string db, out;
+        long long run = 0, step = -1;
+    };
+    auto args = std::make_shared<Arguments>();
+    CLI::App *command =
+        commands.add("export", "Write a run's weights at a step as an ordinary checkpoint folder.", [args] {
+            return runExport(args->db, args->run, args->step >= 0 ? std::optional<long long>(args->step) : std::nullopt,
+                             args->out);
+        });
+    addDb(*command, args->db);
+    required(addWholeNumber(*command, "--run", args->run, "the run")->type_name("RUN"),
+             "--run RUN and --out DIR are required");
+    addWholeNumber(*command, "--step", args->step, "the step (default: now)");
+    required(command->add_option("--out", args->out, "the checkpoint folder to write")->type_name("DIR"),
+             "--run RUN and --out DIR are required");
+}
+
+void addRollback(Commands &commands)
+{
+    auto args = std::make_shared<RollbackArguments>();
+    CLI::App *command = commands.add(
+        "rollback", "Revert a run: deactivate edits after a step or one edit, or undo an earlier rollback.",
+        [args] { return runRollback(*args); });
+    addDb(*command, args->db);
+    required(addWholeNumber(*command, "--run", args->run, "the run")->type_name("RUN"), "--run RUN is required");
+    // --to / --remove are shorter spellings of --to-step / --remove-edit.
+    args->choices.push_back(
+        addWholeNumber(*command, "--to-step,--to", args->toStep, "deactivate the edits after step K (0: all of them)")
+            ->type_name("K"));
+    args->choices.push_back(addWholeNumber(*command, "--remove-edit,--remove", args->removeEdit,
+                                           "deactivate one edit (its id, as `oedit report` lists)")
+                                ->type_name("E"));
+    args->choices.push_back(
+        addWholeNumber(*command, "--undo", args->undo, "undo an earlier rollback")->type_name("EVENT"));
+    command->add_flag("--json", args->json, "print the rollback event as JSON");
+    command->footer("Give exactly one of --to-step, --remove-edit and --undo.");
 }
 
 } // namespace oedit::cli

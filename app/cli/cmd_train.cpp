@@ -12,28 +12,20 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace oedit::cli {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-const char *const kTrainUsage =
-    "usage: oedit train (--world DIR | --dataset FILE.json [--format F] [--limit N] [--vocab V]) --out DIR\n"
-    "                   [--recipe FILE] [--epochs N] [--hidden N] [--layers N] [--heads N] [--intermediate N]\n"
-    "                   [--batch N] [--lr X] [--warmup N] [--seed N] [--family gpt2|llama] [--device cpu|cuda]\n"
-    "                   [--quiet]\n"
-    "  --world    a world folder as 'oedit world' writes it (world files and tokenizer)\n"
-    "  --dataset  a CounterFact or zsRE file: the model learns its true facts (each case's\n"
-    "             prompt and paraphrases) and neighbourhood prompts, so its requested\n"
-    "             rewrites can be studied on a model that knows the originals\n"
-    "  --format   auto, counterfact (flat EasyEdit format), counterfact-rome or zsre (default auto)\n"
-    "  --limit    only the first N cases; --vocab: tokenizer size (default by the data, 1000..8000)\n"
-    "  --out      the model folder, written whole or not at all\n";
 
 std::atomic<bool> g_interrupted{false};
 
@@ -88,37 +80,6 @@ void onInterrupt(int)
     g_interrupted.store(true);
 }
 
-std::string value(const Args &args, const std::string &flag, const std::string &fallback = {})
-{
-    for (size_t i = 0; i + 1 < args.size(); ++i) {
-        if (args[i] == flag)
-            return args[i + 1];
-    }
-    return fallback;
-}
-
-bool flag(const Args &args, const std::string &name)
-{
-    return std::find(args.begin(), args.end(), name) != args.end();
-}
-
-// Reads an integer option into `target`; false (with a message) when malformed.
-template <typename Number>
-bool numberOption(const Args &args, const std::string &name, Number &target)
-{
-    const std::string text = value(args, name);
-    if (text.empty())
-        return true;
-    std::istringstream in(text);
-    Number parsed{};
-    if (!(in >> parsed) || !in.eof()) {
-        std::cerr << "oedit: " << name << " expects a number, got '" << text << "'\n";
-        return false;
-    }
-    target = parsed;
-    return true;
-}
-
 void printRecall(const FactRecallSummary &recall)
 {
     std::cout << std::fixed << std::setprecision(2) << "canonical recall  " << 100.0 * recall.canonicalRate << "% of "
@@ -137,44 +98,63 @@ void printRecall(const FactRecallSummary &recall)
         std::cout << "  ... and " << recall.relations.size() - kRowsShown << " more relations (--json lists all)\n";
 }
 
-} // namespace
+// The command line of `oedit train`, as parsed.
+struct TrainArguments {
+    std::string world, out, dataset, recipeFile;
+    DatasetWorldRequest request;
+    bool quiet = false;
+    // Recipe values given on the command line, applied over --recipe.
+    WorldModelRecipe given;
+    std::vector<std::pair<const CLI::Option *, std::function<void(WorldModelRecipe &)>>> overrides;
+    const CLI::Option *format = nullptr, *limit = nullptr, *vocab = nullptr;
+};
 
-int runTrain(const Args &args)
+// An option that sets one field of the recipe, over the --recipe file's value.
+template<typename Field>
+CLI::Option *addRecipeOption(CLI::App &command, TrainArguments &args, const std::string &name,
+                             Field WorldModelRecipe::*field, const std::string &description)
 {
-    if (flag(args, "--help") || flag(args, "-h")) {
-        std::cout << kTrainUsage;
-        return 0;
-    }
-    std::string worldDir = value(args, "--world");
-    const std::string outDir = value(args, "--out"), dataset = value(args, "--dataset");
-    if (worldDir.empty() == dataset.empty() || outDir.empty()) {
-        std::cerr << (outDir.empty() ? "oedit train: --out DIR is required\n"
-                                     : "oedit train: give either --world DIR or --dataset FILE\n")
-                  << kTrainUsage;
+    Field &target = args.given.*field;
+    CLI::Option *option = nullptr;
+    if constexpr (std::is_same_v<Field, std::string>)
+        option = command.add_option(name, target, description);
+    else if constexpr (std::is_integral_v<Field>)
+        option = addWholeNumber(command, name, target, description);
+    else
+        option = addNumber(command, name, target, description);
+    args.overrides.emplace_back(option,
+                                [&args, field](WorldModelRecipe &recipe) { recipe.*field = args.given.*field; });
+    return option;
+}
+
+int runTrain(const TrainArguments &args)
+{
+    std::string worldDir = args.world;
+    const std::string &outDir = args.out, &dataset = args.dataset;
+    if (worldDir.empty() == dataset.empty()) {
+        std::cerr
+            << "oedit train: give either --world DIR or --dataset FILE\nrun 'oedit train --help' for the options\n";
         return 2;
     }
-    DatasetWorldRequest request;
+    DatasetWorldRequest request = args.request;
     if (!dataset.empty()) {
         request.file = dataset;
-        request.format = value(args, "--format", request.format);
-        if (!numberOption(args, "--limit", request.limit) || !numberOption(args, "--vocab", request.vocab))
-            return 2;
-        if (flag(args, "--limit") && request.limit < 1) {
+        if (args.limit->count() > 0 && request.limit < 1) {
             std::cerr << "oedit train: --limit must be at least 1\n";
             return 2;
         }
-        if (flag(args, "--vocab") && (request.vocab < 257 || request.vocab > 65536)) {
+        if (args.vocab->count() > 0 && (request.vocab < 257 || request.vocab > 65536)) {
             std::cerr << "oedit train: --vocab must be between 257 and 65536\n";
             return 2;
         }
-    } else if (flag(args, "--format") || flag(args, "--limit") || flag(args, "--vocab")) {
+    } else if (args.format->count() > 0 || args.limit->count() > 0 || args.vocab->count() > 0) {
         std::cerr << "oedit train: --format, --limit and --vocab need --dataset FILE (a world has its tokenizer)\n";
         return 2;
     }
     if (!outputAccepted(outDir))
         return 2;
     WorldModelRecipe recipe;
-    if (const std::string recipeFile = value(args, "--recipe"); !recipeFile.empty()) {
+    if (const std::string &recipeFile = args.recipeFile; !recipeFile.empty()) {
         std::ifstream in(recipeFile);
         if (!in) {
             std::cerr << "oedit train: cannot read the recipe '" << recipeFile << "'\n";
@@ -189,15 +169,10 @@ int runTrain(const Args &args)
         }
         recipe = parsed.value();
     }
-    if (!numberOption(args, "--epochs", recipe.epochs) || !numberOption(args, "--hidden", recipe.hidden) ||
-        !numberOption(args, "--layers", recipe.layers) || !numberOption(args, "--heads", recipe.heads) ||
-        !numberOption(args, "--intermediate", recipe.intermediate) ||
-        !numberOption(args, "--batch", recipe.batchSize) || !numberOption(args, "--lr", recipe.learningRate) ||
-        !numberOption(args, "--warmup", recipe.warmupSteps) || !numberOption(args, "--seed", recipe.seed))
-        return 2;
-    recipe.family = value(args, "--family", recipe.family);
-    recipe.device = value(args, "--device", recipe.device);
-    const bool quiet = flag(args, "--quiet");
+    for (const auto &[option, apply] : args.overrides)
+        if (option->count() > 0)
+            apply(recipe);
+    const bool quiet = args.quiet;
 
     std::signal(SIGINT, onInterrupt);
     // A data set becomes a world folder in a temporary directory, which
@@ -259,24 +234,28 @@ int runTrain(const Args &args)
     return 0;
 }
 
-int runEvalFacts(const Args &args)
+struct EvalFactsArguments {
+    std::string model, world;
+    long long limit = 0;
+    bool json = false;
+};
+
+int runEvalFacts(const EvalFactsArguments &args)
 {
-    std::string modelDir = value(args, "--model");
+    std::string modelDir = args.model;
     if (modelDir.empty())
         modelDir = Engine::defaultModelDirectory();
     if (modelDir.empty()) {
         std::cerr << "oedit eval-facts: no --model given and the default model is not installed\n";
         return 2;
     }
-    long long limit = 0;
-    if (!numberOption(args, "--limit", limit))
-        return 2;
-    const auto recall = evaluateFacts(modelDir, value(args, "--world"), limit);
+    const long long limit = args.limit;
+    const auto recall = evaluateFacts(modelDir, args.world, limit);
     if (!recall) {
         std::cerr << "oedit eval-facts: " << recall.message() << "\n";
         return 1;
     }
-    if (flag(args, "--json")) {
+    if (args.json) {
         auto json = nlohmann::json::parse(recall->toJson());
         json["model"] = modelDir;
         std::cout << json.dump(2) << "\n";
@@ -285,6 +264,58 @@ int runEvalFacts(const Args &args)
         printRecall(recall.value());
     }
     return 0;
+}
+
+} // namespace
+
+void addTrain(Commands &commands)
+{
+    auto args = std::make_shared<TrainArguments>();
+    CLI::App *command = commands.add("train", "Train a model on a world or on the true facts of an edit data set.",
+                                     [args] { return runTrain(*args); });
+    command->footer("Give --world DIR or --dataset FILE. The model folder (--out) is written whole or not at all.");
+    command->add_option("--world", args->world, "a world folder as 'oedit world' writes it (world files and tokenizer)")
+        ->type_name("DIR");
+    command
+        ->add_option("--dataset", args->dataset,
+                     "a CounterFact or zsRE file: the model learns its true facts and neighbourhood prompts")
+        ->type_name("FILE.json");
+    args->format = command
+                       ->add_option("--format", args->request.format,
+                                    "auto, counterfact (flat EasyEdit format), counterfact-rome or zsre (default auto)")
+                       ->type_name("F");
+    args->limit = addWholeNumber(*command, "--limit", args->request.limit, "only the first N cases of --dataset");
+    args->vocab = addWholeNumber(*command, "--vocab", args->request.vocab,
+                                 "tokenizer size for --dataset, 257..65536 (default by the data, 1000..8000)")
+                      ->type_name("V");
+    required(command->add_option("--out", args->out, "the model folder, written whole or not at all")->type_name("DIR"),
+             "--out DIR is required");
+    command->add_option("--recipe", args->recipeFile, "a training recipe (JSON); the options below override it")
+        ->type_name("FILE");
+    addRecipeOption(*command, *args, "--epochs", &WorldModelRecipe::epochs, "training epochs");
+    addRecipeOption(*command, *args, "--hidden", &WorldModelRecipe::hidden, "hidden size");
+    addRecipeOption(*command, *args, "--layers", &WorldModelRecipe::layers, "transformer layers");
+    addRecipeOption(*command, *args, "--heads", &WorldModelRecipe::heads, "attention heads");
+    addRecipeOption(*command, *args, "--intermediate", &WorldModelRecipe::intermediate, "MLP size");
+    addRecipeOption(*command, *args, "--batch", &WorldModelRecipe::batchSize, "batch size");
+    addRecipeOption(*command, *args, "--lr", &WorldModelRecipe::learningRate, "peak learning rate")->type_name("X");
+    addRecipeOption(*command, *args, "--warmup", &WorldModelRecipe::warmupSteps, "warm-up steps");
+    addRecipeOption(*command, *args, "--seed", &WorldModelRecipe::seed, "seed of initialisation and order");
+    addRecipeOption(*command, *args, "--family", &WorldModelRecipe::family, "gpt2 or llama")->type_name("gpt2|llama");
+    addRecipeOption(*command, *args, "--device", &WorldModelRecipe::device, "cpu or cuda")->type_name("DEVICE");
+    command->add_flag("--quiet", args->quiet, "no progress on stderr");
+}
+
+void addEvalFacts(Commands &commands)
+{
+    auto args = std::make_shared<EvalFactsArguments>();
+    CLI::App *command =
+        commands.add("eval-facts", "How many facts of its world a model recalls (top-1, canonical and paraphrase).",
+                     [args] { return runEvalFacts(*args); });
+    command->add_option("--model", args->model, "a model folder (default: the embedded model)")->type_name("DIR");
+    command->add_option("--world", args->world, "the world to test (default: the model's own)")->type_name("DIR");
+    addWholeNumber(*command, "--limit", args->limit, "only the first N facts (default: all)");
+    command->add_flag("--json", args->json, "print JSON");
 }
 
 } // namespace oedit::cli

@@ -12,46 +12,12 @@
 #include <cstdint>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 namespace oedit::cli {
 
 namespace {
-
-const char *const kWorldUsage =
-    "usage: oedit world --out DIR [--preset default|mini] [--seed N] [--subjects K] [--vocab V]\n"
-    "       oedit world --out DIR --dataset FILE.json [--format F] [--limit N] [--vocab V]\n"
-    "  Generates the synthetic knowledge world, or builds one from the true facts\n"
-    "  of a CounterFact or zsRE file, and a GPT-2 style BPE tokenizer trained on\n"
-    "  its text, and writes world.json, general_train.txt, general_heldout.txt,\n"
-    "  vocab.json and merges.txt into DIR.\n"
-    "  --preset   default (600 subjects, seed 1) or mini (30 subjects); default: default\n"
-    "  --seed     generator seed, 0..2^64-1 (default: the preset's)\n"
-    "  --subjects number of subjects, 1..100000 (default: the preset's)\n"
-    "  --dataset  an edit data set: one fact per case (its prompt and paraphrases,\n"
-    "             the true target; the new target is a second object to edit to),\n"
-    "             its neighbourhood prompts as general text\n"
-    "  --format   auto, counterfact (the flat EasyEdit format), counterfact-rome\n"
-    "             or zsre (default: auto, from the first record)\n"
-    "  --limit    only the first N cases of the data set\n"
-    "  --vocab    tokenizer vocabulary size, 257..65536 (default: by world size,\n"
-    "             3000 for the default world, 1400 for mini; for a data set\n"
-    "             1000..8000 by its number of distinct words)\n";
-
-std::optional<uint64_t> parseUnsigned(const std::string &text)
-{
-    if (text.empty() || text.size() > 20 ||
-        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return std::nullopt;
-    uint64_t value = 0;
-    for (char c : text) {
-        const uint64_t digit = static_cast<uint64_t>(c - '0');
-        if (value > (UINT64_MAX - digit) / 10)
-            return std::nullopt;
-        value = value * 10 + digit;
-    }
-    return value;
-}
 
 int usageError(const std::string &message)
 {
@@ -142,55 +108,27 @@ int writeDatasetWorld(const DatasetWorldRequest &request, const std::string &dir
     return 0;
 }
 
-int runWorld(const Args &args)
-{
+namespace {
+
+// The command line of `oedit world`, as parsed.
+struct WorldArguments {
     std::string out, preset = "default", dataset, format = "auto";
-    bool presetGiven = false;
-    std::optional<uint64_t> seed, subjects, limit;
-    std::optional<uint64_t> vocab;
-    for (size_t i = 0; i < args.size(); ++i) {
-        const std::string &flag = args[i];
-        if (flag == "--help" || flag == "-h") {
-            std::cout << kWorldUsage;
-            return 0;
-        }
-        if (flag != "--out" && flag != "--preset" && flag != "--seed" && flag != "--subjects" && flag != "--vocab" &&
-            flag != "--dataset" && flag != "--format" && flag != "--limit")
-            return usageError("unknown option '" + flag + "'");
-        if (i + 1 >= args.size())
-            return usageError(flag + " needs a value");
-        const std::string &value = args[++i];
-        if (flag == "--out") {
-            out = value;
-            continue;
-        }
-        if (flag == "--preset") {
-            preset = value;
-            presetGiven = true;
-            continue;
-        }
-        if (flag == "--dataset") {
-            dataset = value;
-            continue;
-        }
-        if (flag == "--format") {
-            format = value;
-            continue;
-        }
-        const std::optional<uint64_t> number = parseUnsigned(value);
-        if (!number)
-            return usageError(flag + " expects a non-negative integer, not '" + value + "'");
-        if (flag == "--seed")
-            seed = number;
-        else if (flag == "--subjects")
-            subjects = number;
-        else if (flag == "--limit")
-            limit = number;
-        else
-            vocab = number;
-    }
-    if (out.empty())
-        return usageError("--out DIR is required");
+    uint64_t seed = 0, subjects = 0, limit = 0, vocab = 0;
+    const CLI::Option *presetOption = nullptr, *seedOption = nullptr, *subjectsOption = nullptr, *limitOption = nullptr,
+                      *vocabOption = nullptr;
+};
+
+int runWorld(const WorldArguments &args)
+{
+    const std::string &out = args.out, &preset = args.preset, &dataset = args.dataset, &format = args.format;
+    const bool presetGiven = args.presetOption->count() > 0;
+    const auto given = [](const CLI::Option *option, uint64_t value) {
+        return option->count() > 0 ? std::optional<uint64_t>(value) : std::nullopt;
+    };
+    const std::optional<uint64_t> seed = given(args.seedOption, args.seed),
+                                  subjects = given(args.subjectsOption, args.subjects),
+                                  limit = given(args.limitOption, args.limit),
+                                  vocab = given(args.vocabOption, args.vocab);
     if (subjects && (*subjects < 1 || *subjects > 100000))
         return usageError("--subjects must be between 1 and 100000");
     if (vocab && (*vocab < 257 || *vocab > 65536))
@@ -284,6 +222,41 @@ int runWorld(const Args &args)
               << " per fact; " << singleTokenObjects << "/" << objects << " objects are one token\n";
     std::cout << "wrote       " << out << ": world.json general_train.txt general_heldout.txt vocab.json merges.txt\n";
     return 0;
+}
+
+} // namespace
+
+void addWorld(Commands &commands)
+{
+    auto args = std::make_shared<WorldArguments>();
+    CLI::App *command =
+        commands.add("world", "Generate the synthetic knowledge world (or one from a data set) and its tokenizer.",
+                     [args] { return runWorld(*args); });
+    command->footer("Generates the synthetic world, or builds one from the true facts of a CounterFact or zsRE\n"
+                    "file (--dataset), trains a GPT-2 style BPE tokenizer on its text and writes world.json,\n"
+                    "general_train.txt, general_heldout.txt, vocab.json and merges.txt into --out DIR, atomically.");
+    required(command->add_option("--out", args->out, "the world folder to write")->type_name("DIR"),
+             "--out DIR is required");
+    args->presetOption =
+        command->add_option("--preset", args->preset, "default (600 subjects, seed 1) or mini (30 subjects)")
+            ->type_name("default|mini");
+    args->seedOption =
+        addWholeNumber(*command, "--seed", args->seed, "generator seed, 0..2^64-1 (default: the preset's)");
+    args->subjectsOption =
+        addWholeNumber(*command, "--subjects", args->subjects, "number of subjects, 1..100000 (default: the preset's)")
+            ->type_name("K");
+    command
+        ->add_option("--dataset", args->dataset,
+                     "a CounterFact or zsRE file: one fact per case, its neighbourhood prompts as general text")
+        ->type_name("FILE.json");
+    command
+        ->add_option("--format", args->format,
+                     "auto, counterfact (flat EasyEdit format), counterfact-rome or zsre (default auto)")
+        ->type_name("F");
+    args->limitOption = addWholeNumber(*command, "--limit", args->limit, "only the first N cases of the data set");
+    args->vocabOption = addWholeNumber(*command, "--vocab", args->vocab,
+                                       "tokenizer size, 257..65536 (default: 3000, mini 1400, a data set 1000..8000)")
+                            ->type_name("V");
 }
 
 } // namespace oedit::cli

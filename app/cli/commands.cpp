@@ -6,32 +6,102 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
 
 namespace oedit::cli {
 
+CLI::App *Commands::add(const std::string &name, const std::string &description, Action action)
+{
+    CLI::App *command = m_tool.add_subcommand(name, description);
+    m_actions.emplace_back(command, std::move(action));
+    return command;
+}
+
+const Action *Commands::chosen() const
+{
+    for (const auto &[command, action] : m_actions)
+        if (command->parsed())
+            return &action;
+    return nullptr;
+}
+
+unsigned long long parseWholeNumber(const std::string &name, const std::string &text, unsigned long long max)
+{
+    unsigned long long value = 0;
+    const char *end = text.data() + text.size();
+    const auto [stop, error] = std::from_chars(text.data(), end, value);
+    if (text.empty() || error != std::errc() || stop != end || value > max)
+        throw CLI::ValidationError(
+            name + " needs a whole number >= 0" +
+            (error == std::errc::result_out_of_range || value > max ? " up to " + std::to_string(max) : std::string()) +
+            ", not '" + text + "'");
+    return value;
+}
+
+CLI::Option *addNumber(CLI::App &command, const std::string &name, double &target, const std::string &description)
+{
+    return command
+        .add_option_function<std::string>(
+            name,
+            [&target, name](const std::string &text) {
+                std::istringstream in(text);
+                double value = 0;
+                if (!(in >> value) || !in.eof())
+                    throw CLI::ValidationError(name + " expects a number, not '" + text + "'");
+                target = value;
+            },
+            description)
+        ->type_name("X");
+}
+
 namespace {
 
-bool hasFlag(const Args &args, const std::string &flag)
+std::map<const CLI::Option *, std::string> &requiredMessages()
 {
-    return std::find(args.begin(), args.end(), flag) != args.end();
+    static std::map<const CLI::Option *, std::string> messages;
+    return messages;
 }
 
-// Returns the value after `flag`, or `fallback` when the flag is absent.
-std::string option(const Args &args, const std::string &flag, const std::string &fallback)
+} // namespace
+
+CLI::Option *required(CLI::Option *option, std::string message)
 {
-    for (size_t i = 0; i + 1 < args.size(); ++i) {
-        if (args[i] == flag)
-            return args[i + 1];
-    }
-    return fallback;
+    requiredMessages()[option] = std::move(message);
+    return option->required();
 }
 
-// Opens --model DIR, or the embedded default when no folder is named.
-bool openModelFromArgs(Engine &engine, const Args &args, const char *command)
+std::string requiredMessage(const CLI::Option *option)
 {
-    std::string directory = option(args, "--model", "");
+    const auto it = requiredMessages().find(option);
+    return it == requiredMessages().end() ? std::string() : it->second;
+}
+
+namespace {
+
+// --model, --device and --dtype: the model a command opens and how.
+struct ModelArguments {
+    std::string directory; // empty: the embedded default model
+    std::string device = "cpu";
+    std::string dtype = "float32";
+};
+
+void addModelOptions(CLI::App &command, ModelArguments &model)
+{
+    command.add_option("--model", model.directory, "a Hugging Face model folder (default: the embedded model)")
+        ->type_name("DIR");
+    command.add_option("--device", model.device, "cpu, cuda or cuda:N (default cpu)")->type_name("DEVICE");
+    command.add_option("--dtype", model.dtype, "float32, bfloat16 or float16 (default float32)")->type_name("DTYPE");
+}
+
+// Opens the model, or the embedded default when no folder is named.
+bool openModel(Engine &engine, const ModelArguments &model, const char *command)
+{
+    std::string directory = model.directory;
     if (directory.empty())
         directory = Engine::defaultModelDirectory();
     if (directory.empty()) {
@@ -41,8 +111,8 @@ bool openModelFromArgs(Engine &engine, const Args &args, const char *command)
         return false;
     }
     OpenOptions options;
-    options.device = option(args, "--device", "cpu");
-    options.dtype = option(args, "--dtype", "float32");
+    options.device = model.device;
+    options.dtype = model.dtype;
     const Status opened = engine.openModel(directory, options);
     if (!opened)
         std::cerr << "oedit " << command << ": " << opened.message() << "\n";
@@ -58,27 +128,22 @@ nlohmann::json toJson(const ModelInfo &info)
             {"parameters", info.parameters}, {"tokenizer", info.tokenizer}};
 }
 
-} // namespace
-
-int runInfo(const Args &args)
+int runInfo(const ModelArguments &arguments, bool json)
 {
-    const bool json = hasFlag(args, "--json");
-    const bool modelNamed = !option(args, "--model", "").empty();
     Engine engine;
     const std::string defaultModel = Engine::defaultModelDirectory();
-    if ((modelNamed || !defaultModel.empty()) && !openModelFromArgs(engine, args, "info"))
+    if ((!arguments.directory.empty() || !defaultModel.empty()) && !openModel(engine, arguments, "info"))
         return 1;
-    const BuildInfo build = Engine::buildInfo();
+    const BuildInfo info = Engine::buildInfo();
     if (json) {
-        nlohmann::json out = {{"version", build.version},
-                              {"libtorch", build.torchVersion},
-                              {"blas", build.blas},
-                              {"cuda_devices", build.cudaDeviceCount}};
+        nlohmann::json out = {{"version", info.version},
+                              {"libtorch", info.torchVersion},
+                              {"blas", info.blas},
+                              {"cuda_devices", info.cudaDeviceCount}};
         out["model"] = engine.hasModel() ? toJson(engine.modelInfo()) : nlohmann::json(nullptr);
         std::cout << out.dump(2) << "\n";
         return 0;
     }
-    const BuildInfo info = build;
     std::cout << "O-Edit Workbench " << info.version << "\n"
               << "libtorch         " << info.torchVersion << "\n"
               << "BLAS             " << info.blas << "\n"
@@ -102,29 +167,30 @@ int runInfo(const Args &args)
     return 0;
 }
 
-int runPredict(const Args &args)
+struct PredictArguments {
+    ModelArguments model;
+    std::string prompt;
+    int top = 10;
+    bool json = false;
+};
+
+int runPredict(const PredictArguments &args)
 {
-    const std::string prompt = option(args, "--prompt", "");
+    const std::string &prompt = args.prompt;
     if (prompt.empty()) {
         std::cerr << "oedit predict: --prompt TEXT is required\n";
         return 2;
     }
-    int topK = 10;
-    try {
-        topK = std::stoi(option(args, "--top", "10"));
-    } catch (const std::exception &) {
-        std::cerr << "oedit predict: --top expects a whole number\n";
-        return 2;
-    }
     Engine engine;
-    if (!openModelFromArgs(engine, args, "predict"))
+    if (!openModel(engine, args.model, "predict"))
         return 1;
+    const int topK = args.top;
     const auto prediction = engine.predict(prompt, topK, 12);
     if (!prediction) {
         std::cerr << "oedit predict: " << prediction.message() << "\n";
         return 1;
     }
-    if (hasFlag(args, "--json")) {
+    if (args.json) {
         nlohmann::json top = nlohmann::json::array();
         for (const auto &token : prediction->top)
             top.push_back({{"token", token.text}, {"id", token.id}, {"probability", token.probability}});
@@ -139,9 +205,9 @@ int runPredict(const Args &args)
     return 0;
 }
 
-int runCheckDevice(const Args &args)
+int runCheckDevice(const std::string &device)
 {
-    const auto check = Engine::checkDevice(option(args, "--device", "cpu"));
+    const auto check = Engine::checkDevice(device);
     if (!check) {
         std::cerr << "oedit check-device: " << check.message() << "\n";
         return 1;
@@ -152,17 +218,17 @@ int runCheckDevice(const Args &args)
     return check->maxAbsError < 1e-3 ? 0 : 1;
 }
 
-int runDemo(const Args &args)
+int runDemo(const ModelArguments &model)
 {
     std::cout << "== O-Edit Workbench headless demo ==\n\n";
-    if (const int rc = runInfo(args))
+    if (const int rc = runInfo(model, false))
         return rc;
     std::cout << "\n";
-    if (const int rc = runCheckDevice(args))
+    if (const int rc = runCheckDevice(model.device))
         return rc;
 
     Engine engine;
-    if (!openModelFromArgs(engine, args, "demo"))
+    if (!openModel(engine, model, "demo"))
         return 1;
     const std::string modelDir = engine.modelInfo().path;
     const auto world = world::loadWorld(modelDir);
@@ -216,6 +282,49 @@ int runDemo(const Args &args)
               << outcome->timings.total << " s; try the workbench (scripts/quickstart.sh run with a display) "
               << "or 'oedit edit --help'\n";
     return 0;
+}
+
+} // namespace
+
+void addInfo(Commands &commands)
+{
+    struct Arguments {
+        ModelArguments model;
+        bool json = false;
+    };
+    auto args = std::make_shared<Arguments>();
+    CLI::App *command = commands.add("info", "The build, the backend and a model (by default the embedded one).",
+                                     [args] { return runInfo(args->model, args->json); });
+    addModelOptions(*command, args->model);
+    command->add_flag("--json", args->json, "print JSON");
+}
+
+void addPredict(Commands &commands)
+{
+    auto args = std::make_shared<PredictArguments>();
+    CLI::App *command = commands.add("predict", "Top next tokens and a greedy continuation of a prompt.",
+                                     [args] { return runPredict(*args); });
+    required(command->add_option("--prompt", args->prompt, "the text to continue")->type_name("TEXT"),
+             "--prompt TEXT is required");
+    addWholeNumber(*command, "--top", args->top, "how many next tokens to show (default 10)")->type_name("K");
+    addModelOptions(*command, args->model);
+    command->add_flag("--json", args->json, "print JSON");
+}
+
+void addCheckDevice(Commands &commands)
+{
+    auto device = std::make_shared<std::string>("cpu");
+    CLI::App *command = commands.add("check-device", "Run a small computation (a 512^3 matmul) on a device.",
+                                     [device] { return runCheckDevice(*device); });
+    command->add_option("--device", *device, "cpu, cuda or cuda:N (default cpu)")->type_name("DEVICE");
+}
+
+void addDemo(Commands &commands)
+{
+    auto model = std::make_shared<ModelArguments>();
+    CLI::App *command = commands.add("demo", "A short headless demonstration of what the engine does.",
+                                     [model] { return runDemo(*model); });
+    addModelOptions(*command, *model);
 }
 
 } // namespace oedit::cli

@@ -1,71 +1,103 @@
 // oedit: the command-line face of the editing engine, for scripted runs.
-// Argument dispatch only; the work happens in oedit_core.
+// Argument parsing only (one CLI11 parser for every subcommand); the work
+// happens in oedit_core.
 #include "commands.h"
 
 #include "oedit/engine.h"
 
-#include <cstring>
 #include <iostream>
+#include <string>
 
 namespace {
 
-struct Command {
-    const char *name;
-    int (*run)(const oedit::cli::Args &);
-    const char *summary;
-};
-
-const Command kCommands[] = {
-    {"info", oedit::cli::runInfo, "the build, the backend and a model [--model DIR] [--json]"},
-    {"train", oedit::cli::runTrain,
-     "train a model on a world or on a data set's true facts (--world DIR | --dataset FILE) --out DIR ..."},
-    {"eval-facts", oedit::cli::runEvalFacts, "how many world facts a model recalls [--model DIR] [--json]"},
-    {"edit", oedit::cli::runEdit,
-     "apply one edit and show before/after --method M --subject S --prompt TEXT --target T [--json]"},
-    {"predict", oedit::cli::runPredict, "top next tokens and a greedy continuation --prompt TEXT [--top K] [--json]"},
-    {"check-device", oedit::cli::runCheckDevice, "run a small computation on a device [--device cpu|cuda]"},
-    {"demo", oedit::cli::runDemo, "a short headless demonstration of what the engine does"},
-    {"run", oedit::cli::runRun,
-     "a sequential editing run kept in a ledger --db FILE --method M --edits N [--every K] (or --resume RUN)"},
-    {"runs", oedit::cli::runRuns, "the runs of a ledger with status and step --db FILE [--json]"},
-    {"report", oedit::cli::runReport, "a run's metrics at every checkpoint --db FILE --run RUN [--json]"},
-    {"rollback", oedit::cli::runRollback,
-     "revert a run --db FILE --run RUN (--to-step K | --remove-edit E | --undo EVENT)"},
-    {"export", oedit::cli::runExport, "a run's weights at a step as a checkpoint --db FILE --run RUN [--step N] --out DIR"},
-    {"world", oedit::cli::runWorld,
-     "generate the synthetic world (or one from --dataset FILE) and its tokenizer --out DIR [--seed N] ..."},
-};
-
-void printUsage(std::ostream &out)
+// The subcommand the arguments named, or nullptr (the tool itself).
+const CLI::App *chosenCommand(const CLI::App &tool)
 {
-    out << "usage: oedit <command> [options]\n\ncommands:\n";
-    for (const auto &command : kCommands)
-        out << "  " << command.name << std::string(14 - std::strlen(command.name), ' ') << command.summary << "\n";
-    out << "\n  --version     print the version\n  --help        this text\n";
+    const auto chosen = tool.get_subcommands();
+    return chosen.empty() ? nullptr : chosen.back();
+}
+
+// A parse error as the usage error the tool prints: what was wrong, naming
+// the option (or the command) and where the options are listed.
+void printUsageError(const CLI::App &tool, const CLI::ParseError &error)
+{
+    const CLI::App *command = chosenCommand(tool);
+    const std::string prefix = command ? "oedit " + command->get_name() + ": " : std::string("oedit: ");
+    const std::string help = command ? "run 'oedit " + command->get_name() + " --help' for the options\n"
+                                     : std::string("run 'oedit --help' for the list\n");
+    std::string message = error.what();
+    if (dynamic_cast<const CLI::ExtrasError *>(&error)) {
+        const auto unknown = (command ? command : &tool)->remaining();
+        if (!command && !unknown.empty() && unknown.front().rfind("-", 0) != 0) {
+            std::cerr << "oedit: unknown command '" << unknown.front() << "'; " << help;
+            return;
+        }
+        if (!unknown.empty())
+            message = "unknown argument '" + unknown.front() + "'";
+    } else if (dynamic_cast<const CLI::RequiredError *>(&error) && command) {
+        for (const CLI::Option *option : command->get_options())
+            if (option->get_required() && option->count() == 0 && !oedit::cli::requiredMessage(option).empty()) {
+                message = oedit::cli::requiredMessage(option);
+                break;
+            }
+    }
+    std::cerr << prefix << message << "\n" << help;
 }
 
 } // namespace
 
 int main(int argc, char **argv)
 {
+    CLI::App tool("oedit: sequential knowledge editing of language models, for scripts.", "oedit");
+    // Every option: the last of repeated ones counts; help in one layout.
+    tool.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    tool.get_formatter()->column_width(28);
+    // At most one subcommand: once it is named, a value that spells another
+    // one (`--dataset world`) stays a value.
+    tool.require_subcommand(0, 1);
+    tool.set_version_flag(
+        "--version", [] { return "oedit " + oedit::Engine::buildInfo().version; }, "print the version");
+
+    oedit::cli::Commands commands(tool);
+    oedit::cli::addInfo(commands);
+    oedit::cli::addTrain(commands);
+    oedit::cli::addEvalFacts(commands);
+    oedit::cli::addEdit(commands);
+    oedit::cli::addPredict(commands);
+    oedit::cli::addCheckDevice(commands);
+    oedit::cli::addDemo(commands);
+    oedit::cli::addRun(commands);
+    oedit::cli::addRuns(commands);
+    oedit::cli::addReport(commands);
+    oedit::cli::addRollback(commands);
+    oedit::cli::addExport(commands);
+    oedit::cli::addWorld(commands);
+    tool.footer("Run 'oedit <command> --help' for a command's options.");
+
     if (argc < 2) {
-        printUsage(std::cerr);
+        std::cerr << tool.help();
         return 2;
     }
-    const std::string name = argv[1];
-    if (name == "--help" || name == "-h" || name == "help") {
-        printUsage(std::cout);
+    if (std::string(argv[1]) == "help") {
+        std::cout << tool.help();
         return 0;
     }
-    if (name == "--version") {
-        std::cout << "oedit " << oedit::Engine::buildInfo().version << "\n";
-        return 0;
+    try {
+        tool.parse(argc, argv);
+    } catch (const CLI::CallForHelp &request) {
+        return tool.exit(request);
+    } catch (const CLI::CallForAllHelp &request) {
+        return tool.exit(request);
+    } catch (const CLI::CallForVersion &request) {
+        return tool.exit(request);
+    } catch (const CLI::ParseError &error) {
+        printUsageError(tool, error);
+        return 2;
     }
-    const oedit::cli::Args args(argv + 2, argv + argc);
-    for (const auto &command : kCommands) {
-        if (name == command.name)
-            return command.run(args);
+    const oedit::cli::Action *action = commands.chosen();
+    if (!action) {
+        std::cerr << tool.help();
+        return 2;
     }
-    std::cerr << "oedit: unknown command '" << name << "'; run 'oedit --help' for the list\n";
-    return 2;
+    return (*action)();
 }

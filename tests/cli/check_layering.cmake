@@ -2,13 +2,15 @@
 #  - the engine facade (core/include/oedit) includes no torch header, so ui/
 #    never sees libtorch's `slots` identifier;
 #  - core/ includes no Qt header;
-#  - ui/ and app/gui include from core only through the facade;
+#  - ui/, app/gui and the command-line tool (app/cli) include from core only
+#    through the facade;
 #  - core/eval includes nothing from store/: metrics and subspace maths take
 #    values, so they run (and are tested) without a ledger.
 file(GLOB facade_headers ${SOURCE_DIR}/core/include/oedit/*.h)
 file(GLOB_RECURSE core_sources ${SOURCE_DIR}/core/*.h ${SOURCE_DIR}/core/*.cpp)
 file(GLOB_RECURSE eval_sources ${SOURCE_DIR}/core/eval/*.h ${SOURCE_DIR}/core/eval/*.cpp)
 file(GLOB_RECURSE ui_sources ${SOURCE_DIR}/ui/*.h ${SOURCE_DIR}/ui/*.cpp ${SOURCE_DIR}/app/gui/*.cpp)
+file(GLOB cli_sources ${SOURCE_DIR}/app/cli/*.h ${SOURCE_DIR}/app/cli/*.cpp)
 set(problems "")
 foreach(file IN LISTS facade_headers)
   file(STRINGS ${file} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](torch|ATen|c10)/")
@@ -34,14 +36,21 @@ foreach(file IN LISTS ui_sources)
     string(APPEND problems "${file}: ui reaches past the facade: ${lines}\n")
   endif()
 endforeach()
+foreach(file IN LISTS cli_sources)
+  file(STRINGS ${file} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](torch/|ATen/|c10/|model/|edit/|store/|train/|eval/|world/|engine/)")
+  if(lines)
+    string(APPEND problems "${file}: the command-line tool reaches past the facade: ${lines}\n")
+  endif()
+endforeach()
 list(LENGTH facade_headers facade_count)
 list(LENGTH core_sources core_count)
 list(LENGTH ui_sources ui_count)
 list(LENGTH eval_sources eval_count)
-if(facade_count LESS 3 OR core_count LESS 10 OR ui_count LESS 3 OR eval_count LESS 2)
-  message(FATAL_ERROR "found too few sources (${facade_count}, ${core_count}, ${ui_count}, ${eval_count}): wrong SOURCE_DIR?")
+list(LENGTH cli_sources cli_count)
+if(facade_count LESS 3 OR core_count LESS 10 OR ui_count LESS 3 OR eval_count LESS 2 OR cli_count LESS 3)
+  message(FATAL_ERROR "found too few sources (${facade_count}, ${core_count}, ${ui_count}, ${eval_count}, ${cli_count}): wrong SOURCE_DIR?")
 endif()
 if(problems)
   message(FATAL_ERROR "layering broken:\n${problems}")
 endif()
-message(STATUS "layering ok: ${facade_count} facade headers, ${core_count} core files (${eval_count} in eval), ${ui_count} ui files")
+message(STATUS "layering ok: ${facade_count} facade headers, ${core_count} core files (${eval_count} in eval), ${ui_count} ui files, ${cli_count} cli files")
