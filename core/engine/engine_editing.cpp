@@ -185,21 +185,6 @@ int denseRank(const torch::Tensor &M)
     return static_cast<int>((lambda > 1e-8 * top).sum().item<int64_t>());
 }
 
-// Checks that `result` fits the open model before anything is applied.
-void checkFits(const model::Transformer &model, const edit::EditResult &result)
-{
-    for (const auto &update : result.layers) {
-        if (update.layer < 0 || update.layer >= model.config().layers)
-            throw edit::EditError("edit " + std::to_string(result.id) + " changes layer " +
-                                  std::to_string(update.layer) + ", but the model has " +
-                                  std::to_string(model.config().layers) + " layers");
-        const auto M = update.matrix();
-        if (M.dim() != 2 || M.size(0) != model.config().hidden || M.size(1) != model.mlpKeyWidth())
-            throw edit::EditError("edit " + std::to_string(result.id) +
-                                  " was made on a model of other shapes than the open one");
-    }
-}
-
 // Clears the context's progress callback on every way out of a call (the
 // callback may refer to the caller's stack).
 class ProgressScope {
@@ -602,7 +587,7 @@ Status Engine::loadEditState(const std::string &path)
                                    std::to_string(kRunFormatVersion));
         saved = std::move(file.edits);
         for (const auto &result : saved)
-            checkFits(*d->model(), result);
+            run::checkFits(*d->model(), result);
         statisticsText = index.value("statistics_text", std::string());
         context = d->session->newContext(statisticsText);
         torch::serialize::InputArchive state;

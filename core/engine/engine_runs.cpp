@@ -491,33 +491,12 @@ auto withRunModel(Engine::Impl &d, const std::string &modelDir, const std::strin
     }
 }
 
-std::unique_ptr<store::Ledger> openExistingLedger(const std::string &db)
-{
-    std::error_code error;
-    if (db.empty())
-        throw store::LedgerError("no ledger given (--db FILE)");
-    if (!fs::is_regular_file(db, error))
-        throw store::LedgerError("no ledger at '" + db + "' (the file does not exist; `oedit run --db " + db +
-                                 "` creates one)");
-    return std::make_unique<store::Ledger>(db);
-}
-
-template <typename F>
-auto guardedCall(F &&body) -> decltype(body())
-{
-    try {
-        return body();
-    } catch (const std::exception &error) {
-        return Status::failure(error.what());
-    }
-}
-
 } // namespace
 
 Expected<runs::RunSummary> Engine::startRun(const std::string &db, const runs::RunRequest &request,
                                             const ProgressFn &progress)
 {
-    return guardedCall([&]() -> Expected<runs::RunSummary> {
+    return runs::guarded([&]() -> Expected<runs::RunSummary> {
         if (db.empty())
             return Status::failure("no ledger given (--db FILE)");
         if (request.modelDir.empty() && !d->open)
@@ -561,8 +540,8 @@ Expected<runs::RunSummary> Engine::startRun(const std::string &db, const runs::R
 Expected<runs::RunSummary> Engine::resumeRun(const std::string &db, long long runId, const ProgressFn &progress,
                                              const std::string &device, const std::string &dtype)
 {
-    return guardedCall([&]() -> Expected<runs::RunSummary> {
-        auto ledger = openExistingLedger(db);
+    return runs::guarded([&]() -> Expected<runs::RunSummary> {
+        auto ledger = runs::openExisting(db);
         const auto info = ledger->run(runId);
         run::RunnerCallbacks callbacks;
         callbacks.progress = progress;
@@ -581,7 +560,7 @@ Expected<runs::RollbackInfo> Engine::rollback(const std::string &db, const runs:
     if (!event || !d->session || !d->session->isAttachedRun(db, request.runId))
         return event;
     // The open model follows its session's run.
-    return guardedCall([&]() -> Expected<runs::RollbackInfo> {
+    return runs::guarded([&]() -> Expected<runs::RollbackInfo> {
         store::Ledger ledger(db);
         d->session->follow(ledger.rollbackEvent(event.value().eventId));
         return event;
@@ -591,13 +570,13 @@ Expected<runs::RollbackInfo> Engine::rollback(const std::string &db, const runs:
 Expected<long long> Engine::exportRun(const std::string &db, long long runId, std::optional<long long> step,
                                       const std::string &outDir)
 {
-    return guardedCall([&]() -> Expected<long long> {
+    return runs::guarded([&]() -> Expected<long long> {
         if (outDir.empty())
             return Status::failure("no output folder given (--out DIR)");
         std::error_code error;
         if (fs::exists(outDir, error) && (!fs::is_directory(outDir, error) || !fs::is_empty(outDir, error)))
             return Status::failure("'" + outDir + "' exists and is not an empty folder: choose a new folder");
-        auto ledger = openExistingLedger(db);
+        auto ledger = runs::openExisting(db);
         const auto info = ledger->run(runId);
         const auto last = ledger->lastStep(runId);
         if (step && (*step < 0 || *step > last))
@@ -636,8 +615,8 @@ Expected<long long> Engine::exportRun(const std::string &db, long long runId, st
 
 Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db, long long runId)
 {
-    return guardedCall([&]() -> Expected<std::vector<runs::NormSeries>> {
-        auto ledger = openExistingLedger(db);
+    return runs::guarded([&]() -> Expected<std::vector<runs::NormSeries>> {
+        auto ledger = runs::openExisting(db);
         const auto info = ledger->run(runId);
         const auto rows = ledger->activeEdits(runId);
         std::vector<runs::NormSeries> out;

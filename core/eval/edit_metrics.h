@@ -6,7 +6,7 @@
 // accuracy on a fixed sample of unedited facts, perplexity of held-out text,
 // fluency (n-gram entropy of greedy generations), the norm of each edited
 // layer's change and its condition number, and one success row per edit (the
-// checkpoint's column of the retention matrix). See ALGORITHMS.md, "Metrics".
+// checkpoint's column of the retention matrix). Each family is one function (metric_families.h).
 //
 // Paraphrases and neighbours come from the world the edits were drawn from
 // (an edit is matched to its fact by subject and canonical template), or from

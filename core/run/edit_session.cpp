@@ -101,8 +101,6 @@ void EditSession::redo()
     m_redo.pop_back();
 }
 
-namespace {
-
 void checkFits(const model::Transformer &model, const edit::EditResult &result)
 {
     for (const auto &update : result.layers) {
@@ -117,8 +115,6 @@ void checkFits(const model::Transformer &model, const edit::EditResult &result)
                                   " was made on a model of other shapes than the open one");
     }
 }
-
-} // namespace
 
 void EditSession::putOn(std::vector<edit::EditResult> results, std::vector<int64_t> ledgerIds,
                         std::unique_ptr<edit::EditContext> context, const std::string &statisticsText)

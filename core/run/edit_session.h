@@ -27,6 +27,10 @@
 
 namespace oedit::run {
 
+// Throws edit::EditError when `result` changes a layer the model lacks or
+// has updates of other shapes than the model's (a result of another model).
+void checkFits(const model::Transformer &model, const edit::EditResult &result);
+
 class EditSession {
 public:
     explicit EditSession(LoadedModel &model);

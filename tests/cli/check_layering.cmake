@@ -5,7 +5,10 @@
 #  - ui/, app/gui and the command-line tool (app/cli) include from core only
 #    through the facade;
 #  - core/eval includes nothing from store/: metrics and subspace maths take
-#    values, so they run (and are tested) without a ledger.
+#    values, so they run (and are tested) without a ledger;
+#  - each core module includes only the modules below it (core/CMakeLists.txt
+#    draws the same arrows, and its link checks enforce them on the calls):
+#    store includes no tensor library and nothing of the editing methods.
 file(GLOB facade_headers ${SOURCE_DIR}/core/include/oedit/*.h)
 file(GLOB_RECURSE core_sources ${SOURCE_DIR}/core/*.h ${SOURCE_DIR}/core/*.cpp)
 file(GLOB_RECURSE eval_sources ${SOURCE_DIR}/core/eval/*.h ${SOURCE_DIR}/core/eval/*.cpp)
@@ -30,6 +33,25 @@ foreach(file IN LISTS eval_sources)
     string(APPEND problems "${file}: eval includes the ledger: ${lines}\n")
   endif()
 endforeach()
+# Module -> the core folders it must not include.
+set(forbidden_model "world/|edit/|eval/|train/|store/|run/|engine/")
+set(forbidden_world "model/|edit/|eval/|train/|store/|run/|engine/|torch/|ATen/")
+set(forbidden_store "model/|world/|edit/|eval/|train/|run/|engine/|torch/|ATen/|c10/")
+set(forbidden_edit "world/|eval/|train/|store/|run/|engine/")
+set(forbidden_eval "train/|store/|run/|engine/")
+set(forbidden_train "edit/|store/|run/|engine/")
+set(forbidden_run "train/|engine/")
+set(module_count 0)
+foreach(module model world store edit eval train run)
+  file(GLOB module_sources ${SOURCE_DIR}/core/${module}/*.h ${SOURCE_DIR}/core/${module}/*.cpp)
+  foreach(file IN LISTS module_sources)
+    math(EXPR module_count "${module_count} + 1")
+    file(STRINGS ${file} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](${forbidden_${module}})")
+    if(lines)
+      string(APPEND problems "${file}: core/${module} includes a module it must not use: ${lines}\n")
+    endif()
+  endforeach()
+endforeach()
 foreach(file IN LISTS ui_sources)
   file(STRINGS ${file} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](torch/|ATen/|c10/|model/|edit/|store/|train/|eval/|world/|engine/)")
   if(lines)
@@ -47,7 +69,7 @@ list(LENGTH core_sources core_count)
 list(LENGTH ui_sources ui_count)
 list(LENGTH eval_sources eval_count)
 list(LENGTH cli_sources cli_count)
-if(facade_count LESS 3 OR core_count LESS 10 OR ui_count LESS 3 OR eval_count LESS 2 OR cli_count LESS 3)
+if(facade_count LESS 3 OR core_count LESS 10 OR ui_count LESS 3 OR eval_count LESS 2 OR cli_count LESS 3 OR module_count LESS 30)
   message(FATAL_ERROR "found too few sources (${facade_count}, ${core_count}, ${ui_count}, ${eval_count}, ${cli_count}): wrong SOURCE_DIR?")
 endif()
 if(problems)
