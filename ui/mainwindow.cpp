@@ -229,7 +229,9 @@ void MainWindow::createMenus()
     undo->setShortcut(QKeySequence::Undo);
     QAction *redo = m_undoStack->createRedoAction(this, tr("&Redo"));
     redo->setObjectName(QStringLiteral("redoAction"));
-    redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence::Redo});
+    // Spelled out rather than QKeySequence::Redo: on X11 that is Ctrl+Shift+Z
+    // too, and one key bound twice is an ambiguous shortcut that never fires.
+    redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
     edit->addAction(undo);
     edit->addAction(redo);
     QMenu *help = menuBar()->addMenu(tr("&Help"));

@@ -556,6 +556,11 @@ private Q_SLOTS:
             QVERIFY(window.findChild<QAction *>(QStringLiteral("redoAction"))
                         ->shortcuts()
                         .contains(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)));
+            // Redo answers Ctrl+Shift+Z and Ctrl+Y, each bound once (a key bound
+            // twice is an ambiguous shortcut that never fires).
+            const auto redoKeys = window.findChild<QAction *>(QStringLiteral("redoAction"))->shortcuts();
+            QCOMPARE(QSet<QKeySequence>(redoKeys.begin(), redoKeys.end()).size(), redoKeys.size());
+            QVERIFY(redoKeys.contains(QKeySequence(Qt::CTRL | Qt::Key_Y)));
             window.activateWindow();
             QVERIFY(QTest::qWaitForWindowActive(&window));
             QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
