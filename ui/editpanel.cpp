@@ -125,7 +125,7 @@ void EditPanel::setBusy(bool busy)
 void EditPanel::updateButtons()
 {
     m_apply->setEnabled(m_ready && !m_busy);
-    m_undo->setEnabled(m_ready && !m_busy && m_editCount > 0);
+    m_undo->setEnabled(m_ready && !m_busy && m_undoAvailable);
 }
 
 void EditPanel::requestApply()
@@ -195,5 +195,11 @@ void EditPanel::showSynced(int editCount)
 {
     m_editCount = editCount;
     m_diagnostics->setText(tr("The open model follows the ledger: %n edit(s) in effect.", nullptr, editCount));
+    updateButtons();
+}
+
+void EditPanel::setUndoAvailable(bool available)
+{
+    m_undoAvailable = available;
     updateButtons();
 }

@@ -29,6 +29,8 @@ public Q_SLOTS:
     void showUndone(int editCount);
     // A rollback in the ledger brought the open model to `editCount` edits.
     void showSynced(int editCount);
+    // Whether the document's next undo is a Facts edit (Undo Last Edit undoes it).
+    void setUndoAvailable(bool available);
 
 Q_SIGNALS:
     void applyRequested(const oedit::EditSpec &spec);
@@ -52,4 +54,5 @@ private:
     bool m_ready = false;
     bool m_busy = false;
     int m_editCount = 0;
+    bool m_undoAvailable = false;
 };

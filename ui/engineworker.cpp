@@ -14,6 +14,7 @@ EngineWorker::EngineWorker() : m_engine(std::make_unique<oedit::Engine>())
     qRegisterMetaType<oedit::Prediction>();
     qRegisterMetaType<oedit::EditSpec>();
     qRegisterMetaType<oedit::EditOutcome>();
+    qRegisterMetaType<oedit::Engine::SessionInfo>();
     qRegisterMetaType<WorldSummary>();
     qRegisterMetaType<oedit::runs::RunRequest>();
     qRegisterMetaType<oedit::runs::RunSummary>();
@@ -72,6 +73,7 @@ void EngineWorker::openModel(const QString &directory, const QString &device)
         Q_EMIT failed(QString::fromStdString(status.message()));
         return;
     }
+    Q_EMIT sessionChanged(m_engine->session());
     Q_EMIT modelOpened(m_engine->modelInfo());
 
     // A world model's folder holds its world: offer its subjects and prompts.
@@ -85,6 +87,39 @@ void EngineWorker::openModel(const QString &directory, const QString &device)
     Q_EMIT worldLoaded(summary);
 }
 
+void EngineWorker::attachLedger(const QString &db, qint64 runId)
+{
+    if (!m_engine->hasModel()) {
+        Q_EMIT failed(runId != 0 ? tr("Open the model run %1 was made on first (File > Open Model Folder).").arg(runId)
+                                 : tr("Open a model first (File > Open Model Folder)."));
+        return;
+    }
+    QDir().mkpath(QFileInfo(db).absolutePath());
+    Q_EMIT busyChanged(true, runId != 0 ? tr("Loading run %1 into the open model…").arg(runId)
+                                        : tr("Recording edits in %1…").arg(QFileInfo(db).fileName()));
+    const oedit::Status status = m_engine->attachLedger(db.toStdString(), runId);
+    Q_EMIT busyChanged(false, QString());
+    if (!status) {
+        if (runId != 0)
+            Q_EMIT failed(tr("Cannot continue run %1: %2. The open model is unchanged.")
+                              .arg(runId)
+                              .arg(QString::fromStdString(status.message())));
+        else
+            Q_EMIT failed(tr("Edits cannot be recorded in the ledger %1 (%2). Choose a ledger you can write to in "
+                             "the Runs tab.")
+                              .arg(db, QString::fromStdString(status.message())));
+        Q_EMIT sessionChanged(m_engine->session()); // as it was
+        return;
+    }
+    Q_EMIT sessionChanged(m_engine->session());
+    Q_EMIT ledgerAttached(db, runId);
+    if (runId != 0)
+        Q_EMIT notice(tr("Continuing run %1: the open model holds its %n edit(s); edits in the Facts tab are "
+                         "appended to it.",
+                         nullptr, m_engine->editCount())
+                          .arg(runId));
+}
+
 void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
 {
     const auto job = beginJob();
@@ -92,16 +127,9 @@ void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
         Q_EMIT notice(tr("Edit cancelled before it started."));
         return;
     }
-    // The session records into the Runs tab's ledger: attached on the first
-    // edit for that ledger (edits made before it was chosen go into the new run).
     if (!db.isEmpty() && QString::fromStdString(m_engine->session().db) != db) {
-        QDir().mkpath(QFileInfo(db).absolutePath());
-        if (const oedit::Status attached = m_engine->attachLedger(db.toStdString(), 0); !attached) {
-            Q_EMIT failed(tr("The edit was not made: it could not be recorded in the ledger %1 (%2). Choose a ledger "
-                             "you can write to in the Runs tab.")
-                              .arg(db, QString::fromStdString(attached.message())));
-            return;
-        }
+        Q_EMIT failed(tr("The edit was not made: it could not be recorded in the ledger %1.").arg(db));
+        return;
     }
     Q_EMIT busyChanged(true, tr("Editing with %1…").arg(QString::fromStdString(spec.method)));
     const auto outcome = m_engine->applyEdit(spec, [this, job](long long done, long long total) {
@@ -113,45 +141,8 @@ void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
         Q_EMIT failed(QString::fromStdString(outcome.message()));
         return;
     }
+    Q_EMIT sessionChanged(m_engine->session());
     Q_EMIT edited(outcome.value(), m_engine->editCount());
-    announceSessionRun();
-}
-
-void EngineWorker::announceSessionRun()
-{
-    const auto session = m_engine->session();
-    if (session.db.empty() || session.runId == 0)
-        return;
-    const QString db = QString::fromStdString(session.db);
-    const auto runs = oedit::runs::listRuns(session.db);
-    if (runs)
-        for (const auto &run : runs.value())
-            if (run.runId == session.runId)
-                Q_EMIT sessionRecorded(db, run);
-}
-
-void EngineWorker::continueRun(const QString &db, qint64 runId)
-{
-    if (!m_engine->hasModel()) {
-        Q_EMIT failed(tr("Open the model run %1 was made on first (File > Open Model Folder).").arg(runId));
-        return;
-    }
-    Q_EMIT busyChanged(true, tr("Loading run %1 into the open model…").arg(runId));
-    const oedit::Status status = m_engine->attachLedger(db.toStdString(), runId);
-    Q_EMIT busyChanged(false, QString());
-    if (!status) {
-        Q_EMIT failed(tr("Cannot continue run %1: %2. The open model is unchanged.")
-                          .arg(runId)
-                          .arg(QString::fromStdString(status.message())));
-        return;
-    }
-    // Further Facts edits are appended to this run.
-    Q_EMIT sessionSynced(m_engine->editCount());
-    announceSessionRun();
-    Q_EMIT notice(tr("Continuing run %1: the open model holds its %n edit(s); edits in the Facts tab are "
-                     "appended to it.",
-                     nullptr, m_engine->editCount())
-                      .arg(runId));
 }
 
 void EngineWorker::undoLastEdit()
@@ -161,15 +152,19 @@ void EngineWorker::undoLastEdit()
         Q_EMIT failed(QString::fromStdString(status.message()));
         return;
     }
+    Q_EMIT sessionChanged(m_engine->session());
     Q_EMIT editUndone(m_engine->editCount());
-    // Attached, the undo is a rollback event of the session's run.
-    const auto session = m_engine->session();
-    if (session.db.empty() || session.runId == 0)
+}
+
+void EngineWorker::redoEdit()
+{
+    const oedit::Status status = m_engine->redoEdit();
+    if (!status) {
+        Q_EMIT failed(QString::fromStdString(status.message()));
         return;
-    const auto report = oedit::runs::runReport(session.db, session.runId);
-    if (report && !report->rollbacks.empty())
-        Q_EMIT rolledBack(QString::fromStdString(session.db), report->rollbacks.back());
-    announceSessionRun();
+    }
+    Q_EMIT sessionChanged(m_engine->session());
+    Q_EMIT editRedone(m_engine->editCount());
 }
 
 void EngineWorker::predict(const QString &prompt, int topK)
@@ -239,36 +234,17 @@ void EngineWorker::runReport(const QString &db, qint64 runId)
     Q_EMIT reportReady(db, report.value());
 }
 
-void EngineWorker::rollback(const QString &db, const oedit::runs::RollbackRequest &request, int ticket,
-                            int undoTicket)
+void EngineWorker::rollback(const QString &db, const oedit::runs::RollbackRequest &request, int tag)
 {
-    oedit::runs::RollbackRequest effective = request;
-    if (undoTicket != 0) {
-        const auto it = m_ticketEvents.find(undoTicket);
-        if (it == m_ticketEvents.end()) {
-            Q_EMIT failed(tr("Nothing to undo: the rollback it would undo did not happen (see the earlier message)."));
-            return;
-        }
-        effective.toStep.reset();
-        effective.removeEdit.reset();
-        effective.undoEvent = it->second;
-        m_ticketEvents.erase(it);
-    }
     // The engine brings the open model along when this is its session's run.
-    const auto session = m_engine->session();
-    const auto event = m_engine->rollback(db.toStdString(), effective);
+    const auto event = m_engine->rollback(db.toStdString(), request);
     if (!event) {
         Q_EMIT failed(tr("Rollback of run %1 failed: %2").arg(request.runId).arg(QString::fromStdString(event.message())));
+        Q_EMIT rollbackRefused(tag);
         return;
     }
-    if (ticket != 0)
-        m_ticketEvents[ticket] = event->eventId;
-    Q_EMIT rolledBack(db, event.value());
-    if (QString::fromStdString(session.db) == db && session.runId == request.runId) {
-        Q_EMIT sessionSynced(m_engine->editCount());
-        Q_EMIT notice(tr("The open model follows run %1: %n edit(s) in effect.", nullptr, m_engine->editCount())
-                          .arg(request.runId));
-    }
+    Q_EMIT sessionChanged(m_engine->session());
+    Q_EMIT rolledBack(db, event.value(), request.runId, tag);
 }
 
 void EngineWorker::resumeRun(const QString &db, qint64 runId)

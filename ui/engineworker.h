@@ -8,6 +8,11 @@
 // order when it starts. requestCancel() cancels every job announced so far,
 // so a Cancel pressed after Start but before the worker picked the job up is
 // honoured, and never touches a job queued after it.
+//
+// Each slot makes one engine (or ledger) call and emits its result; what the
+// results mean for the views (the session run, undo commands) is the
+// Document's business. Calls that may change the open model's session emit
+// sessionChanged with the engine's session right before their result.
 #pragma once
 
 #include "oedit/engine.h"
@@ -21,7 +26,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <map>
 #include <memory>
 #include <vector>
 
@@ -37,6 +41,7 @@ Q_DECLARE_METATYPE(oedit::ModelInfo)
 Q_DECLARE_METATYPE(oedit::Prediction)
 Q_DECLARE_METATYPE(oedit::EditSpec)
 Q_DECLARE_METATYPE(oedit::EditOutcome)
+Q_DECLARE_METATYPE(oedit::Engine::SessionInfo)
 
 // What the facts view offers for completion: the open model's world, if any.
 struct WorldSummary {
@@ -79,28 +84,25 @@ public Q_SLOTS:
     // Opens a model folder; an empty path opens the embedded default model.
     void openModel(const QString &directory, const QString &device);
     void predict(const QString &prompt, int topK);
-    // Edits the open model; with a ledger `db`, the edit is also recorded in
-    // the ledger as this session's "manual" run (sessionRecorded), so History
-    // lists it and rollbacks of that run reach the open model.
+    // Attaches the open model's session to run `runId` of `db` (0: a new
+    // "manual" run); see Engine::attachLedger. Creates the ledger's folder.
+    void attachLedger(const QString &db, qint64 runId);
+    // Edits the open model. A non-empty `db` is the ledger the session must be
+    // attached to (attachLedger first): the edit is refused when it is not,
+    // rather than made unrecorded.
     void applyEdit(const QString &db, const oedit::EditSpec &spec);
     void undoLastEdit();
-    // Makes the open model the active edits of run `runId` of `db` (a run
-    // made on this model folder) and that run the session's, so further
-    // Facts edits are appended to it. On failure the open model is unchanged.
-    void continueRun(const QString &db, qint64 runId);
+    void redoEdit();
 
     // Sequential runs in the ledger file `db` (oedit/runs.h). An empty
     // request.modelDir runs on the open model's folder (or the default model).
     void startRun(const QString &db, const oedit::runs::RunRequest &request);
     void listRuns(const QString &db);
     void runReport(const QString &db, qint64 runId);
-    // Rolls back through the ledger. Undo commands cannot know an event id
-    // before the worker answers, so they name events by tickets: a non-zero
-    // `ticket` records the event this call creates; a non-zero `undoTicket`
-    // undoes the event recorded under it (request.undoEvent is then ignored).
-    // Requests are handled in order, so an undo queued right after its redo
-    // always finds the ticket filled.
-    void rollback(const QString &db, const oedit::runs::RollbackRequest &request, int ticket, int undoTicket);
+    // Rolls back through the ledger (the open model follows when it is the
+    // session's run). `tag` is echoed in the answer (rolledBack or
+    // rollbackRefused) so the caller can match it to its request.
+    void rollback(const QString &db, const oedit::runs::RollbackRequest &request, int tag);
     void resumeRun(const QString &db, qint64 runId);
     void listEdits(const QString &db, qint64 runId);
     void subspaceReport(const QString &db, qint64 runId, int maxEdits);
@@ -119,6 +121,11 @@ Q_SIGNALS:
     void worldLoaded(const WorldSummary &world);
     void edited(const oedit::EditOutcome &outcome, int editCount);
     void editUndone(int editCount);
+    void editRedone(int editCount);
+    // The session after a call that may change it (open, attach, edit, undo, redo, rollback).
+    void sessionChanged(const oedit::Engine::SessionInfo &session);
+    // attachLedger succeeded (after sessionChanged, which a refused attach emits too).
+    void ledgerAttached(const QString &db, qint64 runId);
     void progress(long long done, long long total);
     void busyChanged(bool busy, const QString &what);
     void failed(const QString &message);
@@ -127,18 +134,15 @@ Q_SIGNALS:
     void runNotStarted(const QString &db, const QString &message);
     void runsListed(const QString &db, const RunList &runs);
     void reportReady(const QString &db, const oedit::runs::RunReport &report);
-    void rolledBack(const QString &db, const oedit::runs::RollbackInfo &event);
+    void rolledBack(const QString &db, const oedit::runs::RollbackInfo &event, qint64 runId, int tag);
+    // The rollback tagged `tag` was refused (after `failed`).
+    void rollbackRefused(int tag);
     void editsListed(const QString &db, qint64 runId, const EditList &edits);
     void subspaceReady(const QString &db, const oedit::runs::SubspaceReport &report);
     void anglesReady(const QString &db, const oedit::runs::PrincipalAngles &angles);
     void normGrowthReady(const QString &db, qint64 runId, const NormList &series);
     void factsCompared(const QString &db, const QList<qint64> &runIds, const FactList &facts);
     void exported(const QString &path, const QString &what);
-    // The Facts view's edits as a ledger run (after an edit or its undo).
-    void sessionRecorded(const QString &db, const oedit::runs::RunSummary &run);
-    // The open model was loaded from the session's run in the ledger, after a
-    // rollback of that run or continueRun (its edit count).
-    void sessionSynced(int editCount);
     // Something worth a line in the status bar, no error.
     void notice(const QString &message);
 
@@ -146,10 +150,7 @@ private:
     // Worker thread: numbers the job that starts now; cancelled(id) asks the flag.
     unsigned long long beginJob();
     bool cancelled(unsigned long long job) const { return job <= m_cancelUpTo.load(); }
-    // sessionRecorded for the run the engine's session is attached to, if any.
-    void announceSessionRun();
 
     std::unique_ptr<oedit::Engine> m_engine;
     std::atomic<unsigned long long> m_announced{0}, m_started{0}, m_cancelUpTo{0};
-    std::map<int, long long> m_ticketEvents; // rollback ticket -> ledger event id (worker thread only)
 };

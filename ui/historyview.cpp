@@ -102,7 +102,8 @@ void HistoryView::setRun(const QString &db, qint64 runId)
     m_efficacy.clear();
     m_efficacyStep = -1;
     m_table->setRowCount(0);
-    m_title->setText(tr("Run %1 in %2").arg(runId).arg(QFileInfo(db).fileName()));
+    m_title->setText(runId < 0 ? tr("No run selected in %1").arg(QFileInfo(db).fileName())
+                               : tr("Run %1 in %2").arg(runId).arg(QFileInfo(db).fileName()));
     updateButtons();
 }
 

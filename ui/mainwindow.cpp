@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "compareview.h"
+#include "document.h"
 #include "editpanel.h"
 #include "factsview.h"
 #include "historyview.h"
@@ -55,10 +56,10 @@ QString csvField(const QString &text)
 } // namespace
 
 MainWindow::MainWindow(QWidget *parent)
-    : QMainWindow(parent), m_worker(new EngineWorker), m_tabs(new QTabWidget(this)),
-      m_modelPanel(new ModelPanel), m_factsView(new FactsView), m_runsView(new RunsView),
-      m_historyView(new HistoryView), m_subspaceView(new SubspaceView), m_retentionView(new RetentionView),
-      m_compareView(new CompareView), m_undoStack(new QUndoStack(this))
+    : QMainWindow(parent), m_worker(new EngineWorker), m_document(new Document(this)),
+      m_tabs(new QTabWidget(this)), m_modelPanel(new ModelPanel), m_factsView(new FactsView),
+      m_runsView(new RunsView(m_document)), m_historyView(new HistoryView), m_subspaceView(new SubspaceView),
+      m_retentionView(new RetentionView), m_compareView(new CompareView)
 {
     registerResources();
     setObjectName(QStringLiteral("mainWindow"));
@@ -81,21 +82,21 @@ MainWindow::MainWindow(QWidget *parent)
     });
     connect(m_worker, &EngineWorker::predicted, m_factsView, &FactsView::showPrediction);
     EditPanel *edits = m_factsView->editPanel();
-    // Edits from the Facts view are recorded in the Runs tab's ledger as the session's run.
+    // Edits from the Facts view are recorded in the document's ledger as the session's run.
     connect(edits, &EditPanel::applyRequested, this, [this](const oedit::EditSpec &spec) {
         m_worker->announceJob();
-        const QString db = m_runsView->ledgerPath();
-        if (!db.isEmpty())
-            rememberLedger(db);
-        Q_EMIT applyEditRequested(db, spec);
+        if (!m_document->ledgerPath().isEmpty())
+            rememberLedger(m_document->ledgerPath());
+        m_document->applyEdit(spec);
     });
-    connect(edits, &EditPanel::undoRequested, this, &MainWindow::undoEditRequested);
-    connect(this, &MainWindow::applyEditRequested, m_worker, &EngineWorker::applyEdit);
-    connect(this, &MainWindow::undoEditRequested, m_worker, &EngineWorker::undoLastEdit);
+    connect(edits, &EditPanel::undoRequested, m_document, &Document::undoLastEdit);
     connect(m_worker, &EngineWorker::worldLoaded, edits, &EditPanel::setWorld);
     connect(m_worker, &EngineWorker::edited, edits, &EditPanel::showOutcome);
     connect(m_worker, &EngineWorker::editUndone, edits, &EditPanel::showUndone);
-    connect(m_worker, &EngineWorker::sessionSynced, edits, &EditPanel::showSynced);
+    connect(m_worker, &EngineWorker::editRedone, edits, &EditPanel::showSynced);
+    connect(m_document, &Document::sessionSynced, edits, &EditPanel::showSynced);
+    connect(m_document->undoStack(), &QUndoStack::indexChanged, edits,
+            [this, edits] { edits->setUndoAvailable(m_document->canUndoEdit()); });
     connect(m_worker, &EngineWorker::busyChanged, edits, [edits](bool busy) { edits->setBusy(busy); });
     // Long work shows a progress bar and a Cancel button; cancelling sets the
     // worker's atomic flag directly, since its thread is busy with the job.
@@ -126,6 +127,7 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_worker, &EngineWorker::notice, this, [this](const QString &message) {
         statusBar()->showMessage(message, 10000);
     });
+    connectDocument();
     connectRuns();
     connectHistory();
     m_workerThread.setObjectName(QStringLiteral("engine worker"));
@@ -189,12 +191,14 @@ void MainWindow::createMenus()
     file->addSeparator();
     QMenu *exportMenu = file->addMenu(tr("&Export"));
     QAction *csv = exportMenu->addAction(tr("Run &Metrics as CSV…"), this, [this] {
-        if (m_currentRun < 0)
+        if (m_document->currentRun() < 0)
             return showError(tr("Select a run in the Runs tab first."));
         QSettings settings;
         const QString path = QFileDialog::getSaveFileName(
             this, tr("Export the run's checkpoint metrics"),
-            settings.value(QStringLiteral("recent/csvExport"), QStringLiteral("run-%1.csv").arg(m_currentRun)).toString(),
+            settings.value(QStringLiteral("recent/csvExport"),
+                           QStringLiteral("run-%1.csv").arg(m_document->currentRun()))
+                .toString(),
             tr("CSV (*.csv)"));
         if (path.isEmpty())
             return;
@@ -210,11 +214,11 @@ void MainWindow::createMenus()
     });
     table->setObjectName(QStringLiteral("exportTableAction"));
     QAction *model = exportMenu->addAction(tr("Edited &Model…"), this, [this] {
-        if (m_currentRun < 0)
+        if (m_document->currentRun() < 0)
             return showError(tr("Select a run in the Runs tab first."));
         const QString folder = QFileDialog::getSaveFileName(
             this, tr("A new folder for the edited model (config.json, model.safetensors, tokenizer)"),
-            QStringLiteral("run-%1-model").arg(m_currentRun));
+            QStringLiteral("run-%1-model").arg(m_document->currentRun()));
         if (!folder.isEmpty())
             exportRunModel(folder);
     });
@@ -222,14 +226,17 @@ void MainWindow::createMenus()
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
-    // Undo and redo of rollbacks; each step goes through the ledger.
+    // Undo and redo of Facts edits and rollbacks; each step goes through the
+    // ledger, whose file name the commands' texts carry.
     QMenu *edit = menuBar()->addMenu(tr("&Edit"));
-    QAction *undo = m_undoStack->createUndoAction(this, tr("&Undo"));
+    QAction *undo = m_document->undoStack()->createUndoAction(this, tr("&Undo"));
     undo->setObjectName(QStringLiteral("undoAction"));
     undo->setShortcut(QKeySequence::Undo);
-    QAction *redo = m_undoStack->createRedoAction(this, tr("&Redo"));
+    QAction *redo = m_document->undoStack()->createRedoAction(this, tr("&Redo"));
     redo->setObjectName(QStringLiteral("redoAction"));
-    redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence::Redo});
+    // Spelled out rather than QKeySequence::Redo: on X11 that is Ctrl+Shift+Z
+    // too, and one key bound twice is an ambiguous shortcut that never fires.
+    redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
     edit->addAction(undo);
     edit->addAction(redo);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
@@ -261,7 +268,7 @@ void MainWindow::fillRecentLedgers()
     const QStringList recent = QSettings().value(kRecentLedgers).toStringList();
     for (const auto &path : recent)
         m_recentLedgers->addAction(path, this, [this, path] {
-            m_runsView->setLedgerPath(path);
+            m_document->setLedgerPath(path);
             m_tabs->setCurrentWidget(m_runsView);
         });
     m_recentLedgers->setEnabled(!recent.isEmpty());
@@ -283,14 +290,11 @@ void MainWindow::connectRuns()
         m_worker->announceJob();
         Q_EMIT resumeRunRequested(db, runId);
     });
-    connect(m_runsView, &RunsView::continueEditingRequested, this, &MainWindow::continueRunRequested);
     connect(m_runsView, &RunsView::listRunsRequested, this, &MainWindow::listRunsRequested);
     connect(this, &MainWindow::startRunRequested, m_worker, &EngineWorker::startRun);
     connect(this, &MainWindow::resumeRunRequested, m_worker, &EngineWorker::resumeRun);
-    connect(this, &MainWindow::continueRunRequested, m_worker, &EngineWorker::continueRun);
     connect(this, &MainWindow::listRunsRequested, m_worker, &EngineWorker::listRuns);
     connect(this, &MainWindow::runReportRequested, m_worker, &EngineWorker::runReport);
-    connect(this, &MainWindow::rollbackRequested, m_worker, &EngineWorker::rollback);
     connect(this, &MainWindow::normGrowthRequested, m_worker, &EngineWorker::normGrowth);
     connect(this, &MainWindow::compareFactsRequested, m_worker, &EngineWorker::compareFacts);
     connect(this, &MainWindow::exportCsvRequested, m_worker, &EngineWorker::exportCsv);
@@ -307,20 +311,14 @@ void MainWindow::connectRuns()
         statusBar()->showMessage(tr("Exported %1 to %2").arg(what, path), 10000);
     });
 
-    // Selected runs feed the retention view; the first is the current run.
-    connect(m_runsView, &RunsView::selectionChanged, this, [this](const QString &db, const QList<qint64> &ids) {
+    // Selected runs feed the retention view.
+    connect(m_document, &Document::selectionChanged, this, [this](const QList<qint64> &ids) {
+        const QString db = m_document->ledgerPath();
         m_retentionView->setRuns(db, ids);
         for (const auto id : ids) {
             Q_EMIT runReportRequested(db, id);
             Q_EMIT normGrowthRequested(db, id);
         }
-        // Only a new selection makes its first run current: the list refreshes
-        // after every run and rollback, and a Facts edit's run may be current.
-        const bool changed = db != m_selectedDb || ids != m_selectedRuns;
-        m_selectedDb = db;
-        m_selectedRuns = ids;
-        if (changed && !ids.isEmpty())
-            setCurrentRun(db, ids.first());
     });
     connect(m_compareView, &CompareView::compareRequested, this, [this](const QString &db, const QList<qint64> &ids) {
         for (const auto id : ids)
@@ -328,21 +326,6 @@ void MainWindow::connectRuns()
         Q_EMIT compareFactsRequested(db, ids);
     });
 
-    connect(m_runsView, &RunsView::revertRequested, this, [this](const QString &db, qint64 runId, qint64 step) {
-        m_undoStack->push(makeRevertCommand(db, runId, step, m_nextTicket++, rollbackSender()));
-    });
-    connect(m_runsView, &RunsView::undoLastRollbackRequested, this, [this](const QString &db, qint64 runId) {
-        m_undoLastDb = db;
-        m_undoLastRun = runId;
-        Q_EMIT runReportRequested(db, runId);
-    });
-    connect(m_worker, &EngineWorker::reportReady, this,
-            [this](const QString &db, const oedit::runs::RunReport &report) {
-                if (db == m_undoLastDb && report.run.runId == m_undoLastRun) {
-                    m_undoLastRun = -1;
-                    pushUndoLastRollback(db, report);
-                }
-            });
     connect(m_worker, &EngineWorker::rolledBack, this, [this](const QString &db, const oedit::runs::RollbackInfo &event) {
         statusBar()->showMessage(tr("Rollback event %1 (%2): %3 edits taken out, %4 put back")
                                      .arg(event.eventId)
@@ -351,14 +334,14 @@ void MainWindow::connectRuns()
                                      .arg(event.activated.size()),
                                  8000);
         m_runsView->refresh();
-        if (db == m_currentDb)
+        if (db == m_document->ledgerPath())
             refreshCurrentRun();
     });
 }
 
 void MainWindow::connectHistory()
 {
-    m_historyView->setUndoStack(m_undoStack);
+    m_historyView->setUndoStack(m_document->undoStack());
     connect(this, &MainWindow::listEditsRequested, m_worker, &EngineWorker::listEdits);
     connect(this, &MainWindow::subspaceRequested, m_worker, &EngineWorker::subspaceReport);
     connect(this, &MainWindow::anglesRequested, m_worker, &EngineWorker::principalAngles);
@@ -371,76 +354,81 @@ void MainWindow::connectHistory()
     connect(m_subspaceView, &SubspaceView::reportRequested, this, &MainWindow::subspaceRequested);
     connect(m_subspaceView, &SubspaceView::anglesRequested, this, &MainWindow::anglesRequested);
     connect(m_historyView, &HistoryView::revertRequested, this, [this](const QString &db, qint64 runId, qint64 step) {
-        m_undoStack->push(makeRevertCommand(db, runId, step, m_nextTicket++, rollbackSender()));
+        if (db == m_document->ledgerPath())
+            m_document->revertRun(runId, step);
     });
     connect(m_historyView, &HistoryView::removeRequested, this,
             [this](const QString &db, qint64 runId, qint64 editId, qint64 step) {
-                m_undoStack->push(makeRemoveEditCommand(db, runId, editId, step, m_nextTicket++, rollbackSender()));
+                if (db == m_document->ledgerPath())
+                    m_document->removeEdit(runId, editId, step);
             });
-    // An edit in the Facts view lands in the ledger: its run becomes the current one.
-    connect(m_worker, &EngineWorker::sessionRecorded, this, [this](const QString &db, const oedit::runs::RunSummary &run) {
-        if (db == m_runsView->ledgerPath())
-            m_runsView->refresh();
-        setCurrentRun(db, run.runId);
+    // History and Subspace show the document's current run.
+    connect(m_document, &Document::currentRunChanged, this, [this](const QString &db, qint64 runId) {
+        m_historyView->setRun(db, runId);
+        m_subspaceView->setRun(db, runId);
         refreshCurrentRun();
     });
+    // A Facts edit (or its undo) landed in the ledger: its run shows it.
+    connect(m_document, &Document::sessionRecorded, this, [this] { refreshCurrentRun(); });
 }
 
-void MainWindow::setCurrentRun(const QString &db, qint64 runId)
+void MainWindow::connectDocument()
 {
-    const bool changed = db != m_currentDb || runId != m_currentRun;
-    m_currentDb = db;
-    m_currentRun = runId;
-    m_historyView->setRun(db, runId);
-    m_subspaceView->setRun(db, runId);
-    if (changed)
-        refreshCurrentRun();
+    // Requests the document makes of the worker, and the answers it keeps.
+    connect(m_document, &Document::attachLedgerRequested, m_worker, &EngineWorker::attachLedger);
+    connect(m_document, &Document::applyEditRequested, m_worker, &EngineWorker::applyEdit);
+    connect(m_document, &Document::undoEditRequested, m_worker, &EngineWorker::undoLastEdit);
+    connect(m_document, &Document::redoEditRequested, m_worker, &EngineWorker::redoEdit);
+    connect(m_document, &Document::rollbackRequested, m_worker, &EngineWorker::rollback);
+    connect(m_document, &Document::listRunsRequested, m_worker, &EngineWorker::listRuns);
+    connect(m_document, &Document::runReportRequested, m_worker, &EngineWorker::runReport);
+    connect(m_worker, &EngineWorker::sessionChanged, m_document, &Document::onSessionChanged);
+    connect(m_worker, &EngineWorker::modelOpened, m_document, &Document::onModelOpened);
+    connect(m_worker, &EngineWorker::ledgerAttached, m_document, &Document::onLedgerAttached);
+    connect(m_worker, &EngineWorker::edited, m_document, &Document::onEdited);
+    connect(m_worker, &EngineWorker::editUndone, m_document, &Document::onEditUndone);
+    connect(m_worker, &EngineWorker::editRedone, m_document, &Document::onEditRedone);
+    connect(m_worker, &EngineWorker::rolledBack, m_document, &Document::onRolledBack);
+    connect(m_worker, &EngineWorker::rollbackRefused, m_document, &Document::onRollbackRefused);
+    connect(m_worker, &EngineWorker::runsListed, m_document, &Document::onRunsListed);
+    connect(m_worker, &EngineWorker::reportReady, m_document, &Document::onReportReady);
+    connect(m_document, &Document::message, this, [this](const QString &text, bool error) {
+        if (error)
+            showError(text);
+        else
+            statusBar()->showMessage(text, 10000);
+    });
+    // The window's title names the ledger that Undo and Redo act on.
+    const auto showLedger = [this] {
+        setWindowTitle(tr("O-Edit Workbench — %1").arg(m_document->ledgerName()));
+    };
+    connect(m_document, &Document::ledgerChanged, this, showLedger);
+    showLedger();
 }
 
 void MainWindow::refreshCurrentRun()
 {
-    if (m_currentRun < 0)
+    const qint64 run = m_document->currentRun();
+    if (run < 0)
         return;
-    Q_EMIT listEditsRequested(m_currentDb, m_currentRun);
-    Q_EMIT runReportRequested(m_currentDb, m_currentRun);
-    Q_EMIT subspaceRequested(m_currentDb, m_currentRun, m_subspaceView->maxEdits());
-}
-
-std::function<void(const QString &, const oedit::runs::RollbackRequest &, int, int)> MainWindow::rollbackSender()
-{
-    return [this](const QString &db, const oedit::runs::RollbackRequest &request, int ticket, int undoTicket) {
-        Q_EMIT rollbackRequested(db, request, ticket, undoTicket);
-    };
-}
-
-void MainWindow::pushUndoLastRollback(const QString &db, const oedit::runs::RunReport &report)
-{
-    // The latest rollback that is itself no undo and has not been undone.
-    for (auto it = report.rollbacks.rbegin(); it != report.rollbacks.rend(); ++it) {
-        if (it->kind == "redo" || it->undoneBy)
-            continue;
-        m_undoStack->push(new UndoRollbackCommand(db, report.run.runId, *it, m_nextTicket++, rollbackSender()));
-        return;
-    }
-    const QString message = tr("Run %1 has no rollback left to undo. Use Revert to Step… to take edits out.")
-                                .arg(report.run.runId);
-    statusBar()->showMessage(message, 10000);
-    if (!m_quietErrors)
-        QMessageBox::information(this, tr("O-Edit Workbench"), message);
+    const QString db = m_document->ledgerPath();
+    Q_EMIT listEditsRequested(db, run);
+    Q_EMIT runReportRequested(db, run);
+    Q_EMIT subspaceRequested(db, run, m_subspaceView->maxEdits());
 }
 
 void MainWindow::exportRunCsv(const QString &path)
 {
-    if (m_currentRun < 0)
+    if (m_document->currentRun() < 0)
         return showError(tr("Select a run in the Runs tab first."));
-    Q_EMIT exportCsvRequested(m_currentDb, m_currentRun, path);
+    Q_EMIT exportCsvRequested(m_document->ledgerPath(), m_document->currentRun(), path);
 }
 
 void MainWindow::exportRunModel(const QString &directory)
 {
-    if (m_currentRun < 0)
+    if (m_document->currentRun() < 0)
         return showError(tr("Select a run in the Runs tab first."));
-    Q_EMIT exportModelRequested(m_currentDb, m_currentRun, directory);
+    Q_EMIT exportModelRequested(m_document->ledgerPath(), m_document->currentRun(), directory);
 }
 
 bool MainWindow::exportCurrentTable(const QString &path)

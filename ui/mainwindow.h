@@ -1,8 +1,11 @@
-// The workbench's main window: owns the worker thread and the views. Lives on
-// the GUI thread; never calls the engine directly.
+// The workbench's main window: owns the worker thread, the document and the
+// views, and connects them. Lives on the GUI thread; never calls the engine
+// directly.
 //
-// The current run (History and Subspace) is the first run selected in the
-// Runs tab, or the Facts view's session run after an edit there.
+// The document (document.h) holds the ledger, the selected and current runs,
+// the session run and the undo stack; the views observe it. The current run
+// (History and Subspace) is the first run selected in the Runs tab, or the
+// Facts view's session run after an edit there.
 #pragma once
 
 #include "engineworker.h"
@@ -10,14 +13,12 @@
 #include <QMainWindow>
 #include <QThread>
 
-#include <functional>
-
 class QMenu;
 class QProgressBar;
 class QPushButton;
 class QTabWidget;
-class QUndoStack;
 class CompareView;
+class Document;
 class FactsView;
 class HistoryView;
 class ModelPanel;
@@ -38,12 +39,8 @@ public:
 
     // The worker (living on its own thread), for tests that wait on its signals.
     EngineWorker *worker() const { return m_worker; }
-    // Rollbacks of runs, as undoable commands that go through the ledger.
-    QUndoStack *undoStack() const { return m_undoStack; }
-    // Makes `runId` of `db` the run History and Subspace show, and asks for its data.
-    void setCurrentRun(const QString &db, qint64 runId);
-    QString currentLedger() const { return m_currentDb; }
-    qint64 currentRun() const { return m_currentRun; }
+    // What the views show and act on: the ledger, the runs, the undo stack.
+    Document *document() const { return m_document; }
 
     // Exports through the worker (menu actions ask for the paths first).
     void exportRunCsv(const QString &path);
@@ -58,15 +55,10 @@ Q_SIGNALS:
     void describeBuildRequested();
     void openModelRequested(const QString &directory, const QString &device);
     void predictRequested(const QString &prompt, int topK);
-    void applyEditRequested(const QString &db, const oedit::EditSpec &spec);
-    void undoEditRequested();
     void startRunRequested(const QString &db, const oedit::runs::RunRequest &request);
     void resumeRunRequested(const QString &db, qint64 runId);
-    void continueRunRequested(const QString &db, qint64 runId);
     void listRunsRequested(const QString &db);
     void runReportRequested(const QString &db, qint64 runId);
-    void rollbackRequested(const QString &db, const oedit::runs::RollbackRequest &request, int ticket,
-                           int undoTicket);
     void listEditsRequested(const QString &db, qint64 runId);
     void subspaceRequested(const QString &db, qint64 runId, int maxEdits);
     void anglesRequested(const QString &db, qint64 editA, qint64 editB);
@@ -82,16 +74,15 @@ private:
     void shutDownWorker();
     void connectRuns();
     void connectHistory();
+    void connectDocument();
     void refreshCurrentRun();
     void rememberLedger(const QString &db);
     void fillRecentLedgers();
     void showError(const QString &message);
-    // What undo commands call to send a rollback to the worker.
-    std::function<void(const QString &, const oedit::runs::RollbackRequest &, int, int)> rollbackSender();
-    void pushUndoLastRollback(const QString &db, const oedit::runs::RunReport &report);
 
     QThread m_workerThread;
     EngineWorker *m_worker;
+    Document *m_document;
     QTabWidget *m_tabs;
     ModelPanel *m_modelPanel;
     FactsView *m_factsView;
@@ -100,16 +91,7 @@ private:
     SubspaceView *m_subspaceView;
     RetentionView *m_retentionView;
     CompareView *m_compareView;
-    QUndoStack *m_undoStack;
     QMenu *m_recentLedgers = nullptr;
-    int m_nextTicket = 1; // names rollback events for the worker (see EngineWorker::rollback)
-    // "Undo Last Rollback" waits for this run's report to find the event.
-    QString m_undoLastDb;
-    qint64 m_undoLastRun = -1;
-    QString m_currentDb;
-    qint64 m_currentRun = -1;
-    QString m_selectedDb; // the Runs tab's selection as last seen
-    QList<qint64> m_selectedRuns;
     bool m_quietErrors = false;
     QProgressBar *m_progress;
     QPushButton *m_cancel;

@@ -1,5 +1,7 @@
 #include "runsview.h"
 
+#include "document.h"
+
 #include "oedit/editing.h"
 
 #include <QComboBox>
@@ -22,14 +24,6 @@
 
 namespace {
 
-const QString kLedgerKey = QStringLiteral("runs/ledger");
-
-QString defaultLedger()
-{
-    return QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation))
-        .filePath(QStringLiteral("runs.sqlite"));
-}
-
 QString duration(double seconds)
 {
     const long long s = static_cast<long long>(seconds + 0.5);
@@ -44,8 +38,8 @@ enum Column { ColId, ColMethod, ColDataset, ColStatus, ColSteps, ColActive, ColC
 
 } // namespace
 
-RunsView::RunsView(QWidget *parent)
-    : QWidget(parent), m_ledger(new QLineEdit), m_dataset(new QComboBox), m_method(new QComboBox),
+RunsView::RunsView(Document *document, QWidget *parent)
+    : QWidget(parent), m_document(document), m_ledger(new QLineEdit), m_dataset(new QComboBox), m_method(new QComboBox),
       m_edits(new QSpinBox), m_every(new QSpinBox), m_seed(new QSpinBox), m_start(new QPushButton(tr("Start Run"))),
       m_cancel(new QPushButton(tr("Cancel"))), m_progress(new QProgressBar), m_remaining(new QLabel),
       m_table(new QTableWidget(0, ColumnCount)), m_revert(new QPushButton(tr("Revert to Step…"))),
@@ -72,7 +66,7 @@ RunsView::RunsView(QWidget *parent)
     m_continue->setToolTip(tr("Load this run of edits made in the Facts tab into the open model (the model it was "
                               "made on); further edits in the Facts tab are appended to it"));
 
-    m_ledger->setText(QSettings().value(kLedgerKey, defaultLedger()).toString());
+    m_ledger->setText(m_document->ledgerPath());
     m_ledger->setToolTip(tr("The SQLite ledger that keeps runs, edits and checkpoints; created when missing"));
     auto *browse = new QPushButton(tr("Choose…"));
     browse->setObjectName(QStringLiteral("chooseLedger"));
@@ -154,7 +148,7 @@ RunsView::RunsView(QWidget *parent)
     connect(m_undoRollback, &QPushButton::clicked, this, [this] {
         const auto runs = selectedRuns();
         if (!runs.isEmpty())
-            Q_EMIT undoLastRollbackRequested(ledgerPath(), runs.first());
+            m_document->undoLastRollback(runs.first());
     });
     connect(m_resume, &QPushButton::clicked, this, [this] {
         const auto runs = selectedRuns();
@@ -167,30 +161,32 @@ RunsView::RunsView(QWidget *parent)
     connect(m_continue, &QPushButton::clicked, this, [this] {
         const auto runs = selectedRuns();
         if (!runs.isEmpty())
-            Q_EMIT continueEditingRequested(ledgerPath(), runs.first());
+            m_document->continueRun(runs.first());
     });
     connect(m_table, &QTableWidget::itemSelectionChanged, this, [this] {
         updateButtons();
-        Q_EMIT selectionChanged(ledgerPath(), selectedRuns());
+        m_document->setSelectedRuns(selectedRuns());
+    });
+    // Another ledger: its runs replace the table.
+    connect(m_document, &Document::ledgerChanged, this, [this](const QString &path) {
+        m_ledger->setText(path);
+        m_runs.clear();
+        m_table->setRowCount(0);
+        updateButtons();
+        refresh();
     });
     updateButtons();
 }
 
 QString RunsView::ledgerPath() const
 {
-    return m_ledger->text().trimmed();
+    return m_document->ledgerPath();
 }
 
 void RunsView::setLedgerPath(const QString &path)
 {
-    const bool changed = path.trimmed() != QSettings().value(kLedgerKey).toString();
-    m_ledger->setText(path.trimmed());
-    QSettings().setValue(kLedgerKey, path.trimmed());
-    if (changed) {
-        m_runs.clear();
-        m_table->setRowCount(0);
-        refresh();
-    }
+    m_document->setLedgerPath(path);
+    m_ledger->setText(m_document->ledgerPath());
 }
 
 void RunsView::chooseLedger()
@@ -325,7 +321,7 @@ void RunsView::showRuns(const QString &db, const RunList &runs)
     m_table->resizeColumnsToContents();
     // Keep the user's selection; views that follow it refresh with it.
     updateButtons();
-    Q_EMIT selectionChanged(ledgerPath(), selectedRuns());
+    m_document->setSelectedRuns(selectedRuns());
 }
 
 QList<qint64> RunsView::selectedRuns() const
@@ -365,7 +361,7 @@ void RunsView::revertSelectedRun(qint64 step)
 {
     const auto runs = selectedRuns();
     if (!runs.isEmpty())
-        Q_EMIT revertRequested(ledgerPath(), runs.first(), step);
+        m_document->revertRun(runs.first(), step);
 }
 
 void RunsView::setModelReady(bool ready)

@@ -1,7 +1,8 @@
-// Runs tab: choose a ledger file, start a sequential run on the open model
-// (progress, time left, cancel) and list the ledger's runs. Lives on the GUI
-// thread and never calls the engine: it emits requests that the main window
-// forwards to the worker, and shows the answers it is given.
+// Runs tab: choose the document's ledger file, start a sequential run on the
+// open model (progress, time left, cancel) and list the ledger's runs; its
+// selection is the document's. Lives on the GUI thread and never calls the
+// engine: rollbacks go to the document's undo stack, runs are requests the
+// main window forwards to the worker, and it shows the answers it is given.
 #pragma once
 
 #include "engineworker.h"
@@ -10,6 +11,7 @@
 #include <QList>
 #include <QWidget>
 
+class Document;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -21,9 +23,9 @@ class QTableWidget;
 class RunsView : public QWidget {
     Q_OBJECT
 public:
-    explicit RunsView(QWidget *parent = nullptr);
+    explicit RunsView(Document *document, QWidget *parent = nullptr);
 
-    // The ledger file the view works on (remembered in QSettings).
+    // The document's ledger file (shorthands for Document::ledgerPath/setLedgerPath).
     QString ledgerPath() const;
     void setLedgerPath(const QString &path);
     // Run ids of the selected rows, in table order.
@@ -46,15 +48,8 @@ Q_SIGNALS:
     void startRunRequested(const QString &db, const oedit::runs::RunRequest &request);
     void listRunsRequested(const QString &db);
     void cancelRequested();
-    void selectionChanged(const QString &db, const QList<qint64> &runIds);
-    void revertRequested(const QString &db, qint64 runId, qint64 step);
-    // Undoes the latest rollback of a run that is not undone yet; the main
-    // window finds it in the run's report.
-    void undoLastRollbackRequested(const QString &db, qint64 runId);
     // Continues a cancelled or failed run.
     void resumeRequested(const QString &db, qint64 runId);
-    // Loads a "manual" run into the open model so Facts edits continue it.
-    void continueEditingRequested(const QString &db, qint64 runId);
 
 private:
     void chooseLedger();
@@ -66,6 +61,7 @@ private:
     void endRun(); // hides the progress of a run that ended
     const oedit::runs::RunSummary *summaryOf(qint64 runId) const;
 
+    Document *m_document;
     QLineEdit *m_ledger;
     QComboBox *m_dataset;
     QComboBox *m_method;

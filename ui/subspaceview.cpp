@@ -160,7 +160,8 @@ void SubspaceView::setRun(const QString &db, qint64 runId)
     m_db = db;
     m_runId = runId;
     m_hasReport = false;
-    m_title->setText(tr("Run %1 in %2: reading its updates…").arg(runId).arg(QFileInfo(db).fileName()));
+    m_title->setText(runId < 0 ? tr("No run selected in %1").arg(QFileInfo(db).fileName())
+                               : tr("Run %1 in %2: reading its updates…").arg(runId).arg(QFileInfo(db).fileName()));
 }
 
 void SubspaceView::showReport(const QString &db, const oedit::runs::SubspaceReport &report)

@@ -2,6 +2,7 @@
 // answers from its own thread. Every test fails on a Qt warning (a message
 // handler collects them), so each view must render cleanly.
 #include "compareview.h"
+#include "document.h"
 #include "historyview.h"
 #include "mainwindow.h"
 #include "retentionview.h"
@@ -11,6 +12,7 @@
 
 #include "oedit/world.h"
 
+#include <QAction>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QSemaphore>
@@ -28,6 +30,8 @@
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QtTest>
+
+#include <memory>
 
 #include <qcustomplot.h>
 
@@ -99,6 +103,128 @@ private Q_SLOTS:
             return false;
         };
         QTRY_VERIFY_WITH_TIMEOUT(panelMentionsTorch(), 30000);
+        window.close();
+    }
+
+    // The document tells its observers when the ledger changes, and the undo
+    // stack's texts name the ledger: changing it clears the stack, so Undo
+    // never acts on a ledger that is not shown.
+    void documentLedgerNotifiesAndNamesUndo()
+    {
+        QTemporaryDir dir;
+        Document document;
+        QSignalSpy ledger(&document, &Document::ledgerChanged);
+        QSignalSpy current(&document, &Document::currentRunChanged);
+        QSignalSpy selection(&document, &Document::selectionChanged);
+        const QString a = dir.filePath(QStringLiteral("a.sqlite"));
+        document.setLedgerPath(a);
+        QCOMPARE(ledger.count(), 1);
+        QCOMPARE(ledger.last().first().toString(), a);
+        QCOMPARE(document.ledgerPath(), a);
+        QCOMPARE(QSettings().value(QStringLiteral("runs/ledger")).toString(), a); // remembered
+        document.setLedgerPath(a); // the same ledger: no news
+        QCOMPARE(ledger.count(), 1);
+
+        document.setSelectedRuns({3, 5});
+        QCOMPARE(selection.last().first().value<QList<qint64>>(), (QList<qint64>{3, 5}));
+        QCOMPARE(document.currentRun(), 3LL); // the first selected run is current
+        QCOMPARE(current.last().at(1).toLongLong(), 3LL);
+
+        std::unique_ptr<QAction> undo(document.undoStack()->createUndoAction(nullptr, QStringLiteral("Undo")));
+        document.push(new QUndoCommand(QStringLiteral("Revert Run 3 to Step 1")));
+        QCOMPARE(undo->text(), QStringLiteral("Undo Revert Run 3 to Step 1 (a.sqlite)"));
+
+        const QString b = dir.filePath(QStringLiteral("b.sqlite"));
+        document.setLedgerPath(b);
+        QCOMPARE(ledger.count(), 2);
+        QCOMPARE(ledger.last().first().toString(), b);
+        QCOMPARE(document.undoStack()->count(), 0);
+        QVERIFY(!undo->isEnabled());
+        QVERIFY(document.selectedRuns().isEmpty());
+        QCOMPARE(document.currentRun(), -1LL);
+        QCOMPARE(current.last().at(0).toString(), b);
+        QCOMPARE(current.last().at(1).toLongLong(), -1LL);
+    }
+
+    // A Facts edit is a command on the document's stack: undone and redone
+    // through the worker (Engine::undoLastEdit / redoEdit), by the stack and by
+    // the keyboard (Ctrl+Z, Ctrl+Y), each step recorded in the ledger's run.
+    void factsEditUndoRedoThroughTheStack()
+    {
+        QTemporaryDir dir;
+        MainWindow window;
+        window.setQuietErrors(true);
+        Document *document = window.document();
+        QSignalSpy opened(window.worker(), &EngineWorker::modelOpened);
+        QSignalSpy failed(window.worker(), &EngineWorker::failed);
+        QSignalSpy edited(window.worker(), &EngineWorker::edited);
+        QSignalSpy undone(window.worker(), &EngineWorker::editUndone);
+        QSignalSpy redone(window.worker(), &EngineWorker::editRedone);
+        QSignalSpy recorded(document, &Document::sessionRecorded);
+        const auto lastFailure = [&failed] { return failed.isEmpty() ? QString() : failed.last().first().toString(); };
+        const QString db = dir.filePath(QStringLiteral("facts-undo.sqlite"));
+        document->setLedgerPath(db);
+        QVERIFY2(openMini(window, opened), qPrintable(lastFailure()));
+
+        const auto world = oedit::world::loadWorld(OEDIT_MINI_MODEL_DIR);
+        QVERIFY(world.ok());
+        const auto &fact = world->facts.front();
+        const auto &relation = world->relationOf(fact);
+        const QString target =
+            QString::fromStdString(relation.objects[(fact.object + 1) % relation.objects.size()]);
+        window.findChild<QLineEdit *>(QStringLiteral("editSubject"))->setText(QString::fromStdString(world->subjectName(fact)));
+        window.findChild<QComboBox *>(QStringLiteral("editPrompt"))->setCurrentText(QString::fromStdString(relation.templates[0]));
+        window.findChild<QLineEdit *>(QStringLiteral("editTarget"))->setText(target);
+        window.findChild<QComboBox *>(QStringLiteral("editMethod"))->setCurrentText(QStringLiteral("rome"));
+        auto *apply = window.findChild<QPushButton *>(QStringLiteral("applyEdit"));
+        QTRY_VERIFY_WITH_TIMEOUT(apply->isEnabled(), 5000);
+        QTest::mouseClick(apply, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(edited.count() == 1, qPrintable(lastFailure()), 120000);
+        QTRY_COMPARE_WITH_TIMEOUT(recorded.count(), 1, 30000);
+        const qint64 run = recorded.last().at(1).value<oedit::runs::RunSummary>().runId;
+        QCOMPARE(document->sessionRun(), run);
+        QCOMPARE(document->currentRun(), run);
+
+        // One command, whose Undo text names the fact and the ledger.
+        QUndoStack *stack = document->undoStack();
+        QCOMPARE(stack->count(), 1);
+        auto *undoAction = window.findChild<QAction *>(QStringLiteral("undoAction"));
+        QVERIFY2(undoAction->text().contains(QStringLiteral("→ %1").arg(target)), qPrintable(undoAction->text()));
+        QVERIFY2(undoAction->text().endsWith(QStringLiteral("(facts-undo.sqlite)")), qPrintable(undoAction->text()));
+
+        stack->undo();
+        QTRY_VERIFY2_WITH_TIMEOUT(undone.count() == 1, qPrintable(lastFailure()), 30000);
+        QCOMPARE(undone.last().first().toInt(), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(recorded.count(), 2, 30000);
+        QCOMPARE(recorded.last().at(1).value<oedit::runs::RunSummary>().activeEdits, 0LL);
+        QVERIFY(!window.findChild<QPushButton *>(QStringLiteral("undoEdit"))->isEnabled());
+
+        stack->redo();
+        QTRY_VERIFY2_WITH_TIMEOUT(redone.count() == 1, qPrintable(lastFailure()), 30000);
+        QCOMPARE(redone.last().first().toInt(), 1);
+        QTRY_COMPARE_WITH_TIMEOUT(recorded.count(), 3, 30000);
+        const auto back = recorded.last().at(1).value<oedit::runs::RunSummary>();
+        QCOMPARE(back.runId, run);
+        QCOMPARE(back.activeEdits, 1LL);
+        QCOMPARE(edited.count(), 1); // put back, not made again
+
+        // The keyboard: Ctrl+Z undoes, Ctrl+Y redoes.
+        window.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&window));
+        QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
+        QTRY_VERIFY2_WITH_TIMEOUT(undone.count() == 2, qPrintable(lastFailure()), 30000);
+        QTest::keyClick(&window, Qt::Key_Y, Qt::ControlModifier);
+        QTRY_VERIFY2_WITH_TIMEOUT(redone.count() == 2, qPrintable(lastFailure()), 30000);
+        QCOMPARE(redone.last().first().toInt(), 1);
+
+        // Another ledger: the stack empties, so Undo cannot reach the first one.
+        document->setLedgerPath(dir.filePath(QStringLiteral("other.sqlite")));
+        QCOMPARE(stack->count(), 0);
+        QVERIFY(!undoAction->isEnabled());
+        QCOMPARE(window.findChild<RunsView *>(QStringLiteral("runsView"))->ledgerPath(),
+                 dir.filePath(QStringLiteral("other.sqlite")));
+        QCOMPARE(document->sessionRun(), -1LL); // the session still records in the first ledger
+        QVERIFY2(failed.isEmpty(), qPrintable(lastFailure()));
         window.close();
     }
 
@@ -305,7 +431,7 @@ private Q_SLOTS:
         }
 
         // Revert to step 2 through the undo stack, then undo it: the ledger follows.
-        QUndoStack *stack = window.undoStack();
+        QUndoStack *stack = window.document()->undoStack();
         runs->revertSelectedRun(2);
         QCOMPARE(stack->count(), 1);
         QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 1, qPrintable(lastFailure()), 10000);
@@ -499,9 +625,9 @@ private Q_SLOTS:
             QSignalSpy opened(window.worker(), &EngineWorker::modelOpened);
             QSignalSpy failed(window.worker(), &EngineWorker::failed);
             QSignalSpy edited(window.worker(), &EngineWorker::edited);
-            QSignalSpy recorded(window.worker(), &EngineWorker::sessionRecorded);
+            QSignalSpy recorded(window.document(), &Document::sessionRecorded);
             QSignalSpy rolledBack(window.worker(), &EngineWorker::rolledBack);
-            QSignalSpy synced(window.worker(), &EngineWorker::sessionSynced);
+            QSignalSpy synced(window.document(), &Document::sessionSynced);
             const auto lastFailure = [&failed] { return failed.isEmpty() ? QString() : failed.last().first().toString(); };
             window.findChild<RunsView *>(QStringLiteral("runsView"))->setLedgerPath(db);
             QVERIFY2(openMini(window, opened), qPrintable(lastFailure()));
@@ -513,7 +639,7 @@ private Q_SLOTS:
             }
             failed.clear();
             sessionRun = recorded.last().at(1).value<oedit::runs::RunSummary>().runId;
-            QCOMPARE(window.currentRun(), sessionRun);
+            QCOMPARE(window.document()->currentRun(), sessionRun);
             QCOMPARE(recorded.last().at(1).value<oedit::runs::RunSummary>().dataset, std::string("manual"));
 
             // History lists the three edits, in effect.
@@ -539,12 +665,12 @@ private Q_SLOTS:
                 QVERIFY2(predictsTarget(i), qPrintable(prompts[i] + QStringLiteral(" -> ") + targets[i]));
 
             // Revert to step 1: the ledger takes steps 2 and 3 out, and the open model follows.
-            QUndoStack *stack = window.undoStack();
+            QUndoStack *stack = window.document()->undoStack();
             history->selectRow(0);
             auto *revert = window.findChild<QPushButton *>(QStringLiteral("historyRevert"));
             QVERIFY(revert->isEnabled());
             QTest::mouseClick(revert, Qt::LeftButton);
-            QCOMPARE(stack->count(), 1);
+            QCOMPARE(stack->count(), 4); // the three Facts edits, then the revert
             QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 1, qPrintable(lastFailure()), 10000);
             QTRY_COMPARE_WITH_TIMEOUT(column(3), QStringLiteral("yes no no"), 10000);
             QTRY_VERIFY_WITH_TIMEOUT(!synced.isEmpty(), 10000);
@@ -556,6 +682,11 @@ private Q_SLOTS:
             QVERIFY(window.findChild<QAction *>(QStringLiteral("redoAction"))
                         ->shortcuts()
                         .contains(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)));
+            // Redo answers Ctrl+Shift+Z and Ctrl+Y, each bound once (a key bound
+            // twice is an ambiguous shortcut that never fires).
+            const auto redoKeys = window.findChild<QAction *>(QStringLiteral("redoAction"))->shortcuts();
+            QCOMPARE(QSet<QKeySequence>(redoKeys.begin(), redoKeys.end()).size(), redoKeys.size());
+            QVERIFY(redoKeys.contains(QKeySequence(Qt::CTRL | Qt::Key_Y)));
             window.activateWindow();
             QVERIFY(QTest::qWaitForWindowActive(&window));
             QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
@@ -628,7 +759,7 @@ private Q_SLOTS:
         again.setQuietErrors(true);
         QSignalSpy opened(again.worker(), &EngineWorker::modelOpened);
         QSignalSpy failed(again.worker(), &EngineWorker::failed);
-        QSignalSpy synced(again.worker(), &EngineWorker::sessionSynced);
+        QSignalSpy synced(again.document(), &Document::sessionSynced);
         QSignalSpy predicted(again.worker(), &EngineWorker::predicted);
         const auto lastFailure = [&failed] { return failed.isEmpty() ? QString() : failed.last().first().toString(); };
         QCOMPARE(again.findChild<RunsView *>(QStringLiteral("runsView"))->ledgerPath(), db);
@@ -654,7 +785,7 @@ private Q_SLOTS:
         QVERIFY2(failed.isEmpty(), qPrintable(lastFailure()));
         // A further edit is appended to that run as step 5 (refused facts are skipped).
         QSignalSpy edited(again.worker(), &EngineWorker::edited);
-        QSignalSpy recorded(again.worker(), &EngineWorker::sessionRecorded);
+        QSignalSpy recorded(again.document(), &Document::sessionRecorded);
         const auto recordedBefore = recorded.count();
         QVERIFY2(editNextFact(again, edited, failed), qPrintable(lastFailure()));
         QCOMPARE(edited.last().at(1).toInt(), 4);
