@@ -19,12 +19,7 @@ public:
                     EditContext &context) override
     {
         const auto start = Clock::now();
-        validateRequest(model, tokenizer, request, !context.options().editSatisfiedTargets);
-        torch::manual_seed(m_hparams.value("seed", 0));
-        EditResult result;
-        result.method = m_name;
-        result.hparams = m_hparams;
-        result.request = request;
+        auto result = beginEdit(m_name, m_hparams, model, tokenizer, request, context);
         const int64_t layer = m_hparams["layer"];
         const auto prompt = tokenizePrompt(tokenizer, request.prompt, request.subject);
         const auto target = targetTokens(tokenizer, request.targetNew);

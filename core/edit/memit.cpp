@@ -139,10 +139,7 @@ EditResult MemitMethod::edit(model::Transformer &model, const model::Tokenizer &
     }
     for (const auto &[layer, W] : originals)
         model.setMlpOutWeight(layer, W);
-    result.diagnostics.lossCurve = value.lossCurve;
-    result.diagnostics.finalTargetNll = value.finalNll;
-    result.diagnostics.deltaNorm = value.delta.norm().item<double>();
-    result.id = context.nextEditId();
+    finish(result, value, context);
     result.timings.total = since(start);
     return result;
 }

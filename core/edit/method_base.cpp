@@ -70,16 +70,30 @@ OEditProtection::ImplicitGram LocateEditMethod::implicitGram(EditContext &contex
     };
 }
 
+EditResult beginEdit(const std::string &method, const nlohmann::json &hparams, model::Transformer &model,
+                     const model::Tokenizer &tokenizer, const EditRequest &request, const EditContext &context)
+{
+    validateRequest(model, tokenizer, request, !context.options().editSatisfiedTargets);
+    torch::manual_seed(hparams.value("seed", 0));
+    EditResult result;
+    result.method = method;
+    result.hparams = hparams;
+    result.request = request;
+    return result;
+}
+
 EditResult LocateEditMethod::begin(model::Transformer &model, const model::Tokenizer &tokenizer,
                                    const EditRequest &request, const EditContext &context)
 {
-    validateRequest(model, tokenizer, request, !context.options().editSatisfiedTargets);
-    torch::manual_seed(m_hparams.value("seed", 0));
-    EditResult result;
-    result.method = m_name;
-    result.hparams = m_hparams;
-    result.request = request;
-    return result;
+    return beginEdit(m_name, m_hparams, model, tokenizer, request, context);
+}
+
+void LocateEditMethod::finish(EditResult &result, const ValueOutcome &value, EditContext &context)
+{
+    result.diagnostics.lossCurve = value.lossCurve;
+    result.diagnostics.finalTargetNll = value.finalNll;
+    result.diagnostics.deltaNorm = value.delta.norm().item<double>();
+    result.id = context.nextEditId();
 }
 
 } // namespace oedit::edit

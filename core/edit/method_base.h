@@ -6,6 +6,7 @@
 
 #include "edit/editor.h"
 #include "edit/oedit_protection.h"
+#include "edit/value_optimisation.h"
 
 #include <chrono>
 #include <string>
@@ -36,6 +37,11 @@ torch::Tensor choleskyFor(EditContext &context, const torch::Tensor &C, int64_t 
 // states the new target there and writes it into the layer in closed form.
 // With a SubspaceMode other than Off it is O-Edit(+) on that base: the
 // protection policy of the context (EditContext::protection) supplies U_S.
+// The common start of every edit: refuse bad requests before any work, seed,
+// and a result that already names the method, its hyperparameters and the request.
+EditResult beginEdit(const std::string &method, const nlohmann::json &hparams, model::Transformer &model,
+                     const model::Tokenizer &tokenizer, const EditRequest &request, const EditContext &context);
+
 class LocateEditMethod : public EditMethod {
 public:
     LocateEditMethod(std::string name, SubspaceMode subspace) : m_name(std::move(name)), m_subspace(subspace) {}
@@ -58,10 +64,12 @@ protected:
     OEditProtection::ImplicitGram implicitGram(EditContext &context, const model::Transformer &model,
                                                const model::Tokenizer &tokenizer) const;
 
-    // The common start of every edit: refuse bad requests before any work, seed,
-    // and a result that already names the method, its hyperparameters and the request.
+    // beginEdit for this method.
     EditResult begin(model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
                      const EditContext &context);
+    // The common end of a locate-then-edit method: the value optimisation's
+    // diagnostics and the edit's id in the run.
+    static void finish(EditResult &result, const ValueOutcome &value, EditContext &context);
 
     std::string m_name;
     SubspaceMode m_subspace = SubspaceMode::Off;

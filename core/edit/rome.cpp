@@ -129,10 +129,7 @@ public:
                                               (!protection.note.empty() && !keyProtection.note.empty() ? "; " : "") +
                                               keyProtection.note;
         result.timings.update = since(t);
-        result.diagnostics.lossCurve = value.lossCurve;
-        result.diagnostics.finalTargetNll = value.finalNll;
-        result.diagnostics.deltaNorm = value.delta.norm().item<double>();
-        result.id = context.nextEditId();
+        finish(result, value, context);
         result.timings.total = since(start);
         return result;
     }

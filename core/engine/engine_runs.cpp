@@ -559,10 +559,9 @@ Expected<runs::RollbackInfo> Engine::rollback(const std::string &db, const runs:
     auto event = runs::rollback(db, request);
     if (!event || !d->session || !d->session->isAttachedRun(db, request.runId))
         return event;
-    // The open model follows its session's run.
+    // The open model follows its session's run (read through the session's own connection).
     return runs::guarded([&]() -> Expected<runs::RollbackInfo> {
-        store::Ledger ledger(db);
-        d->session->follow(ledger.rollbackEvent(event.value().eventId));
+        d->session->follow(event.value().eventId);
         return event;
     });
 }
@@ -659,7 +658,10 @@ Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db
                 double value = series.relative.empty() ? 1.0 : series.relative.back();
                 if (changed || series.relative.empty()) {
                     const auto it = sums.find(series.layer);
-                    value = eval::relativeNorm(base.at(series.layer), it->second);
+                    // The base norm is the series' own: not recomputed at every step.
+                    value = series.baseNorm > 0
+                                ? eval::frobeniusNorm(base.at(series.layer) + it->second) / series.baseNorm
+                                : 1.0;
                 }
                 series.steps.push_back(step);
                 series.relative.push_back(value);

@@ -91,14 +91,15 @@ void EditSession::redo()
 {
     if (m_redo.empty())
         throw edit::EditError("there is no undone edit to redo");
-    auto undone = m_redo.back();
-    if (m_ledger && undone.eventId)
-        m_ledger->undoRollback(undone.eventId);
+    // The ledger first: if it refuses, the entry stays and nothing changed.
+    if (m_ledger && m_redo.back().eventId)
+        m_ledger->undoRollback(m_redo.back().eventId);
+    auto undone = std::move(m_redo.back());
+    m_redo.pop_back();
     context(m_statisticsText).recordApplied(undone.result);
     m_weights.add(*m_model.model, undone.result);
     m_applied.push_back(std::move(undone.result));
     m_ledgerIds.push_back(undone.ledgerId);
-    m_redo.pop_back();
 }
 
 void checkFits(const model::Transformer &model, const edit::EditResult &result)
@@ -219,22 +220,24 @@ bool EditSession::isAttachedRun(const std::string &db, int64_t runId) const
     return db == m_db || fs::equivalent(fs::path(db), fs::path(m_db), ec);
 }
 
-void EditSession::follow(const store::RollbackEvent &event)
+void EditSession::follow(int64_t eventId)
 {
     if (!m_ledger)
         return;
+    const auto event = m_ledger->rollbackEvent(eventId);
     const std::set<int64_t> deactivated(event.deactivated.begin(), event.deactivated.end());
     const std::set<int64_t> activated(event.activated.begin(), event.activated.end());
     if (deactivated.empty() && activated.empty())
         return;
-    // Read and check everything before the model changes.
-    std::map<int64_t, edit::EditResult> byLedgerId;
+    // Read and check everything before the model changes. Edits in memory are
+    // found by position, not copied.
+    std::map<int64_t, size_t> position; // ledger id -> index in m_applied
     for (size_t i = 0; i < m_applied.size(); ++i)
-        byLedgerId.emplace(m_ledgerIds[i], m_applied[i]);
+        position.emplace(m_ledgerIds[i], i);
     std::vector<edit::EditResult> restoredResults;
     std::vector<int64_t> restoredIds;
     for (const auto id : activated)
-        if (!byLedgerId.count(id)) {
+        if (!position.count(id)) {
             restoredResults.push_back(run::loadEdit(*m_ledger, id));
             restoredIds.push_back(id);
             checkFits(*m_model.model, restoredResults.back());
@@ -243,28 +246,30 @@ void EditSession::follow(const store::RollbackEvent &event)
 
     std::vector<const edit::EditResult *> removed, restored;
     for (const auto id : deactivated)
-        if (auto found = byLedgerId.find(id); found != byLedgerId.end())
-            removed.push_back(&found->second);
+        if (auto found = position.find(id); found != position.end())
+            removed.push_back(&m_applied[found->second]);
     for (const auto &result : restoredResults)
         restored.push_back(&result);
     std::vector<int64_t> activeOrder;
     for (const auto &row : rows)
         activeOrder.push_back(row.resultId);
-    auto &ctx = context(m_statisticsText);
-    ctx.applyRollback(removed, restored, activeOrder);
+    context(m_statisticsText).applyRollback(removed, restored, activeOrder);
     for (const auto *result : removed)
         m_weights.subtract(*m_model.model, *result);
     m_weights.addAll(*m_model.model, restored);
 
-    for (const auto id : deactivated)
-        byLedgerId.erase(id);
+    // The session's edits in the run's new order.
+    std::map<int64_t, edit::EditResult *> byLedgerId;
+    for (const auto &[id, index] : position)
+        if (!deactivated.count(id))
+            byLedgerId.emplace(id, &m_applied[index]);
     for (size_t i = 0; i < restoredResults.size(); ++i)
-        byLedgerId.emplace(restoredIds[i], std::move(restoredResults[i]));
+        byLedgerId.emplace(restoredIds[i], &restoredResults[i]);
     std::vector<edit::EditResult> applied;
     std::vector<int64_t> ids;
     for (const auto &row : rows)
         if (auto found = byLedgerId.find(row.id); found != byLedgerId.end()) {
-            applied.push_back(std::move(found->second));
+            applied.push_back(std::move(*found->second));
             ids.push_back(row.id);
         }
     m_applied = std::move(applied);

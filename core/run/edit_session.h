@@ -67,9 +67,9 @@ public:
     // Whether `db`/`runId` names the attached run.
     bool isAttachedRun(const std::string &db, int64_t runId) const;
 
-    // A rollback event of the attached run, already in the ledger: brings the
-    // model and the method state to the run's new active set.
-    void follow(const store::RollbackEvent &event);
+    // Rollback event `eventId` of the attached run, already in the ledger:
+    // brings the model and the method state to the run's new active set.
+    void follow(int64_t eventId);
 
     // A whole saved session (Engine::loadEditState) replaces this one.
     void replace(std::vector<edit::EditResult> results, std::unique_ptr<edit::EditContext> context,
