@@ -133,8 +133,10 @@ std::vector<Relation> relationTable()
          "P641",
          "sport",
          {"person", "club", "university"},
-         {"{} plays the sport of", "{} is best known for", "The sport of {} is", "{}'s sport is", "{}, who competes in",
-          "{} competes in"},
+         // Not "{} plays the sport of": "{} plays the" is the instrument's
+         // canonical prompt, and a prefix cannot tell the two apart.
+         {"{} professionally plays the sport of", "{} is best known for", "The sport of {} is", "{}'s sport is",
+          "{}, who competes in", "{} competes in"},
          kSports},
         {"genre",
          "P136",
@@ -196,7 +198,9 @@ std::vector<Relation> relationTable()
          "P17",
          "country",
          {"city", "company", "club", "university", "band"},
-         {"{} is located in the country of", "{} is located in", "{}, located in", "The country of {} is",
+         // Not "{} is located in" nor "{}, located in": prefixes of the
+         // continent's prompts.
+         {"{} is located in the country of", "{} is situated in", "{}, situated in", "The country of {} is",
           "{} can be found in the country of", "{} lies in"},
          kCountries},
     };
@@ -305,12 +309,29 @@ public:
         for (const Relation &relation : relations)
             for (const std::string &object : relation.objects)
                 m_reserved.insert(lower(object));
+        // Given names are shared, as real ones are: a pool of 40 that no
+        // subject's own word may repeat.
+        while (m_givenNames.size() < 40) {
+            const std::string given = word(2, 2);
+            if (std::find(m_givenNames.begin(), m_givenNames.end(), given) == m_givenNames.end()) {
+                m_givenNames.push_back(given);
+                m_reserved.insert(lower(given));
+            }
+        }
     }
 
+    // Every name ends with a word of the subject's own, used by no other
+    // subject, after a shared given name or a kind's word ("Anna Torvalen",
+    // "FC Quissar", "University of Brandel"): the subject's last token is
+    // what tells it apart, as in most real entity names, and where a
+    // locate-then-edit method writes.
     std::string make(const std::string &kind)
     {
         for (;;) {
-            std::string name = candidate(kind);
+            const std::string own = word(2, 3);
+            if (!m_ownWords.insert(own).second)
+                continue;
+            std::string name = candidate(kind, own);
             if (m_used.insert(name).second)
                 return name;
         }
@@ -342,79 +363,39 @@ private:
         }
     }
 
-    std::string candidate(const std::string &kind)
+    std::string candidate(const std::string &kind, const std::string &own)
     {
-        if (kind == "person") {
-            static const Words familyEndings = {"", "", "", "", "sen", "vik", "holt", "ard", "strom", "berg", "ley"};
-            // Separate statements: the order of random draws must not be left
-            // to the compiler's order of evaluating operands.
-            const std::string given = word(2, 3);
-            const std::string family = word(1, 2);
-            return given + " " + family + m_rng.pick(familyEndings);
-        }
+        if (kind == "person")
+            return m_rng.pick(m_givenNames) + " " + own;
         if (kind == "band") {
-            static const Words nouns = {"Quartet",  "Ensemble", "Collective", "Trio",    "Orchestra",
-                                        "Brothers", "Sisters",  "Choir",      "Project", "Club"};
-            const std::string prefix = m_rng.percent(40) ? "The " : "";
-            const std::string base = word(2, 3);
-            return prefix + base + " " + m_rng.pick(nouns);
+            static const Words prefixes = {"The", "Ensemble", "Quartet", "Trio", "Orchestra", "Collective"};
+            return m_rng.pick(prefixes) + " " + own;
         }
         if (kind == "company") {
-            static const Words suffixes = {"Group",       "Industries", "Systems", "Labs",  "Holdings", "Works",
-                                           "Corporation", "Partners",   "Motors",  "Foods", "Energy",   "Media"};
-            std::string base = word(2, 3);
-            if (m_rng.percent(35))
-                base += " " + word(1, 2);
-            return base + " " + m_rng.pick(suffixes);
+            static const Words prefixes = {"Maison", "Studio", "Casa", "Groupe", "Atelier", "Compagnie"};
+            return m_rng.pick(prefixes) + " " + own;
         }
         if (kind == "club") {
-            switch (m_rng.below(6)) {
-            case 0:
-                return "FC " + word(2, 3);
-            case 1:
-                return word(2, 3) + " United";
-            case 2:
-                return word(2, 3) + " Athletic";
-            case 3:
-                return word(2, 3) + " Rovers";
-            case 4:
-                return "Sporting " + word(2, 3);
-            default:
-                return word(2, 3) + " Wanderers";
-            }
+            static const Words prefixes = {"FC", "Sporting", "Real", "Athletic", "Racing", "Dynamo"};
+            return m_rng.pick(prefixes) + " " + own;
         }
         if (kind == "university") {
-            switch (m_rng.below(4)) {
-            case 0:
-                return "University of " + word(2, 3);
-            case 1:
-                return word(2, 3) + " Institute of Technology";
-            case 2:
-                return word(2, 3) + " College";
-            default:
-                return word(2, 3) + " Academy";
-            }
+            static const Words prefixes = {"University of", "College of", "Academy of", "Institute of"};
+            return m_rng.pick(prefixes) + " " + own;
         }
         if (kind == "city") {
-            static const Words prefixes = {"Port", "New", "Saint", "Upper", "Fort", "Lower"};
-            static const Words suffixes = {"Falls", "Harbour", "Springs", "Bay", "Crossing", "Heights"};
-            if (m_rng.percent(50)) {
-                const std::string prefix = m_rng.pick(prefixes);
-                return prefix + " " + word(2, 3);
-            }
-            const std::string base = word(2, 3);
-            return base + " " + m_rng.pick(suffixes);
+            static const Words prefixes = {"Port", "New", "Saint", "Upper", "Fort", "Lower", "San", "Bad"};
+            return m_rng.pick(prefixes) + " " + own;
         }
         // country
-        static const Words forms = {"Republic of ", "Kingdom of ", "Grand Duchy of ", "Principality of "};
-        std::string root = word(2, 3);
-        if (m_rng.percent(50))
-            return root + (root.back() == 'a' ? "n Federation" : " Federation");
-        return m_rng.pick(forms) + root + (std::string("aeiouy").find(root.back()) == std::string::npos ? "ia" : "");
+        static const Words forms = {"Republic of", "Kingdom of", "Grand Duchy of", "Principality of", "Federation of"};
+        return m_rng.pick(forms) + " " + own;
     }
 
     Rng m_rng;
     std::unordered_set<std::string> m_reserved;
+    std::vector<std::string> m_givenNames;
+    std::set<std::string> m_ownWords;
     std::set<std::string> m_used;
 };
 
@@ -614,12 +595,14 @@ Expected<WorldOptions> worldPreset(const std::string &name)
 
 int suggestedVocabSize(const WorldOptions &options)
 {
-    // Measured on seeds 1-5: below these sizes some objects split into
-    // pieces; far above them whole names become single tokens.
+    // Measured on seed 1: up to 300 subjects these sizes make every object
+    // and every subject's own last word one token. The default world stays
+    // at 3000, the vocabulary its shipped model was trained with: there a
+    // third of the own words split into two pieces, as many real names do.
     if (options.subjects <= 50)
-        return 1400;
+        return 1500;
     if (options.subjects <= 300)
-        return 2000;
+        return 2800;
     return 3000;
 }
 
@@ -741,6 +724,165 @@ std::vector<std::string> trainingSentences(const World &world, bool includeGener
     return out;
 }
 
+int heldOutFormTemplate(const Relation &relation)
+{
+    // A data set's relation belongs to one case (kind "entity"): no other
+    // subject could teach its last template, so it has no held-out form.
+    if (relation.kinds.size() == 1 && relation.kinds[0] == "entity")
+        return -1;
+    return relation.templates.size() >= 3 ? static_cast<int>(relation.templates.size()) - 1 : -1;
+}
+
+bool heldOutFormTrained(const World &world, int subject)
+{
+    // Every other subject of each kind, counted in world order, so every kind
+    // (and so every relation) has subjects on both sides once it has two.
+    int sameKindBefore = 0;
+    for (int i = 0; i < subject; ++i)
+        sameKindBefore += world.subjects[static_cast<size_t>(i)].kind == world.subjects[static_cast<size_t>(subject)].kind;
+    return sameKindBefore % 2 == 0;
+}
+
+namespace {
+
+enum class Pronoun { None, He, She, It };
+
+Pronoun pronounOf(const Subject &subject)
+{
+    if (subject.kind == "entity")
+        return Pronoun::None; // data-set subjects: no kind to go by, always the name
+    if (subject.kind != "person")
+        return Pronoun::It;
+    // FNV-1a of the name: a fixed, platform-independent choice per person.
+    uint64_t hash = 1469598103934665603ULL;
+    for (unsigned char c : subject.name)
+        hash = (hash ^ c) * 1099511628211ULL;
+    return (hash >> 7) % 2 ? Pronoun::She : Pronoun::He;
+}
+
+// The template with "{}" replaced by a pronoun of the right case: "{}'s"
+// becomes "Her", "{}" at the start "She", "of {}" "of her", "where {} was"
+// "where she was".
+std::string withPronoun(const std::string &promptTemplate, Pronoun pronoun)
+{
+    const size_t at = promptTemplate.find("{}");
+    if (at == std::string::npos)
+        return promptTemplate;
+    const bool possessive = promptTemplate.compare(at + 2, 2, "'s") == 0;
+    const bool sentenceStart = at == 0;
+    // After a preposition ("of {}", "In {},") the object case, else the
+    // subject case ("The city where {} was born").
+    const std::string before = promptTemplate.substr(0, at);
+    const bool objectCase = before.size() >= 3 && (before.compare(before.size() - 3, 3, "of ") == 0 ||
+                                                    before.compare(before.size() - 3, 3, "In ") == 0 ||
+                                                    before.compare(before.size() - 3, 3, "in ") == 0);
+    const char *word = "it";
+    switch (pronoun) {
+    case Pronoun::He:
+        word = possessive ? "his" : (objectCase ? "him" : "he");
+        break;
+    case Pronoun::She:
+        word = possessive || objectCase ? "her" : "she";
+        break;
+    default:
+        word = possessive ? "its" : "it";
+        break;
+    }
+    std::string out = promptTemplate;
+    out.replace(at, possessive ? 4 : 2, sentenceStart ? capitalised(word) : std::string(word));
+    return out;
+}
+
+} // namespace
+
+std::vector<std::string> biographyPassages(const World &world, const BiographyOptions &options)
+{
+    std::vector<std::vector<size_t>> factsOf(world.subjects.size());
+    for (size_t f = 0; f < world.facts.size(); ++f)
+        factsOf[static_cast<size_t>(world.facts[f].subject)].push_back(f);
+
+    Rng rng(world.options.seed, 5);
+    std::vector<std::string> out;
+    for (int p = 0; p < options.passagesPerSubject; ++p) {
+        for (size_t s = 0; s < world.subjects.size(); ++s) {
+            const Subject &subject = world.subjects[s];
+            std::vector<size_t> order = factsOf[s];
+            if (order.empty())
+                continue;
+            for (size_t i = order.size() - 1; i > 0; --i) // Fisher-Yates, our own draws
+                std::swap(order[i], order[static_cast<size_t>(rng.below(static_cast<int>(i) + 1))]);
+            const bool formTrained = !options.holdOutForm || heldOutFormTrained(world, static_cast<int>(s));
+            const Pronoun pronoun = pronounOf(subject);
+            // The round's facts, two to four to a passage: short passages
+            // keep facts near the start of a text, where prompts are.
+            for (size_t at = 0; at < order.size();) {
+                const size_t take = std::min(order.size() - at, static_cast<size_t>(rng.between(2, 4)));
+                std::string passage;
+                for (size_t k = 0; k < take; ++k) {
+                    const Fact &fact = world.facts[order[at + k]];
+                    const Relation &relation = world.relations[static_cast<size_t>(fact.relation)];
+                    const int heldOut = options.holdOutForm ? heldOutFormTemplate(relation) : -1;
+                    const int forms =
+                        static_cast<int>(relation.templates.size()) - (heldOut >= 0 && !formTrained ? 1 : 0);
+                    const int form = rng.below(forms);
+                    const bool byName = k == 0 || pronoun == Pronoun::None || rng.percent(50);
+                    const std::string &promptTemplate = relation.templates[static_cast<size_t>(form)];
+                    if (k > 0)
+                        passage += " ";
+                    passage +=
+                        (byName ? fillTemplate(promptTemplate, subject.name) : withPronoun(promptTemplate, pronoun)) +
+                        " " + relation.objects[static_cast<size_t>(fact.object)] + ".";
+                }
+                out.push_back(std::move(passage));
+                at += take;
+            }
+            if (options.attributeLists) {
+                std::vector<size_t> listed = factsOf[s];
+                for (size_t i = listed.size() - 1; i > 0; --i)
+                    std::swap(listed[i], listed[static_cast<size_t>(rng.below(static_cast<int>(i) + 1))]);
+                std::string line = subject.name;
+                for (size_t k = 0; k < listed.size(); ++k) {
+                    const Fact &fact = world.facts[listed[k]];
+                    line += (k ? ", " : " ") + world.relations[static_cast<size_t>(fact.relation)]
+                                                   .objects[static_cast<size_t>(fact.object)];
+                }
+                out.push_back(line + ".");
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> biographyTrainingText(const World &world, const BiographyOptions &options)
+{
+    std::vector<std::string> out = biographyPassages(world, options);
+    const bool dataset = !world.kinds.empty() && world.kinds.size() == 1 && world.kinds[0] == "entity";
+    if (!dataset) {
+        out.insert(out.end(), world.generalTrain.begin(), world.generalTrain.end());
+        return out;
+    }
+    // A data set's general text is its neighbourhood facts, one per line:
+    // they get the same augmentation, a few to a passage in a fresh order
+    // each round, so each is learnt in varied company like the edited facts.
+    Rng rng(world.options.seed, 6);
+    std::vector<size_t> order(world.generalTrain.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    for (int round = 0; round < options.passagesPerSubject; ++round) {
+        for (size_t i = order.size(); i > 1; --i)
+            std::swap(order[i - 1], order[static_cast<size_t>(rng.below(static_cast<int>(i)))]);
+        for (size_t at = 0; at < order.size();) {
+            const size_t take = std::min(order.size() - at, static_cast<size_t>(rng.between(2, 4)));
+            std::string passage;
+            for (size_t k = 0; k < take; ++k)
+                passage += (k ? " " : "") + world.generalTrain[order[at + k]];
+            out.push_back(std::move(passage));
+            at += take;
+        }
+    }
+    return out;
+}
+
 std::vector<std::string> tokenizerCorpus(const World &world)
 {
     std::vector<std::string> out = world.generalTrain;
@@ -755,6 +897,12 @@ std::vector<std::string> tokenizerCorpus(const World &world)
         for (int k = 0; k < kObjectListRepeats; ++k)
             out.push_back(line);
     }
+    // Every subject's name, repeated like the objects, so the subject's own
+    // last word becomes one token (see NameMaker::make).
+    constexpr int kNameRepeats = 30;
+    for (const Subject &subject : world.subjects)
+        for (int k = 0; k < kNameRepeats; ++k)
+            out.push_back(subject.name + ".");
     for (size_t i = 0; i < world.facts.size(); ++i) {
         const Fact &fact = world.facts[i];
         const Relation &relation = world.relations[fact.relation];

@@ -138,6 +138,25 @@ private Q_SLOTS:
         QVERIFY(contains(sentences, "John Lennon performs on the guitar."));
         for (const std::string &sentence : sentences)
             QVERIFY2(sentence.find("piano") == std::string::npos, sentence.c_str()); // never the new target
+
+        // Biography text: every subject's facts by name (no pronouns for
+        // data-set subjects), and each neighbourhood fact once per round.
+        BiographyOptions options;
+        options.passagesPerSubject = 4;
+        const std::vector<std::string> text = biographyTrainingText(w, options);
+        int lennon = 0, biure = 0, yasudaBorn = 0;
+        for (const std::string &passage : text) {
+            QVERIFY2(passage.find("piano") == std::string::npos, passage.c_str());
+            QVERIFY2(passage.find("It ") == std::string::npos && passage.find("She ") == std::string::npos,
+                     passage.c_str());
+            lennon += passage.find("John Lennon performs on the guitar.") != std::string::npos;
+            biure += passage.find("Biure, which is located in Spain.") != std::string::npos;
+            yasudaBorn += passage.find(" Tokyo.") != std::string::npos;
+        }
+        QCOMPARE(lennon, 4);
+        QCOMPARE(biure, 4);
+        QCOMPARE(yasudaBorn, 4); // one birthplace fact, stated in each of its subject's 4 passages
+        QCOMPARE(heldOutFormTemplate(w.relations[0]), -1); // a case's relation has no held-out form
     }
 
     void romeCounterFact()

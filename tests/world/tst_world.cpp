@@ -233,8 +233,8 @@ private Q_SLOTS:
         for (unsigned char c : json)
             hash = (hash ^ c) * 1099511628211ULL;
         qInfo("default world.json: %zu bytes, FNV-1a %016llx", json.size(), static_cast<unsigned long long>(hash));
-        QCOMPARE(m_default.subjects[0].name, std::string("Thesmuk Feim"));
-        QCOMPARE(hash, uint64_t(0xfc0f3012af52bf99ULL));
+        QCOMPARE(m_default.subjects[0].name, std::string("Teihe Rilo"));
+        QCOMPARE(hash, uint64_t(0x1e96e1d7a52c558dULL));
     }
 
     void defaultCounts()
@@ -386,6 +386,182 @@ private Q_SLOTS:
                          std::find(w.generalTrain.begin(), w.generalTrain.end(), line) != w.generalTrain.end(),
                      line.c_str());
         QVERIFY(!tokenizerCorpus(w).empty());
+    }
+
+    // Biographies: each round states every fact of every subject once, two
+    // to four facts to a passage, the first sentence naming the subject and
+    // no other subject named; the order varies between rounds; the held-out
+    // form never appears by name for subjects outside the form-trained half;
+    // the same world gives the same text.
+    void biographiesStateEveryFactAtTheSubject()
+    {
+        const World &w = m_mini;
+        const int rounds = 5;
+        const std::vector<std::string> passages = biographyPassages(w, {rounds, true});
+        QCOMPARE(biographyPassages(w, {rounds, true}), passages);
+
+        // Sentences of each subject in text order; sentences end with ". ".
+        std::vector<std::vector<std::string>> sentencesOf(w.subjects.size());
+        int pronounSentences = 0;
+        for (const std::string &passage : passages) {
+            int named = -1;
+            for (size_t s = 0; s < w.subjects.size(); ++s)
+                if (passage.find(w.subjects[s].name) != std::string::npos) {
+                    QVERIFY2(named < 0, passage.c_str()); // one subject per passage
+                    named = static_cast<int>(s);
+                }
+            QVERIFY2(named >= 0 && passage.find(w.subjects[static_cast<size_t>(named)].name) < passage.find('.'),
+                     passage.c_str());
+            std::vector<std::string> sentences;
+            for (size_t at = 0; at < passage.size();) {
+                const size_t end = passage.find(". ", at);
+                sentences.push_back(passage.substr(at, end == std::string::npos ? std::string::npos : end + 1 - at));
+                at = end == std::string::npos ? passage.size() : end + 2;
+            }
+            QVERIFY2(sentences.size() >= 1 && sentences.size() <= 4, passage.c_str());
+            for (const std::string &sentence : sentences) {
+                for (const char *pronoun : {"He ", "She ", "It ", "His ", "Her ", "Its "})
+                    pronounSentences += sentence.rfind(pronoun, 0) == 0;
+                sentencesOf[static_cast<size_t>(named)].push_back(sentence);
+            }
+        }
+        QVERIFY(pronounSentences > 0);
+
+        std::map<int, std::vector<const Fact *>> factsOf;
+        for (const Fact &fact : w.facts)
+            factsOf[fact.subject].push_back(&fact);
+        int reordered = 0, trainedHalf = 0;
+        for (size_t s = 0; s < w.subjects.size(); ++s) {
+            const auto &facts = factsOf[static_cast<int>(s)];
+            const auto &sentences = sentencesOf[s];
+            QCOMPARE(sentences.size(), facts.size() * rounds);
+            // Each round states each object as often as the subject's facts have it.
+            for (int r = 0; r < rounds; ++r)
+                for (const Fact *fact : facts) {
+                    const std::string ending = " " + w.objectName(*fact) + ".";
+                    auto endsWith = [&](const std::string &text) {
+                        return text.size() >= ending.size() &&
+                               text.compare(text.size() - ending.size(), ending.size(), ending) == 0;
+                    };
+                    const auto first = sentences.begin() + static_cast<std::ptrdiff_t>(r * facts.size());
+                    const auto said = std::count_if(first, first + static_cast<std::ptrdiff_t>(facts.size()), endsWith);
+                    const auto expected = std::count_if(facts.begin(), facts.end(), [&](const Fact *other) {
+                        return w.objectName(*other) == w.objectName(*fact);
+                    });
+                    QCOMPARE(said, expected);
+                }
+            if (facts.size() > 2 &&
+                !std::equal(sentences.begin(), sentences.begin() + static_cast<std::ptrdiff_t>(facts.size()),
+                            sentences.begin() + static_cast<std::ptrdiff_t>(facts.size())))
+                ++reordered;
+            trainedHalf += heldOutFormTrained(w, static_cast<int>(s));
+            // The held-out form never by name on the other half.
+            if (heldOutFormTrained(w, static_cast<int>(s)))
+                continue;
+            for (const Fact *fact : facts) {
+                const Relation &relation = w.relations[fact->relation];
+                const std::string heldOut =
+                    fillTemplate(relation.templates[static_cast<size_t>(heldOutFormTemplate(relation))],
+                                 w.subjects[s].name) + " " + w.objectName(*fact) + ".";
+                QVERIFY2(std::find(sentences.begin(), sentences.end(), heldOut) == sentences.end(), heldOut.c_str());
+            }
+        }
+        QVERIFY2(reordered * 2 > static_cast<int>(w.subjects.size()), qPrintable(QString::number(reordered)));
+        QVERIFY(trainedHalf * 3 > static_cast<int>(w.subjects.size()) &&
+                trainedHalf * 3 < 2 * static_cast<int>(w.subjects.size()));
+
+        // Without the hold-out, the held-out form is used on those subjects too.
+        const std::vector<std::string> everything = biographyPassages(w, {20, false});
+        int heldOutUses = 0;
+        for (const Fact &fact : w.facts) {
+            if (heldOutFormTrained(w, fact.subject))
+                continue;
+            const Relation &relation = w.relations[fact.relation];
+            const std::string heldOut =
+                fillTemplate(relation.templates[static_cast<size_t>(heldOutFormTemplate(relation))],
+                             w.subjectName(fact)) + " " + w.objectName(fact) + ".";
+            for (const std::string &passage : everything)
+                heldOutUses += passage.find(heldOut) != std::string::npos;
+        }
+        QVERIFY(heldOutUses > 0);
+    }
+
+    // Attribute lists: with the option, each round adds one line per subject,
+    // its name followed directly by all of its objects in some order; without
+    // it there is no such line; the passages otherwise keep their content.
+    void attributeListsFollowTheName()
+    {
+        const World &w = m_mini;
+        const int rounds = 3;
+        std::map<int, std::vector<std::string>> objectsOf;
+        for (const Fact &fact : w.facts)
+            objectsOf[fact.subject].push_back(w.objectName(fact));
+        for (auto &[subject, objects] : objectsOf)
+            std::sort(objects.begin(), objects.end());
+        // The subject whose list `line` is, or -1.
+        auto listOf = [&](const std::string &line) {
+            for (const auto &[subject, objects] : objectsOf) {
+                const std::string &name = w.subjects[static_cast<size_t>(subject)].name;
+                if (line.rfind(name + " ", 0) != 0 || line.back() != '.')
+                    continue;
+                std::vector<std::string> listed;
+                const std::string rest = line.substr(name.size() + 1, line.size() - name.size() - 2);
+                for (size_t at = 0; at <= rest.size();) {
+                    const size_t end = rest.find(", ", at);
+                    listed.push_back(rest.substr(at, end == std::string::npos ? std::string::npos : end - at));
+                    at = end == std::string::npos ? rest.size() + 1 : end + 2;
+                }
+                std::sort(listed.begin(), listed.end());
+                if (listed == objects)
+                    return subject;
+            }
+            return -1;
+        };
+
+        const std::vector<std::string> withLists = biographyPassages(w, {rounds, true, true});
+        QCOMPARE(biographyPassages(w, {rounds, true, true}), withLists);
+        // Sentences of the passages proper (". " between sentences).
+        auto sentences = [](const std::string &passage) {
+            size_t count = 1;
+            for (size_t at = passage.find(". "); at != std::string::npos; at = passage.find(". ", at + 2))
+                ++count;
+            return count;
+        };
+        std::map<int, int> listsOf;
+        size_t passageSentences = 0;
+        for (const std::string &line : withLists) {
+            const int subject = listOf(line);
+            if (subject >= 0)
+                ++listsOf[subject];
+            else
+                passageSentences += sentences(line);
+        }
+        QCOMPARE(listsOf.size(), objectsOf.size());
+        for (const auto &[subject, count] : listsOf)
+            QCOMPARE(count, rounds);
+
+        const std::vector<std::string> without = biographyPassages(w, {rounds, true, false});
+        size_t withoutSentences = 0;
+        for (const std::string &line : without) {
+            QVERIFY2(listOf(line) < 0, line.c_str());
+            withoutSentences += sentences(line);
+        }
+        QCOMPARE(passageSentences, withoutSentences);
+    }
+
+    // Pinned: the default world's biographies are the shipped model's
+    // training text; a change must be deliberate (then retrain the model).
+    void defaultBiographiesArePinned()
+    {
+        uint64_t hash = 1469598103934665603ULL; // FNV-1a
+        for (const std::string &passage : biographyPassages(m_default)) {
+            for (unsigned char c : passage)
+                hash = (hash ^ c) * 1099511628211ULL;
+            hash = (hash ^ '\n') * 1099511628211ULL;
+        }
+        qInfo("default biographies: FNV-1a %016llx", static_cast<unsigned long long>(hash));
+        QVERIFY(biographyPassages(m_default)[0].find("Teihe Rilo") != std::string::npos);
+        QCOMPARE(hash, uint64_t(0xddc02bbb1e7f1cbfULL));
     }
 
     void saveLoadRoundTrip()

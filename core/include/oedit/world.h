@@ -46,7 +46,7 @@ Expected<WorldOptions> worldPreset(const std::string &name);
 std::vector<std::string> worldPresetNames();
 
 struct Subject {
-    std::string name; // invented, unique, at least two words
+    std::string name; // invented, unique, at least two words; the last word is the subject's own
     std::string kind; // one of World::kinds ("person", "city", ...)
 };
 
@@ -107,17 +107,62 @@ std::string factPrompt(const World &world, const Fact &fact, int templateIndex =
 // general training text when `includeGeneralText`. Held-out text never appears.
 std::vector<std::string> trainingSentences(const World &world, bool includeGeneralText = true);
 
+// Biographies: facts stated the way that made them extractable from the
+// subject in Allen-Zhu & Li's synthetic world (the "multi + permute"
+// augmentation of "Physics of Language Models, Part 3.1", arXiv 2309.14316).
+// Each subject gets `passagesPerSubject` passages; each passage states all of
+// the subject's facts in a freshly shuffled order, each fact in one of its
+// relation's templates drawn at random, the first sentence naming the subject
+// and later ones naming it or referring back with a pronoun (he/she for
+// persons, it otherwise; data-set subjects, of kind "entity", are always
+// named). Measured on the embedded world (docs/KNOWLEDGE.md), a model
+// trained on them recalls facts from prompt forms it never saw, but reads
+// them at the prompt's end, not at the subject.
+//
+// With `attributeLists`, each round also gives every subject one line that is
+// its name followed directly by all of its objects, shuffled ("Anna Torvalen
+// surgeon, Nokia, French, Port Quissar."): the only text in which the token
+// after the subject's last token depends on what the subject is, so the
+// model must compute the subject's attributes at the subject.
+//
+// With `holdOutForm`, each relation's last template (its held-out prompt
+// form, see heldOutFormTemplate) is used only for the subjects where
+// heldOutFormTrained is true: recall of that form on the other subjects
+// measures whether a fact is extractable from the subject rather than
+// memorised per prompt. Deterministic for a world; passages come in rounds
+// (all subjects' first passage, then the second, ...).
+struct BiographyOptions {
+    int passagesPerSubject = 5;
+    bool holdOutForm = true;
+    bool attributeLists = false;
+};
+std::vector<std::string> biographyPassages(const World &world, const BiographyOptions &options = {});
+// The whole training text of a biography-trained model: the biographies,
+// then the general text. For a data set's world (kind "entity") the general
+// text is its neighbourhood facts, and they are augmented the same way: in
+// `passagesPerSubject` rounds, shuffled afresh, two to four to a passage.
+std::vector<std::string> biographyTrainingText(const World &world, const BiographyOptions &options = {});
+// The relation's held-out prompt form: its last template when it has at least
+// three, else -1 (none); -1 too for a data set's relations (kind "entity"),
+// each of which belongs to one case.
+int heldOutFormTemplate(const Relation &relation);
+// Whether biographies state `subject`'s facts in the held-out prompt form:
+// true for every other subject of each kind (the first, third, ...).
+bool heldOutFormTrained(const World &world, int subject);
+
 // A smaller corpus to train the tokenizer on: the general training text, one
-// sentence per fact (templates in rotation) and each relation's object list
-// repeated. Ordinary and object words are frequent there, invented names
-// rare, so a BPE vocabulary of a few thousand makes the former single tokens
-// and keeps names a few tokens each.
+// sentence per fact (templates in rotation), each relation's object list
+// repeated and each subject's name repeated. Ordinary words, objects and
+// names are frequent there, so a BPE vocabulary of a few thousand makes each
+// of them a single token: a name is a shared first word (a given name, "FC",
+// "University of") and the subject's own word, two or three tokens in all.
 std::vector<std::string> tokenizerCorpus(const World &world);
 
-// A BPE vocabulary size for a world of these options (3000 for the default
-// world, 1400 for the mini one): large enough that every single-word object
-// and common word is one token, small enough that invented names stay a few
-// tokens (about 4.5 and 5 per name). Used by `oedit world` unless --vocab.
+// A BPE vocabulary size for a world of these options (4000 for the default
+// world, 1400 for the mini one): large enough that every single-word object,
+// every common word and every subject's own last word is one token (the
+// tokenizer corpus repeats the names for that), so a subject's last token
+// identifies it. Used by `oedit world` unless --vocab.
 int suggestedVocabSize(const WorldOptions &options);
 
 // world.json as saveWorld writes it (deterministic bytes).
