@@ -86,6 +86,9 @@ void printRecall(const FactRecallSummary &recall)
               << recall.facts << " facts\n"
               << "paraphrase recall " << 100.0 * recall.paraphraseRate << "% of " << recall.paraphrases
               << " paraphrase prompts\n";
+    if (recall.heldOutFormPrompts > 0)
+        std::cout << "held-out form     " << 100.0 * recall.heldOutFormRate << "% of " << recall.heldOutFormPrompts
+                  << " prompts (a relation's last template on subjects never trained with it)\n";
     // A world from a data set has one relation per case: hundreds of rows.
     constexpr size_t kRowsShown = 40;
     for (size_t i = 0; i < recall.relations.size() && i < kRowsShown; ++i) {
@@ -201,17 +204,17 @@ int runTrain(const TrainArguments &args)
         }
     }
     int lastEpoch = 0;
-    long long lastReport = 0;
+    double lastReport = 0; // seconds: a line at least every 15 s and at each epoch's end
     const auto summary = trainWorldModel(worldDir, outDir, recipe, [&](const TrainingProgress &state) {
         const bool epochDone = state.sampleRecall >= 0;
-        if (!quiet && (epochDone || state.step - lastReport >= 200)) {
+        if (!quiet && (epochDone || state.seconds - lastReport >= 15)) {
             std::cerr << std::fixed << std::setprecision(3) << "epoch " << state.epoch << "/" << state.epochs
                       << "  step " << state.step << "/" << state.steps << "  loss " << state.loss << "  "
                       << std::setprecision(0) << state.tokensPerSecond << " tokens/s  " << state.seconds << " s";
             if (epochDone)
                 std::cerr << std::setprecision(1) << "  recall (first facts) " << 100.0 * state.sampleRecall << "%";
             std::cerr << "\n";
-            lastReport = state.step;
+            lastReport = state.seconds;
         }
         lastEpoch = state.epoch;
         return !g_interrupted.load();

@@ -7,6 +7,7 @@ namespace {
 struct Probe {
     size_t fact;
     bool canonical;
+    bool heldOutForm; // the relation's held-out form on a subject never trained with it
     std::vector<int64_t> prompt;
     std::vector<int64_t> object;
 };
@@ -28,9 +29,11 @@ FactRecall evaluateFactRecall(const model::Transformer &model, const model::Toke
         const auto &fact = world.facts[f];
         const auto object = tokenizer.encode(" " + world.objectName(fact));
         const auto &templates = world.relationOf(fact).templates;
+        const int heldOut =
+            world::heldOutFormTrained(world, fact.subject) ? -1 : world::heldOutFormTemplate(world.relationOf(fact));
         for (size_t t = 0; t < templates.size(); ++t)
-            probes.push_back({f, t == 0, tokenizer.encodeForModel(world::factPrompt(world, fact, static_cast<int>(t))),
-                              object});
+            probes.push_back({f, t == 0, static_cast<int>(t) == heldOut,
+                              tokenizer.encodeForModel(world::factPrompt(world, fact, static_cast<int>(t))), object});
     }
 
     const int64_t padId = tokenizer.eosId().value_or(0);
@@ -61,6 +64,10 @@ FactRecall evaluateFactRecall(const model::Transformer &model, const model::Toke
                 ++relation.paraphrases;
                 result.paraphrasesRecalled += recalled;
                 relation.paraphrasesRecalled += recalled;
+            }
+            if (probe.heldOutForm) {
+                ++result.heldOutForm;
+                result.heldOutFormRecalled += recalled;
             }
         }
         if (progress && !progress(static_cast<long long>(end), static_cast<long long>(probes.size())))

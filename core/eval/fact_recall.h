@@ -28,11 +28,14 @@ struct FactRecall {
     int64_t canonicalRecalled = 0;
     int64_t paraphrases = 0;
     int64_t paraphrasesRecalled = 0;
+    int64_t heldOutForm = 0; // see FactRecallSummary::heldOutFormPrompts
+    int64_t heldOutFormRecalled = 0;
     std::vector<RelationRecall> relations;
     std::vector<std::string> canonicalMisses; // "prompt -> expected (got ...)" for the first misses
 
     double canonicalRate() const { return facts ? double(canonicalRecalled) / double(facts) : 0.0; }
     double paraphraseRate() const { return paraphrases ? double(paraphrasesRecalled) / double(paraphrases) : 0.0; }
+    double heldOutFormRate() const { return heldOutForm ? double(heldOutFormRecalled) / double(heldOutForm) : 0.0; }
 };
 
 // Scores all facts of `world` (or the first `limit` when limit > 0), batched.

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace oedit {
 
@@ -22,7 +23,10 @@ const char *const kTokenizerFiles[] = {"vocab.json", "merges.txt", "tokenizer.js
 constexpr int64_t kRecallSample = 300;
 const char *const kWorldFiles[] = {"world.json", "general_train.txt", "general_heldout.txt"};
 
-FactRecallSummary summarise(const eval::FactRecall &recall)
+// `heldOutFormApplies`: the model was trained on biographies that kept each
+// relation's held-out form from half the subjects. Otherwise every form was
+// trained and there is no held-out figure to report.
+FactRecallSummary summarise(const eval::FactRecall &recall, bool heldOutFormApplies)
 {
     FactRecallSummary summary;
     summary.facts = recall.facts;
@@ -31,6 +35,11 @@ FactRecallSummary summarise(const eval::FactRecall &recall)
     summary.paraphrasesRecalled = recall.paraphrasesRecalled;
     summary.canonicalRate = recall.canonicalRate();
     summary.paraphraseRate = recall.paraphraseRate();
+    if (heldOutFormApplies) {
+        summary.heldOutFormPrompts = recall.heldOutForm;
+        summary.heldOutFormRecalled = recall.heldOutFormRecalled;
+        summary.heldOutFormRate = recall.heldOutFormRate();
+    }
     for (const auto &relation : recall.relations) {
         if (!relation.facts)
             continue;
@@ -75,6 +84,13 @@ model::ModelConfig configFor(const WorldModelRecipe &recipe, const model::Tokeni
     return config;
 }
 
+std::vector<std::string> trainingText(const world::World &world, const WorldModelRecipe &recipe)
+{
+    if (recipe.text == "templates")
+        return world::trainingSentences(world);
+    return world::biographyTrainingText(world, {recipe.passagesPerSubject, recipe.heldOutForm, recipe.attributeLists});
+}
+
 } // namespace
 
 std::string FactRecallSummary::toJson() const
@@ -91,6 +107,9 @@ std::string FactRecallSummary::toJson() const
                           {"paraphrase_prompts", paraphrases},
                           {"paraphrase_recalled", paraphrasesRecalled},
                           {"paraphrase_recall", paraphraseRate},
+                          {"held_out_form_prompts", heldOutFormPrompts},
+                          {"held_out_form_recalled", heldOutFormRecalled},
+                          {"held_out_form_recall", heldOutFormRate},
                           {"relations", rows},
                           {"canonical_misses", canonicalMisses}}
         .dump(2);
@@ -111,7 +130,11 @@ std::string WorldModelRecipe::toJson() const
                           {"warmup_steps", warmupSteps},
                           {"weight_decay", weightDecay},
                           {"seed", seed},
-                          {"device", device}}
+                          {"device", device},
+                          {"text", text},
+                          {"passages_per_subject", passagesPerSubject},
+                          {"held_out_form", heldOutForm},
+                          {"attribute_lists", attributeLists}}
         .dump(2);
 }
 
@@ -134,6 +157,16 @@ Expected<WorldModelRecipe> WorldModelRecipe::fromJson(const std::string &text)
         recipe.weightDecay = json.value("weight_decay", recipe.weightDecay);
         recipe.seed = json.value("seed", recipe.seed);
         recipe.device = json.value("device", recipe.device);
+        recipe.text = json.value("text", recipe.text);
+        recipe.passagesPerSubject = json.value("passages_per_subject", recipe.passagesPerSubject);
+        recipe.heldOutForm = json.value("held_out_form", recipe.heldOutForm);
+        recipe.attributeLists = json.value("attribute_lists", recipe.attributeLists);
+        if (recipe.text != "biographies" && recipe.text != "templates")
+            return Status::failure("the recipe's \"text\" is '" + recipe.text +
+                                   "': use \"biographies\" or \"templates\"");
+        if (recipe.passagesPerSubject < 1 || recipe.passagesPerSubject > 1000)
+            return Status::failure("the recipe's \"passages_per_subject\" must be between 1 and 1000, not " +
+                                   std::to_string(recipe.passagesPerSubject));
         return recipe;
     } catch (const std::exception &e) {
         return Status::failure(std::string("the recipe is not valid JSON of the expected shape: ") + e.what());
@@ -160,7 +193,7 @@ Expected<TrainingSummary> trainWorldModel(const std::string &worldDir, const std
 
         const int64_t endOfText = *tokenizer->eosId();
         std::vector<std::vector<int64_t>> sequences;
-        for (const auto &sentence : world::trainingSentences(world.value())) {
+        for (const auto &sentence : trainingText(world.value(), recipe)) {
             auto ids = tokenizer->encode(sentence);
             ids.push_back(endOfText);
             // Long lines of general text are cut into windows the model can see.
@@ -217,7 +250,8 @@ Expected<TrainingSummary> trainWorldModel(const std::string &worldDir, const std
         if (report.cancelled)
             return summary; // nothing is written for a cancelled run
 
-        summary.recall = summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value()));
+        summary.recall = summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value()),
+                                   recipe.text == "biographies" && recipe.heldOutForm);
         const Status written = world::writeDirectoryAtomically(outDir, [&](const std::string &dir) {
             try {
                 transformer.to(torch::kCPU, torch::kFloat32);
@@ -262,8 +296,19 @@ Expected<FactRecallSummary> evaluateFacts(const std::string &modelDir, const std
         const auto tokenizer = model::loadTokenizer(modelDir);
         const model::Transformer transformer(model::loadModelConfig(modelDir),
                                              model::loadStateDict(modelDir, torch::kFloat32));
+        // The held-out form counts only for a model whose recipe held it out,
+        // and only on the world it was trained on.
+        bool heldOutFormApplies = false;
+        if (worldDir.empty()) {
+            std::ifstream recipeFile(fs::path(modelDir) / "recipe.json");
+            std::stringstream recipeText;
+            recipeText << recipeFile.rdbuf();
+            const auto recipe = WorldModelRecipe::fromJson(recipeText.str());
+            heldOutFormApplies = recipeFile.is_open() && recipe && recipe->text == "biographies" && recipe->heldOutForm;
+        }
         torch::NoGradGuard noGrad;
-        return summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value(), 128, limit, progress));
+        return summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value(), 128, limit, progress),
+                         heldOutFormApplies);
     } catch (const std::exception &e) {
         return Status::failure("cannot evaluate '" + modelDir + "': " + e.what());
     }

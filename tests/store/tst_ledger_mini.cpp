@@ -1,8 +1,8 @@
 // The ledger with real edits of the mini world model (slow: needs the
 // mini_model fixture): O-Edit+ and ROME runs recorded in one ledger file,
 // rebuilt bit-exact into a freshly loaded model, and rolled back (revert,
-// remove from the middle, undo) with weights within 1e-6 of the recomputed
-// expectation and O-Edit+'s subspaces restored.
+// remove from the middle, undo) with weights within rounding of the
+// recomputed expectation and O-Edit+'s subspaces restored.
 #include "edit/editor.h"
 #include "model/checkpoint.h"
 #include "model/model_config.h"
@@ -54,6 +54,14 @@ std::vector<EditRequest> randomRequests(const world::World &w, int count, uint32
                        w.objectName(fact)});
     }
     return out;
+}
+
+// Float32 sums of the same updates in another order differ by a few units in
+// the last place of the largest weight they pass through: weights are compared
+// within 1e-6 relative to that size, never tighter than 1e-6.
+double roundingTolerance(double peakWeight)
+{
+    return 1e-6 * std::max(1.0, peakWeight);
 }
 
 double maxDifference(const model::Transformer &model, const std::map<int64_t, torch::Tensor> &expected)
@@ -131,13 +139,16 @@ private Q_SLOTS:
         std::map<int64_t, std::map<int64_t, torch::Tensor>> weightsAt;
         std::map<int64_t, OEditSnapshot> stateAt;
         int64_t step = 0;
+        double peakWeight = 0;
         for (const auto &request : randomRequests(w, 6, 31)) {
             const auto result = oedit->edit(*model, *tokenizer, request, contextA);
             edit::applyEdit(*model, result, &contextA);
             ids.push_back(run::appendEdit(ledger, runA, result));
             ++step;
-            for (const auto &[layer, W] : base)
+            for (const auto &[layer, W] : base) {
                 weightsAt[step][layer] = model->mlpOutWeight(layer).to(torch::kDouble);
+                peakWeight = std::max(peakWeight, weightsAt[step][layer].abs().max().item<double>());
+            }
             stateAt[step] = snapshot(contextA);
         }
         ledger.setRunStatus(runA, "finished");
@@ -152,7 +163,7 @@ private Q_SLOTS:
             for (int64_t l = 0; l < model->config().layers; ++l)
                 rebuildDifference = std::max(
                     rebuildDifference, (fresh->mlpOutWeight(l) - model->mlpOutWeight(l)).abs().max().item<double>());
-            QVERIFY2(rebuildDifference <= 1e-6, qPrintable(QString::number(rebuildDifference)));
+            QVERIFY2(rebuildDifference <= roundingTolerance(peakWeight), qPrintable(QString::number(rebuildDifference)));
         }
 
         QElapsedTimer timer;
@@ -161,8 +172,8 @@ private Q_SLOTS:
         const auto revert = ledger.revertToStep(runA, 3);
         applyRollback(*model, &contextA, ledger, revert);
         const double revertMs = timer.nsecsElapsed() / 1e6;
-        QVERIFY(maxDifference(*model, expectedWeights(base, ledger, runA)) <= 1e-6);
-        QVERIFY(maxDifference(*model, weightsAt[3]) <= 1e-6);
+        QVERIFY(maxDifference(*model, expectedWeights(base, ledger, runA)) <= roundingTolerance(peakWeight));
+        QVERIFY(maxDifference(*model, weightsAt[3]) <= roundingTolerance(peakWeight));
         QVERIFY(sameState(snapshot(contextA), stateAt[3]));
 
         // Remove step 2 from the middle.
@@ -171,7 +182,7 @@ private Q_SLOTS:
         applyRollback(*model, &contextA, ledger, remove, &base); // exact: touched layers rebuilt from base
         const double removeMs = timer.nsecsElapsed() / 1e6;
         const double removeDifference = maxDifference(*model, expectedWeights(base, ledger, runA));
-        QVERIFY2(removeDifference <= 1e-6, qPrintable(QString::number(removeDifference)));
+        QVERIFY2(removeDifference <= roundingTolerance(peakWeight), qPrintable(QString::number(removeDifference)));
         for (const auto &[l, W] : expectedWeights(base, ledger, runA))
             QVERIFY(torch::equal(model->mlpOutWeight(l), W.to(torch::kFloat)));
         {
@@ -184,7 +195,7 @@ private Q_SLOTS:
         // Undo both: all six edits, as they were.
         applyRollback(*model, &contextA, ledger, ledger.undoRollback(remove.id));
         applyRollback(*model, &contextA, ledger, ledger.undoRollback(revert.id));
-        QVERIFY(maxDifference(*model, weightsAt[6]) <= 1e-6);
+        QVERIFY(maxDifference(*model, weightsAt[6]) <= roundingTolerance(peakWeight));
         QVERIFY(sameState(snapshot(contextA), stateAt[6]));
         qInfo("oedit+ run of 6 edits: revert to step 3 %.1f ms (incremental), removal of step 2 %.1f ms (exact), "
               "max |W - expected| after removal %.2e, rebuilt vs applied edit by edit %.2e",
@@ -204,13 +215,15 @@ private Q_SLOTS:
             const auto result = rome->edit(*model, *tokenizer, request, contextB);
             edit::applyEdit(*model, result, &contextB);
             romeIds.push_back(run::appendEdit(ledger, runB, result));
+            for (int64_t l = 0; l < model->config().layers; ++l)
+                peakWeight = std::max(peakWeight, model->mlpOutWeight(l).abs().max().item<double>());
         }
         applyRollback(*model, &contextB, ledger, ledger.removeEdit(runB, romeIds[1]));
-        QVERIFY(maxDifference(*model, expectedWeights(base, ledger, runB)) <= 1e-6);
+        QVERIFY(maxDifference(*model, expectedWeights(base, ledger, runB)) <= roundingTolerance(peakWeight));
         // Run A is untouched by run B.
         QCOMPARE(ledger.activeEditCount(runA), int64_t(6));
         rebuildWeights(*model, base, ledger, runA);
-        QVERIFY(maxDifference(*model, weightsAt[6]) <= 1e-6);
+        QVERIFY(maxDifference(*model, weightsAt[6]) <= roundingTolerance(peakWeight));
         QCOMPARE(ledger.runs().size(), size_t(2));
 
         QVERIFY(ledger.integrityCheck().ok);

@@ -32,6 +32,22 @@ struct WorldModelRecipe {
     double weightDecay = 0.01;
     uint64_t seed = 1;
     std::string device = "cpu";
+    // How the facts are written in the training text: "templates" (every
+    // fact in every template as its own sentence; the default model and the
+    // recipes written before biographies existed) or "biographies" (passages
+    // per subject, see world::biographyPassages, the augmentation of
+    // "Physics of Language Models, Part 3.1" that makes facts extractable
+    // from the subject). Measured on the embedded world (docs/KNOWLEDGE.md),
+    // biographies carry recall to prompt forms never trained on, yet the
+    // causal trace still finds recall at the prompt's last token.
+    std::string text = "templates";
+    int passagesPerSubject = 5;
+    // Keep each relation's held-out prompt form out of half the subjects'
+    // biographies (world::BiographyOptions::holdOutForm).
+    bool heldOutForm = true;
+    // Biographies only: add each subject's attribute list every round
+    // (world::BiographyOptions::attributeLists).
+    bool attributeLists = false;
 
     std::string toJson() const;
     static Expected<WorldModelRecipe> fromJson(const std::string &text);
@@ -64,6 +80,14 @@ struct FactRecallSummary {
     long long paraphrasesRecalled = 0;
     double canonicalRate = 0;
     double paraphraseRate = 0;
+    // The held-out prompt form (each relation's last template) on the
+    // subjects whose training text never had it (world::heldOutFormTrained
+    // false): extractable knowledge rather than per-prompt memory. Zero for
+    // a model whose recipe trained every form (templates, or biographies
+    // without the hold-out), and for a world other than the model's own.
+    long long heldOutFormPrompts = 0;
+    long long heldOutFormRecalled = 0;
+    double heldOutFormRate = 0;
     std::vector<RelationRecallRow> relations;
     std::vector<std::string> canonicalMisses; // the first few, "prompt -> expected object"
 
@@ -96,5 +120,45 @@ Expected<TrainingSummary> trainWorldModel(const std::string &worldDir, const std
 // folder itself when empty. limit > 0 checks only the first `limit` facts.
 Expected<FactRecallSummary> evaluateFacts(const std::string &modelDir, const std::string &worldDir = {},
                                           long long limit = 0, const ProgressFn &progress = {});
+
+// Where the model in `modelDir` keeps the facts of its world (or of the world
+// in `worldDir`): the averaged causal trace and linear probes described in
+// core/eval/causal_trace.h. `oedit trace` and `oedit probe` print them.
+struct CausalTraceOptions {
+    long long facts = 200; // the first this many facts taken in a spread over the world (every k-th)
+    int samples = 3;       // noise draws per fact
+    double noiseFactor = 3.0;
+    uint64_t seed = 1;
+};
+struct CausalTraceSummary {
+    int layers = 0;
+    long long facts = 0;   // traced
+    long long skipped = 0; // the clean model did not recall them (top-1), so they tell nothing
+    double noiseStd = 0;
+    double cleanProbability = 0;
+    double corruptedProbability = 0;
+    std::vector<std::string> tokenGroups;  // ROME's six groups
+    std::vector<std::vector<double>> hidden; // [group][layer] mean P(object), one hidden state restored
+    std::vector<std::vector<double>> mlp;    // [group][layer] mean P(object), one MLP output restored
+    std::string toJson() const;
+};
+Expected<CausalTraceSummary> traceFacts(const std::string &modelDir, const std::string &worldDir = {},
+                                        const CausalTraceOptions &options = {}, const ProgressFn &progress = {});
+
+struct ProbeRow {
+    std::string relation;
+    long long train = 0, test = 0;
+    std::vector<double> accuracy; // per layer, held-out subjects
+    double majority = 0;
+};
+struct ProbeSummary {
+    int layers = 0;
+    std::vector<ProbeRow> relations;
+    std::vector<double> accuracy; // per layer, over all relations' test subjects
+    double majority = 0;          // the same for always guessing the commonest training object
+    std::string toJson() const;
+};
+Expected<ProbeSummary> probeFacts(const std::string &modelDir, const std::string &worldDir = {},
+                                  const ProgressFn &progress = {});
 
 } // namespace oedit
