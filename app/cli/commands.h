@@ -46,6 +46,8 @@ void addDemo(Commands &commands);        // commands.cpp
 void addTrain(Commands &commands);       // cmd_train.cpp
 void addEvalFacts(Commands &commands);   // cmd_train.cpp
 void addWorld(Commands &commands);       // cmd_world.cpp
+void addTrace(Commands &commands);       // cmd_trace.cpp
+void addProbe(Commands &commands);       // cmd_trace.cpp
 void addEdit(Commands &commands);        // cmd_edit.cpp
 void addRun(Commands &commands);         // cmd_run.cpp
 void addRuns(Commands &commands);        // cmd_run.cpp

@@ -62,6 +62,8 @@ int main(int argc, char **argv)
     oedit::cli::addInfo(commands);
     oedit::cli::addTrain(commands);
     oedit::cli::addEvalFacts(commands);
+    oedit::cli::addTrace(commands);
+    oedit::cli::addProbe(commands);
     oedit::cli::addEdit(commands);
     oedit::cli::addPredict(commands);
     oedit::cli::addCheckDevice(commands);

@@ -1,0 +1,163 @@
+// oedit trace / oedit probe: where a world model keeps its facts (causal
+// tracing and linear probes, core/eval/causal_trace.h).
+#include "commands.h"
+
+#include "oedit/engine.h"
+#include "oedit/world_model.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+
+namespace oedit::cli {
+
+namespace {
+
+struct TraceArguments {
+    std::string model, world;
+    CausalTraceOptions options;
+    bool json = false;
+};
+
+std::string modelOrDefault(const std::string &given, const char *command)
+{
+    std::string modelDir = given.empty() ? Engine::defaultModelDirectory() : given;
+    if (modelDir.empty())
+        std::cerr << "oedit " << command << ": no --model given and the default model is not installed\n";
+    return modelDir;
+}
+
+// Progress on stderr, one line rewritten in place.
+ProgressFn progressLine(const char *what)
+{
+    return [what](long long done, long long total) {
+        std::cerr << "\r" << what << " " << done << "/" << total << std::flush;
+        if (done == total)
+            std::cerr << "\n";
+        return true;
+    };
+}
+
+void printTable(const char *title, const std::vector<std::string> &groups, const std::vector<std::vector<double>> &rows)
+{
+    std::cout << title << "\n" << std::setw(24) << std::left << "token" << std::right;
+    const size_t layers = rows.empty() ? 0 : rows[0].size();
+    for (size_t l = 0; l < layers; ++l)
+        std::cout << std::setw(8) << ("L" + std::to_string(l));
+    std::cout << "\n";
+    for (size_t g = 0; g < rows.size(); ++g) {
+        std::cout << std::setw(24) << std::left << groups[g] << std::right;
+        for (double v : rows[g]) {
+            if (std::isfinite(v))
+                std::cout << std::setw(8) << std::fixed << std::setprecision(3) << v;
+            else
+                std::cout << std::setw(8) << "-";
+        }
+        std::cout << "\n";
+    }
+}
+
+int runTrace(const TraceArguments &args)
+{
+    const std::string modelDir = modelOrDefault(args.model, "trace");
+    if (modelDir.empty())
+        return 2;
+    const auto trace = traceFacts(modelDir, args.world, args.options, args.json ? ProgressFn{} : progressLine("traced"));
+    if (!trace) {
+        std::cerr << "oedit trace: " << trace.message() << "\n";
+        return 1;
+    }
+    if (args.json) {
+        auto json = nlohmann::json::parse(trace->toJson());
+        json["model"] = modelDir;
+        std::cout << json.dump(2) << "\n";
+        return 0;
+    }
+    std::cout << "model " << modelDir << "\n"
+              << trace->facts << " facts traced (" << trace->skipped << " not recalled by the clean model, left out), "
+              << args.options.samples << " noise draws each, noise std " << std::setprecision(3) << trace->noiseStd
+              << "\n"
+              << std::fixed << std::setprecision(3) << "P(object): clean " << trace->cleanProbability
+              << ", subject corrupted " << trace->corruptedProbability << "\n\n";
+    printTable("P(object) with one hidden state restored (token group x layer):", trace->tokenGroups, trace->hidden);
+    std::cout << "\n";
+    printTable("P(object) with one MLP output restored (token group x layer):", trace->tokenGroups, trace->mlp);
+    return 0;
+}
+
+struct ProbeArguments {
+    std::string model, world;
+    bool json = false;
+};
+
+int runProbe(const ProbeArguments &args)
+{
+    const std::string modelDir = modelOrDefault(args.model, "probe");
+    if (modelDir.empty())
+        return 2;
+    const auto probe = probeFacts(modelDir, args.world, args.json ? ProgressFn{} : progressLine("relations probed"));
+    if (!probe) {
+        std::cerr << "oedit probe: " << probe.message() << "\n";
+        return 1;
+    }
+    if (args.json) {
+        auto json = nlohmann::json::parse(probe->toJson());
+        json["model"] = modelDir;
+        std::cout << json.dump(2) << "\n";
+        return 0;
+    }
+    std::cout << "model " << modelDir << "\n"
+              << "held-out subjects' objects predicted from the hidden state at the name's last token\n"
+              << std::setw(22) << std::left << "relation" << std::right << std::setw(6) << "test";
+    for (int l = 0; l < probe->layers; ++l)
+        std::cout << std::setw(8) << ("L" + std::to_string(l));
+    std::cout << std::setw(10) << "majority" << "\n" << std::fixed << std::setprecision(3);
+    auto row = [](const std::string &name, long long test, const std::vector<double> &accuracy, double majority) {
+        std::cout << std::setw(22) << std::left << name << std::right << std::setw(6) << test;
+        for (double a : accuracy)
+            std::cout << std::setw(8) << a;
+        std::cout << std::setw(10) << majority << "\n";
+    };
+    long long tested = 0;
+    for (const auto &relation : probe->relations) {
+        row(relation.relation, relation.test, relation.accuracy, relation.majority);
+        tested += relation.test;
+    }
+    row("all", tested, probe->accuracy, probe->majority);
+    return 0;
+}
+
+} // namespace
+
+void addTrace(Commands &commands)
+{
+    auto args = std::make_shared<TraceArguments>();
+    CLI::App *command = commands.add(
+        "trace", "Causal trace: where the model's facts are recalled (token group x layer), averaged over facts.",
+        [args] { return runTrace(*args); });
+    command->footer("The subject's input embeddings are corrupted with noise, then one clean hidden state or MLP "
+                    "output at a time is restored; the table is the true object's mean probability.");
+    command->add_option("--model", args->model, "a model folder (default: the embedded model)")->type_name("DIR");
+    command->add_option("--world", args->world, "the world whose facts to trace (default: the model's own)")
+        ->type_name("DIR");
+    addWholeNumber(*command, "--facts", args->options.facts, "facts to trace, spread over the world (default 200)");
+    addWholeNumber(*command, "--samples", args->options.samples, "noise draws per fact (default 3)");
+    command->add_flag("--json", args->json, "print JSON");
+}
+
+void addProbe(Commands &commands)
+{
+    auto args = std::make_shared<ProbeArguments>();
+    CLI::App *command = commands.add(
+        "probe", "Linear probes: how well each relation's object can be read from the subject's name alone, per layer.",
+        [args] { return runProbe(*args); });
+    command->footer("A softmax regression per relation and layer, fitted on half the subjects and scored on the others.");
+    command->add_option("--model", args->model, "a model folder (default: the embedded model)")->type_name("DIR");
+    command->add_option("--world", args->world, "the world to probe (default: the model's own)")->type_name("DIR");
+    command->add_flag("--json", args->json, "print JSON");
+}
+
+} // namespace oedit::cli

@@ -1,0 +1,80 @@
+# `oedit trace` and `oedit probe` on the mini model: the JSON has one row per
+# token group and one column per layer, probabilities lie in [0, 1], the
+# corrupted subject lowers P(object), and restoring the last token's hidden
+# state after the last layer gives the clean probability back exactly (the
+# rest of the network is then clean): a check on the restore mechanics.
+# The probe reads objects from the names' hidden states better than always
+# guessing the commonest object. Bad options fail with a message.
+execute_process(COMMAND "${OEDIT}" trace --model "${MODEL}" --facts 24 --samples 2 --json
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "oedit trace failed (${rc}): ${err}")
+endif()
+string(JSON layers GET "${out}" layers)
+string(JSON facts GET "${out}" facts)
+string(JSON clean GET "${out}" clean_probability)
+string(JSON corrupted GET "${out}" corrupted_probability)
+string(JSON groups LENGTH "${out}" token_groups)
+message(STATUS "trace: ${facts} facts, ${layers} layers, clean ${clean}, corrupted ${corrupted}")
+if(NOT groups EQUAL 6 OR facts LESS 12)
+  message(FATAL_ERROR "trace: expected 6 token groups and most of 24 facts traced: ${out}")
+endif()
+if(NOT corrupted LESS clean)
+  message(FATAL_ERROR "trace: corrupting the subject should lower P(object): clean ${clean}, corrupted ${corrupted}")
+endif()
+math(EXPR last_layer "${layers} - 1")
+foreach(kind hidden mlp)
+  string(JSON rows LENGTH "${out}" ${kind})
+  if(NOT rows EQUAL 6)
+    message(FATAL_ERROR "trace: ${kind} has ${rows} rows, not 6")
+  endif()
+  foreach(g RANGE 5)
+    string(JSON columns LENGTH "${out}" ${kind} ${g})
+    if(NOT columns EQUAL layers)
+      message(FATAL_ERROR "trace: ${kind}[${g}] has ${columns} columns, not ${layers}")
+    endif()
+    foreach(l RANGE ${last_layer})
+      string(JSON value GET "${out}" ${kind} ${g} ${l})
+      if(NOT value STREQUAL "null" AND (value LESS 0 OR value GREATER 1))
+        message(FATAL_ERROR "trace: ${kind}[${g}][${l}] = ${value} is not a probability")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+string(JSON restored GET "${out}" hidden 5 ${last_layer})
+# Equal to 4 decimals (the two come from the same forward pass, up to float
+# rounding).
+string(SUBSTRING "${restored}" 0 6 r)
+string(SUBSTRING "${clean}" 0 6 c)
+if(NOT r STREQUAL c)
+  message(FATAL_ERROR "trace: restoring the last token after the last layer gives ${restored}, not the clean ${clean}")
+endif()
+
+execute_process(COMMAND "${OEDIT}" probe --model "${MODEL}" --json
+                OUTPUT_VARIABLE probe ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "oedit probe failed (${rc}): ${err}")
+endif()
+string(JSON majority GET "${probe}" majority)
+string(JSON best GET "${probe}" accuracy 0)
+foreach(l RANGE ${last_layer})
+  string(JSON a GET "${probe}" accuracy ${l})
+  if(a GREATER best)
+    set(best ${a})
+  endif()
+endforeach()
+message(STATUS "probe: best layer accuracy ${best}, majority ${majority}")
+if(NOT best GREATER majority)
+  message(FATAL_ERROR "probe: no layer beats the majority guess (${best} vs ${majority})")
+endif()
+
+execute_process(COMMAND "${OEDIT}" trace --model "${MODEL}" --facts 0 OUTPUT_VARIABLE out ERROR_VARIABLE err
+                RESULT_VARIABLE rc)
+if(rc EQUAL 0 OR NOT err MATCHES "at least 1")
+  message(FATAL_ERROR "oedit trace --facts 0 should fail naming the limit: ${rc} ${err}")
+endif()
+execute_process(COMMAND "${OEDIT}" trace --model "${WORK}/no-such-model" OUTPUT_VARIABLE out ERROR_VARIABLE err
+                RESULT_VARIABLE rc)
+if(rc EQUAL 0 OR NOT err MATCHES "no-such-model")
+  message(FATAL_ERROR "oedit trace on a missing folder should fail naming it: ${rc} ${err}")
+endif()
