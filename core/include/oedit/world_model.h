@@ -38,8 +38,9 @@ struct WorldModelRecipe {
     // per subject, see world::biographyPassages, the augmentation of
     // "Physics of Language Models, Part 3.1" that makes facts extractable
     // from the subject). Measured on the embedded world (docs/KNOWLEDGE.md),
-    // biographies carry recall to prompt forms never trained on, yet the
-    // causal trace still finds recall at the prompt's last token.
+    // biographies carry recall to prompt forms never trained on; with
+    // attribute lists the facts are computed at the subject's last token,
+    // though in the first layer rather than the middle ones.
     std::string text = "templates";
     int passagesPerSubject = 5;
     // Keep each relation's held-out prompt form out of half the subjects'
