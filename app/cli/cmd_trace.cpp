@@ -2,10 +2,7 @@
 // tracing and linear probes, core/eval/causal_trace.h).
 #include "commands.h"
 
-#include "oedit/engine.h"
 #include "oedit/world_model.h"
-
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <iomanip>
@@ -21,14 +18,6 @@ struct TraceArguments {
     CausalTraceOptions options;
     bool json = false;
 };
-
-std::string modelOrDefault(const std::string &given, const char *command)
-{
-    std::string modelDir = given.empty() ? Engine::defaultModelDirectory() : given;
-    if (modelDir.empty())
-        std::cerr << "oedit " << command << ": no --model given and the default model is not installed\n";
-    return modelDir;
-}
 
 // Progress on stderr, one line rewritten in place.
 ProgressFn progressLine(const char *what)
@@ -71,9 +60,7 @@ int runTrace(const TraceArguments &args)
         return 1;
     }
     if (args.json) {
-        auto json = nlohmann::json::parse(trace->toJson());
-        json["model"] = modelDir;
-        std::cout << json.dump(2) << "\n";
+        printJsonWithModel(trace->toJson(), modelDir);
         return 0;
     }
     std::cout << "model " << modelDir << "\n"
@@ -104,9 +91,7 @@ int runProbe(const ProbeArguments &args)
         return 1;
     }
     if (args.json) {
-        auto json = nlohmann::json::parse(probe->toJson());
-        json["model"] = modelDir;
-        std::cout << json.dump(2) << "\n";
+        printJsonWithModel(probe->toJson(), modelDir);
         return 0;
     }
     std::cout << "model " << modelDir << "\n"

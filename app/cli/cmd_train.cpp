@@ -2,10 +2,7 @@
 // facts of an edit data set) and check it.
 #include "commands.h"
 
-#include "oedit/engine.h"
 #include "oedit/world_model.h"
-
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -245,13 +242,9 @@ struct EvalFactsArguments {
 
 int runEvalFacts(const EvalFactsArguments &args)
 {
-    std::string modelDir = args.model;
+    const std::string modelDir = modelOrDefault(args.model, "eval-facts");
     if (modelDir.empty())
-        modelDir = Engine::defaultModelDirectory();
-    if (modelDir.empty()) {
-        std::cerr << "oedit eval-facts: no --model given and the default model is not installed\n";
         return 2;
-    }
     const long long limit = args.limit;
     const auto recall = evaluateFacts(modelDir, args.world, limit);
     if (!recall) {
@@ -259,9 +252,7 @@ int runEvalFacts(const EvalFactsArguments &args)
         return 1;
     }
     if (args.json) {
-        auto json = nlohmann::json::parse(recall->toJson());
-        json["model"] = modelDir;
-        std::cout << json.dump(2) << "\n";
+        printJsonWithModel(recall->toJson(), modelDir);
     } else {
         std::cout << "model " << modelDir << "\n";
         printRecall(recall.value());

@@ -30,6 +30,21 @@ const Action *Commands::chosen() const
     return nullptr;
 }
 
+std::string modelOrDefault(const std::string &given, const char *command)
+{
+    std::string modelDir = given.empty() ? Engine::defaultModelDirectory() : given;
+    if (modelDir.empty())
+        std::cerr << "oedit " << command << ": no --model given and the default model is not installed\n";
+    return modelDir;
+}
+
+void printJsonWithModel(const std::string &summaryJson, const std::string &modelDir)
+{
+    auto json = nlohmann::json::parse(summaryJson);
+    json["model"] = modelDir;
+    std::cout << json.dump(2) << "\n";
+}
+
 unsigned long long parseWholeNumber(const std::string &name, const std::string &text, unsigned long long max)
 {
     unsigned long long value = 0;

@@ -60,6 +60,12 @@ void addExport(Commands &commands);      // cmd_run.cpp
 
 // The value of option `name` as a whole decimal number from 0 to `max` ("010"
 // is ten, not octal); throws CLI::ValidationError naming the option otherwise.
+// The model folder a command works on: `given`, else the embedded default
+// model's; empty (with a message naming `command` on stderr) when neither.
+std::string modelOrDefault(const std::string &given, const char *command);
+// Prints a facade summary's JSON with the model folder it came from added.
+void printJsonWithModel(const std::string &summaryJson, const std::string &modelDir);
+
 unsigned long long parseWholeNumber(const std::string &name, const std::string &text, unsigned long long max);
 
 // A whole decimal number >= 0 into `target`; the parser refuses anything else

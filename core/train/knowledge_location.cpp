@@ -1,11 +1,8 @@
 // The facade of core/eval/causal_trace: loads a model folder and its world,
 // picks the facts and turns the results into plain values.
 #include "eval/causal_trace.h"
-#include "model/checkpoint.h"
-#include "model/tokenizer.h"
-#include "model/transformer.h"
-#include "oedit/world.h"
 #include "oedit/world_model.h"
+#include "train/loaded_world_model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -15,26 +12,6 @@
 namespace oedit {
 
 namespace {
-
-struct LoadedWorldModel {
-    world::World world;
-    std::unique_ptr<model::Tokenizer> tokenizer;
-    std::unique_ptr<model::Transformer> transformer;
-};
-
-Expected<LoadedWorldModel> loadWorldModel(const std::string &modelDir, const std::string &worldDir)
-{
-    auto world = world::loadWorld(worldDir.empty() ? modelDir : worldDir);
-    if (!world)
-        return Status::failure(world.message() +
-                               (worldDir.empty() ? " (the model folder holds no world; pass --world DIR)" : ""));
-    LoadedWorldModel loaded;
-    loaded.world = std::move(world.value());
-    loaded.tokenizer = model::loadTokenizer(modelDir);
-    loaded.transformer = std::make_unique<model::Transformer>(model::loadModelConfig(modelDir),
-                                                              model::loadStateDict(modelDir, torch::kFloat32));
-    return loaded;
-}
 
 nlohmann::json finiteOrNull(const std::vector<std::vector<double>> &rows)
 {

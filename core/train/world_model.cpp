@@ -6,6 +6,7 @@
 #include "model/transformer.h"
 #include "oedit/world.h"
 #include "train/lm_trainer.h"
+#include "train/loaded_world_model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -23,10 +24,15 @@ const char *const kTokenizerFiles[] = {"vocab.json", "merges.txt", "tokenizer.js
 constexpr int64_t kRecallSample = 300;
 const char *const kWorldFiles[] = {"world.json", "general_train.txt", "general_heldout.txt"};
 
-// `heldOutFormApplies`: the model was trained on biographies that kept each
+// Whether a model of `recipe` was trained on biographies that kept each
 // relation's held-out form from half the subjects. Otherwise every form was
 // trained and there is no held-out figure to report.
-FactRecallSummary summarise(const eval::FactRecall &recall, bool heldOutFormApplies)
+bool heldOutFormApplies(const WorldModelRecipe &recipe)
+{
+    return recipe.text == "biographies" && recipe.heldOutForm;
+}
+
+FactRecallSummary summarise(const eval::FactRecall &recall, bool reportHeldOutForm)
 {
     FactRecallSummary summary;
     summary.facts = recall.facts;
@@ -35,7 +41,7 @@ FactRecallSummary summarise(const eval::FactRecall &recall, bool heldOutFormAppl
     summary.paraphrasesRecalled = recall.paraphrasesRecalled;
     summary.canonicalRate = recall.canonicalRate();
     summary.paraphraseRate = recall.paraphraseRate();
-    if (heldOutFormApplies) {
+    if (reportHeldOutForm) {
         summary.heldOutFormPrompts = recall.heldOutForm;
         summary.heldOutFormRecalled = recall.heldOutFormRecalled;
         summary.heldOutFormRate = recall.heldOutFormRate();
@@ -250,8 +256,8 @@ Expected<TrainingSummary> trainWorldModel(const std::string &worldDir, const std
         if (report.cancelled)
             return summary; // nothing is written for a cancelled run
 
-        summary.recall = summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value()),
-                                   recipe.text == "biographies" && recipe.heldOutForm);
+        summary.recall =
+            summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value()), heldOutFormApplies(recipe));
         const Status written = world::writeDirectoryAtomically(outDir, [&](const std::string &dir) {
             try {
                 transformer.to(torch::kCPU, torch::kFloat32);
@@ -284,31 +290,42 @@ Expected<TrainingSummary> trainWorldModel(const std::string &worldDir, const std
     }
 }
 
+Expected<LoadedWorldModel> loadWorldModel(const std::string &modelDir, const std::string &worldDir)
+{
+    auto world = world::loadWorld(worldDir.empty() ? modelDir : worldDir);
+    if (!world)
+        return Status::failure(world.message() +
+                               (worldDir.empty() ? " (the model folder holds no world; pass --world DIR)" : ""));
+    LoadedWorldModel loaded;
+    loaded.world = std::move(world.value());
+    loaded.tokenizer = model::loadTokenizer(modelDir);
+    loaded.transformer = std::make_unique<model::Transformer>(model::loadModelConfig(modelDir),
+                                                              model::loadStateDict(modelDir, torch::kFloat32));
+    return loaded;
+}
+
 Expected<FactRecallSummary> evaluateFacts(const std::string &modelDir, const std::string &worldDir, long long limit,
                                           const ProgressFn &progress)
 {
     try {
-        const std::string worldFolder = worldDir.empty() ? modelDir : worldDir;
-        auto world = world::loadWorld(worldFolder);
-        if (!world)
-            return Status::failure(world.message() +
-                                   (worldDir.empty() ? " (the model folder holds no world; pass --world DIR)" : ""));
-        const auto tokenizer = model::loadTokenizer(modelDir);
-        const model::Transformer transformer(model::loadModelConfig(modelDir),
-                                             model::loadStateDict(modelDir, torch::kFloat32));
+        auto loaded = loadWorldModel(modelDir, worldDir);
+        if (!loaded)
+            return loaded.status();
         // The held-out form counts only for a model whose recipe held it out,
         // and only on the world it was trained on.
-        bool heldOutFormApplies = false;
+        bool applies = false;
         if (worldDir.empty()) {
             std::ifstream recipeFile(fs::path(modelDir) / "recipe.json");
             std::stringstream recipeText;
             recipeText << recipeFile.rdbuf();
             const auto recipe = WorldModelRecipe::fromJson(recipeText.str());
-            heldOutFormApplies = recipeFile.is_open() && recipe && recipe->text == "biographies" && recipe->heldOutForm;
+            applies = recipeFile.is_open() && recipe && heldOutFormApplies(recipe.value());
         }
         torch::NoGradGuard noGrad;
-        return summarise(eval::evaluateFactRecall(transformer, *tokenizer, world.value(), 128, limit, progress),
-                         heldOutFormApplies);
+        const LoadedWorldModel &model = loaded.value();
+        return summarise(
+            eval::evaluateFactRecall(*model.transformer, *model.tokenizer, model.world, 128, limit, progress),
+            applies);
     } catch (const std::exception &e) {
         return Status::failure("cannot evaluate '" + modelDir + "': " + e.what());
     }
