@@ -36,6 +36,7 @@ const char *const kEditNotes =
 // The command line of `oedit edit`, as parsed.
 struct EditArguments {
     std::string model, method, subject, prompt, target, trueTarget, hparams, statsText, device, dtype, db, run;
+    bool allowNonFinite = false;
     bool json = false;
 };
 
@@ -168,10 +169,12 @@ int runEdit(const EditArguments &args)
         options.device = args.device;
     if (!args.dtype.empty())
         options.dtype = args.dtype;
+    options.allowNonFiniteWeights = args.allowNonFinite;
     if (const Status opened = engine.openModel(directory, options); !opened) {
         std::cerr << "oedit edit: " << opened.message() << "\n";
         return 1;
     }
+    printModelWarnings(engine, "edit");
 
     // With a ledger the session is attached to it: the edit is appended as it
     // is made (a new "manual" run, or the next step of --run on top of its
@@ -268,6 +271,9 @@ void addEdit(Commands &commands)
     command->add_flag("--json", args->json, "print the outcome as JSON");
     command->add_option("--device", args->device, "cpu, cuda or cuda:N (default cpu)")->type_name("DEVICE");
     command->add_option("--dtype", args->dtype, "float32, bfloat16 or float16 (default float32)")->type_name("DTYPE");
+    command->add_flag("--allow-nonfinite", args->allowNonFinite,
+                      "open a model whose weights hold NaN or infinities (refused otherwise); edits whose result is "
+                      "not finite are still refused");
     command
         ->add_option("--db", args->db,
                      "also record the edit in this ledger: a new run of data set 'manual', or with --run the next step")

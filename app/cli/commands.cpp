@@ -38,6 +38,12 @@ std::string modelOrDefault(const std::string &given, const char *command)
     return modelDir;
 }
 
+void printModelWarnings(const Engine &engine, const char *command)
+{
+    for (const auto &warning : engine.modelInfo().warnings)
+        std::cerr << "oedit " << command << ": warning: " << warning << "\n";
+}
+
 void printJsonWithModel(const std::string &summaryJson, const std::string &modelDir)
 {
     auto json = nlohmann::json::parse(summaryJson);
@@ -103,10 +109,13 @@ struct ModelArguments {
     std::string directory; // empty: the embedded default model
     std::string device = "cpu";
     std::string dtype = "float32";
+    bool allowNonFinite = false;
 };
 
 void addModelOptions(CLI::App &command, ModelArguments &model)
 {
+    command.add_flag("--allow-nonfinite", model.allowNonFinite,
+                     "open a model whose weights hold NaN or infinities (refused otherwise), with a warning");
     command.add_option("--model", model.directory, "a Hugging Face model folder (default: the embedded model)")
         ->type_name("DIR");
     command.add_option("--device", model.device, "cpu, cuda or cuda:N (default cpu)")->type_name("DEVICE");
@@ -128,9 +137,12 @@ bool openModel(Engine &engine, const ModelArguments &model, const char *command)
     OpenOptions options;
     options.device = model.device;
     options.dtype = model.dtype;
+    options.allowNonFiniteWeights = model.allowNonFinite;
     const Status opened = engine.openModel(directory, options);
     if (!opened)
         std::cerr << "oedit " << command << ": " << opened.message() << "\n";
+    else
+        printModelWarnings(engine, command);
     return opened.ok();
 }
 
@@ -140,7 +152,7 @@ nlohmann::json toJson(const ModelInfo &info)
             {"device", info.device},       {"dtype", info.dtype},           {"layers", info.layers},
             {"hidden", info.hidden},       {"heads", info.heads},           {"kv_heads", info.kvHeads},
             {"intermediate", info.intermediate}, {"vocab_size", info.vocabSize}, {"max_positions", info.maxPositions},
-            {"parameters", info.parameters}, {"tokenizer", info.tokenizer}};
+            {"parameters", info.parameters}, {"tokenizer", info.tokenizer}, {"warnings", info.warnings}};
 }
 
 int runInfo(const ModelArguments &arguments, bool json)

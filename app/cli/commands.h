@@ -18,6 +18,10 @@
 #include <utility>
 #include <vector>
 
+namespace oedit {
+class Engine;
+}
+
 namespace oedit::cli {
 
 // What a subcommand does once its arguments are parsed; returns the exit code.
@@ -63,6 +67,8 @@ void addExport(Commands &commands);      // cmd_run.cpp
 // The model folder a command works on: `given`, else the embedded default
 // model's; empty (with a message naming `command` on stderr) when neither.
 std::string modelOrDefault(const std::string &given, const char *command);
+// Prints what the open model's load let through (ModelInfo::warnings) on stderr.
+void printModelWarnings(const Engine &engine, const char *command);
 // Prints a facade summary's JSON with the model folder it came from added.
 void printJsonWithModel(const std::string &summaryJson, const std::string &modelDir);
 

@@ -147,7 +147,9 @@ namespace {
 // before it allocates, where a pickle-based archive would not.
 constexpr const char *kCachedName = "statistic";
 
-// Loads `path` into `out` when it exists; false otherwise (a damaged file is recomputed).
+// Loads `path` into `out` when it exists; false otherwise. A damaged file,
+// or one holding NaN or infinities (statistics of a broken model, or a flipped
+// bit), is recomputed and overwritten rather than trusted.
 bool loadCached(const fs::path &path, torch::Tensor &out)
 {
     std::error_code ec;
@@ -156,10 +158,20 @@ bool loadCached(const fs::path &path, torch::Tensor &out)
     try {
         const model::SafetensorsFile file(path.string());
         out = file.tensor(kCachedName).clone();
-        return out.defined();
+        return out.defined() && torch::isfinite(out).all().item<bool>();
     } catch (const std::exception &) {
         return false;
     }
+}
+
+// Statistics of a model whose activations overflow (or whose weights were
+// opened despite NaNs) would poison every later edit and the cache.
+void requireFiniteStatistic(const torch::Tensor &statistic, const char *what, int64_t layer)
+{
+    if (!torch::isfinite(statistic).all().item<bool>())
+        throw EditError(std::string("the ") + what + " of layer " + std::to_string(layer) +
+                        " is not finite: the model's activations hold NaN or infinities on the statistics text "
+                        "(check the weights with `oedit info`); nothing was cached or changed");
 }
 
 void saveCached(const fs::path &path, const torch::Tensor &tensor)
@@ -228,6 +240,7 @@ const torch::Tensor &EditContext::secondMoment(const model::Transformer &model, 
         if (tokens == 0)
             throw EditError("the statistics text has no passage of two or more tokens");
         C = sum / static_cast<double>(tokens);
+        requireFiniteStatistic(C, "second moment C", layer);
         saveCached(file, C);
         ++m_computed;
     }
@@ -298,6 +311,7 @@ const torch::Tensor &EditContext::implicitGram(const model::Transformer &model, 
                 !m_options.progress(static_cast<long long>(end), static_cast<long long>(passages.size())))
                 throw EditCancelled();
         }
+        requireFiniteStatistic(M, "implicit-knowledge Gram matrix", layer);
         saveCached(file, M);
         ++m_computed;
     }

@@ -264,6 +264,49 @@ double targetProbability(const model::Transformer &model, const model::Tokenizer
     return std::exp(scores.at(0).meanLogProb());
 }
 
+namespace {
+bool finite(const torch::Tensor &t)
+{
+    return !t.defined() || torch::isfinite(t).all().item<bool>();
+}
+} // namespace
+
+void requireFiniteResult(const EditResult &result)
+{
+    const std::string edit = "the edit '" + filledPrompt(result.request.prompt, result.request.subject) + "' -> '" +
+                             result.request.targetNew + "' was refused: ";
+    const auto &loss = result.diagnostics.lossCurve;
+    for (size_t i = 0; i < loss.size(); ++i)
+        if (!std::isfinite(loss[i]))
+            throw EditError(edit + "the value optimisation diverged (its loss is not finite at iteration " +
+                            std::to_string(i + 1) + "); " +
+                            (i == 0 ? "the model's outputs are not finite even before the update: check its weights "
+                                      "with `oedit info`"
+                                    : "lower the learning rate (v_lr)") +
+                            ". Nothing was changed");
+    for (const auto &[layer, keys] : result.keys)
+        if (!finite(keys))
+            throw EditError(edit + "the keys at layer " + std::to_string(layer) +
+                            " are not finite (the model's activations overflow at the subject). Nothing was changed");
+    for (const auto &update : result.layers)
+        if (!finite(update.right) || !finite(update.left) || !finite(update.dense))
+            throw EditError(edit + "the closed-form update of layer " + std::to_string(update.layer) +
+                            " holds NaN or infinite values (the layer's statistics may be singular or not finite: "
+                            "raise mom2_update_weight or recompute them). Nothing was changed");
+}
+
+void requireFiniteOutputs(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                          const EditRequest &request)
+{
+    torch::NoGradGuard noGrad;
+    const auto prompt = tokenizePrompt(tokenizer, request.prompt, request.subject);
+    const double p = targetProbability(model, tokenizer, prompt.ids, request.targetNew);
+    if (!std::isfinite(p))
+        throw EditError("the edit '" + filledPrompt(request.prompt, request.subject) + "' -> '" + request.targetNew +
+                        "' was refused: with its update the model's outputs are not finite (the weights overflow). "
+                        "Nothing was recorded");
+}
+
 void validateRequest(const model::Transformer &model, const model::Tokenizer &tokenizer, const EditRequest &request,
                      bool refuseSatisfied)
 {

@@ -305,6 +305,16 @@ std::string filledPrompt(const std::string &prompt, const std::string &subject);
 double targetProbability(const model::Transformer &model, const model::Tokenizer &tokenizer,
                          const std::vector<int64_t> &promptIds, const std::string &target);
 
+// Refuses (EditError) an edit whose result holds a NaN or an infinity before
+// it touches the model or the ledger, naming the step that produced it: the
+// value optimisation (its loss), the keys, or the closed-form update of a layer.
+void requireFiniteResult(const EditResult &result);
+// Refuses (EditError) an edit already added to `model` whose outputs on the
+// request's prompt are not finite (the update overflowed the weights); the
+// caller takes the edit out again before anything is recorded.
+void requireFiniteOutputs(const model::Transformer &model, const model::Tokenizer &tokenizer,
+                          const EditRequest &request);
+
 // Checks a request against the model before anything changes: subject in the
 // prompt, non-empty target, target different from the model's current greedy
 // continuation (unless `refuseSatisfied` is false) and from targetTrue.

@@ -103,7 +103,9 @@ Status Engine::openModel(const std::string &directory, const OpenOptions &option
         if (const Status files = model::checkCheckpointDir(directory); !files)
             return files;
 
-        auto loaded = run::loadModel(directory, device.value(), dtype.value());
+        auto loaded = run::loadModel(directory, device.value(), dtype.value(),
+                                     options.allowNonFiniteWeights ? model::NonFiniteWeights::Warn
+                                                                   : model::NonFiniteWeights::Refuse);
         // A new model starts a new session; the old one's ledger rows stay.
         d->session.reset();
         d->open = std::move(loaded);
@@ -142,6 +144,7 @@ ModelInfo Engine::modelInfo() const
     info.maxPositions = static_cast<int>(config.maxPositions);
     info.parameters = d->model()->parameterCount();
     info.tokenizer = d->tokenizer() ? d->tokenizer()->description() : "none";
+    info.warnings = d->open->warnings;
     return info;
 }
 

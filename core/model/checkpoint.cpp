@@ -186,7 +186,25 @@ Status checkCheckpointDir(const std::string &dir)
     }
 }
 
-StateDict loadStateDict(const std::string &dir, torch::ScalarType dtype)
+std::vector<std::string> nonFiniteTensors(const StateDict &state)
+{
+    std::vector<std::string> found;
+    for (const auto &[name, tensor] : state) {
+        if (!tensor.defined() || !tensor.is_floating_point())
+            continue;
+        if (torch::isfinite(tensor).all().item<bool>())
+            continue;
+        const int64_t nan = torch::isnan(tensor).sum().item<int64_t>();
+        const int64_t infinite = torch::isinf(tensor).sum().item<int64_t>();
+        found.push_back("\"" + name + "\": " + std::to_string(nan) + " NaN and " + std::to_string(infinite) +
+                        " infinite of " + std::to_string(tensor.numel()) + " values");
+    }
+    std::sort(found.begin(), found.end());
+    return found;
+}
+
+StateDict loadStateDict(const std::string &dir, torch::ScalarType dtype, NonFiniteWeights nonFinite,
+                        std::vector<std::string> *warnings)
 {
     requireFloating(dtype, "loadStateDict");
     const CheckpointFiles files = locateCheckpoint(dir);
@@ -217,6 +235,16 @@ StateDict loadStateDict(const std::string &dir, torch::ScalarType dtype)
             throw CheckpointError(files.indexPath + " places the tensor \"" + name + "\" in " + shard +
                                   ", but that shard has no such tensor; the download is incomplete or mixed: "
                                   "download the model again");
+    const auto bad = nonFiniteTensors(state);
+    if (!bad.empty() && nonFinite == NonFiniteWeights::Refuse)
+        throw CheckpointError(
+            dir + ": the tensor " + bad.front() +
+            (bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more tensor(s))" : std::string()) +
+            "; weights that are not numbers make every output and every edit NaN: download the model again, "
+            "or open it with `oedit ... --allow-nonfinite` to inspect it");
+    if (warnings)
+        for (const auto &line : bad)
+            warnings->push_back("the tensor " + line);
     return state;
 }
 

@@ -54,7 +54,22 @@ Status checkCheckpointDir(const std::string &dir);
 // tensors the index assigns to it (a tensor missing from its shard, present in
 // another shard, or not listed at all is an error). Memory: the result, plus
 // one tensor copy at a time; shard files are memory-mapped, not read whole.
-StateDict loadStateDict(const std::string &dir, torch::ScalarType dtype = torch::kFloat32);
+//
+// Weights that are not numbers (NaN, +-Inf) are refused by default: the
+// CheckpointError names the first such tensor and how many values are bad,
+// since an edit on such a model would only write NaNs into the ledger. With
+// NonFiniteWeights::Warn the folder opens anyway (to inspect a damaged
+// checkpoint) and `warnings`, when given, receives one line per bad tensor.
+// The check is one pass over each floating tensor after the dtype conversion
+// (a float32 value too large for bfloat16 becomes infinite there).
+enum class NonFiniteWeights { Refuse, Warn };
+StateDict loadStateDict(const std::string &dir, torch::ScalarType dtype = torch::kFloat32,
+                        NonFiniteWeights nonFinite = NonFiniteWeights::Refuse,
+                        std::vector<std::string> *warnings = nullptr);
+
+// The floating tensors of `state` that hold a NaN or an infinity, sorted by
+// name, each as `"name": N NaN and M infinite of T values`.
+std::vector<std::string> nonFiniteTensors(const StateDict &state);
 
 // Writes dir/config.json (toJson(config) with torch_dtype set from `dtype`) and
 // dir/model.safetensors (floating tensors converted to `dtype`, others as they

@@ -49,23 +49,27 @@ store::RunSpec manualRunSpec(LoadedModel &model, const edit::EditResult &first, 
 
 int64_t EditSession::commit(edit::EditResult result)
 {
+    // Nothing non-finite reaches the weights or the ledger.
+    edit::requireFiniteResult(result);
     auto &ctx = context(m_statisticsText);
     ctx.recordApplied(result);
     m_weights.add(*m_model.model, result);
     int64_t ledgerId = 0;
-    if (m_ledger) {
-        try {
+    try {
+        if (m_model.tokenizer)
+            edit::requireFiniteOutputs(*m_model.model, *m_model.tokenizer, result.request);
+        if (m_ledger) {
             if (m_runId == 0) {
                 m_runId = m_ledger->createRun(manualRunSpec(m_model, result, m_statisticsText));
                 // Finished: a manual run is never resumed, and can be rolled back.
                 m_ledger->setRunStatus(m_runId, "finished");
             }
             ledgerId = run::appendEdit(*m_ledger, m_runId, result);
-        } catch (...) {
-            ctx.recordUnapplied(result);
-            m_weights.subtract(*m_model.model, result);
-            throw;
         }
+    } catch (...) {
+        ctx.recordUnapplied(result);
+        m_weights.subtract(*m_model.model, result);
+        throw;
     }
     m_applied.push_back(std::move(result));
     m_ledgerIds.push_back(ledgerId);

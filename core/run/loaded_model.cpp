@@ -55,12 +55,13 @@ edit::ContextOptions LoadedModel::contextOptions(std::function<bool()> unedited)
     return options;
 }
 
-std::unique_ptr<LoadedModel> loadModel(const std::string &directory, torch::Device device, torch::ScalarType dtype)
+std::unique_ptr<LoadedModel> loadModel(const std::string &directory, torch::Device device, torch::ScalarType dtype,
+                                       model::NonFiniteWeights nonFinite)
 {
     auto loaded = std::make_unique<LoadedModel>();
     loaded->dir = directory;
-    loaded->model = std::make_unique<model::Transformer>(model::loadModelConfig(directory),
-                                                         model::loadStateDict(directory, dtype));
+    loaded->model = std::make_unique<model::Transformer>(
+        model::loadModelConfig(directory), model::loadStateDict(directory, dtype, nonFinite, &loaded->warnings));
     loaded->model->to(device, dtype);
     try {
         loaded->tokenizer = model::loadTokenizer(directory);

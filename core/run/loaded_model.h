@@ -11,6 +11,7 @@
 #pragma once
 
 #include "edit/editor.h"
+#include "model/checkpoint.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "oedit/world.h"
@@ -29,6 +30,7 @@ public:
     std::unique_ptr<model::Transformer> model;
     std::unique_ptr<model::Tokenizer> tokenizer; // null when the folder has none
     BaseWeights base;                            // every layer's MLP output weights as loaded
+    std::vector<std::string> warnings;           // what was wrong but let through (non-finite weights)
     // Statistics computed for this model, shared by every context made on it.
     std::shared_ptr<std::map<std::string, torch::Tensor>> statistics =
         std::make_shared<std::map<std::string, torch::Tensor>>();
@@ -56,8 +58,10 @@ private:
 };
 
 // Loads a Hugging Face style folder on `device` in `dtype`. A folder without
-// a tokenizer still loads (tokenizer null).
+// a tokenizer still loads (tokenizer null). Non-finite weights are refused
+// unless `nonFinite` is Warn (then they are listed in `warnings`).
 std::unique_ptr<LoadedModel> loadModel(const std::string &directory, torch::Device device = torch::kCPU,
-                                       torch::ScalarType dtype = torch::kFloat32);
+                                       torch::ScalarType dtype = torch::kFloat32,
+                                       model::NonFiniteWeights nonFinite = model::NonFiniteWeights::Refuse);
 
 } // namespace oedit::run

@@ -234,9 +234,19 @@ RunnerResult loop(store::Ledger &ledger, int64_t runId, Session &s, const Runner
         const auto &request = plan[static_cast<size_t>(step)];
         try {
             const auto edit = s.method->edit(s.model, s.tokenizer, request, *s.context);
+            // Nothing non-finite reaches the weights or the ledger: the run
+            // stops at this step as failed, resumable from the one before.
+            edit::requireFiniteResult(edit);
             s.context->recordApplied(edit);
             s.weights.add(s.model, edit);
-            run::appendEdit(ledger, runId, edit);
+            try {
+                edit::requireFiniteOutputs(s.model, s.tokenizer, request);
+                run::appendEdit(ledger, runId, edit);
+            } catch (...) {
+                s.context->recordUnapplied(edit);
+                s.weights.subtract(s.model, edit);
+                throw;
+            }
         } catch (const edit::EditCancelled &) {
             status = "cancelled";
             break;

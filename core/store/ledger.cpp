@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -180,7 +181,26 @@ void bindOptional(Statement &statement, int index, const std::optional<int64_t> 
 
 // --- tensors as BLOBs -------------------------------------------------------
 
-// Checks a stored tensor's bytes against its dtype and shape.
+// The index of the first NaN or infinite element of `t`, or -1.
+int64_t firstNonFinite(const StoredTensor &t)
+{
+    const int64_t n = t.count();
+    for (int64_t i = 0; i < n; ++i) {
+        double value = 0;
+        if (t.dtype == "f64") {
+            std::memcpy(&value, t.bytes.data() + i * 8, 8);
+        } else {
+            float single = 0;
+            std::memcpy(&single, t.bytes.data() + i * 4, 4);
+            value = single;
+        }
+        if (!std::isfinite(value))
+            return i;
+    }
+    return -1;
+}
+
+// Checks a stored tensor's bytes against its dtype and shape, and its values.
 void checkTensor(const StoredTensor &t, size_t dimensions, const std::string &where)
 {
     if (t.dtype != "f32" && t.dtype != "f64")
@@ -195,6 +215,14 @@ void checkTensor(const StoredTensor &t, size_t dimensions, const std::string &wh
         throw LedgerError(where + " holds " + std::to_string(t.bytes.size()) + " bytes but its shape needs " +
                           std::to_string(static_cast<size_t>(t.count()) * t.elementSize()) +
                           ": the ledger is damaged (run `PRAGMA integrity_check`, or restore a copy)");
+    // An update that is not a number would turn every weight it touches into
+    // NaN: refused on the way in, and reported on the way out.
+    const int64_t bad = firstNonFinite(t);
+    if (bad >= 0)
+        throw LedgerError(where + " holds a value that is not a number (NaN or infinite) at element " +
+                          std::to_string(bad) +
+                          ": such an update would make the model's outputs NaN; it was not written, or this ledger "
+                          "is damaged (restore a copy, or roll the edit back)");
 }
 
 StoredTensor readTensor(std::vector<uint8_t> bytes, const std::string &dtype, std::vector<int64_t> shape,

@@ -47,11 +47,18 @@ struct ModelInfo {
     int maxPositions = 0;
     long long parameters = 0;
     std::string tokenizer; // what tokenizer was loaded, or "none"
+    // What is wrong with the weights but was let through on request
+    // (OpenOptions::allowNonFiniteWeights): one line per tensor.
+    std::vector<std::string> warnings;
 };
 
 struct OpenOptions {
     std::string device = "cpu";   // "cpu" or "cuda" / "cuda:N"
     std::string dtype = "float32"; // float16/bfloat16 are for CUDA
+    // Open a checkpoint whose weights hold NaN or infinities (refused by
+    // default) to inspect it; ModelInfo::warnings then names the tensors, and
+    // edits on it are still refused when their result is not finite.
+    bool allowNonFiniteWeights = false;
 };
 
 struct TokenProbability {
