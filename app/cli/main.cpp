@@ -5,6 +5,7 @@
 
 #include "oedit/engine.h"
 
+#include <csignal>
 #include <iostream>
 #include <string>
 
@@ -48,6 +49,10 @@ void printUsageError(const CLI::App &tool, const CLI::ParseError &error)
 
 int main(int argc, char **argv)
 {
+    // A file that outgrows the user's size limit (ulimit -f) must fail its
+    // write with EFBIG, reported like a full disk, rather than kill the tool
+    // in the middle of a run.
+    signal(SIGXFSZ, SIG_IGN);
     CLI::App tool("oedit: sequential knowledge editing of language models, for scripts.", "oedit");
     // Every option: the last of repeated ones counts; help in one layout.
     tool.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -9,6 +9,7 @@
 #include <QSettings>
 #include <QTemporaryDir>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
@@ -28,6 +29,9 @@ bool wantsPlot(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    // Writes past the user's file size limit fail with a message (like a
+    // full disk) instead of killing the workbench.
+    signal(SIGXFSZ, SIG_IGN);
     // Plots are drawn into images, never shown: the offscreen platform needs
     // no display, so --plot works on servers and in CI. A platform the caller
     // chose is kept.

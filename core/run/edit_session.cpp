@@ -60,9 +60,11 @@ int64_t EditSession::commit(edit::EditResult result)
             edit::requireFiniteOutputs(*m_model.model, *m_model.tokenizer, result.request);
         if (m_ledger) {
             if (m_runId == 0) {
-                m_runId = m_ledger->createRun(manualRunSpec(m_model, result, m_statisticsText));
+                const auto created = m_ledger->createRun(manualRunSpec(m_model, result, m_statisticsText));
                 // Finished: a manual run is never resumed, and can be rolled back.
-                m_ledger->setRunStatus(m_runId, "finished");
+                m_ledger->setRunStatus(created, "finished");
+                m_lease = std::make_unique<store::RunLease>(*m_ledger, created);
+                m_runId = created;
             }
             ledgerId = run::appendEdit(*m_ledger, m_runId, result);
         }
@@ -163,6 +165,8 @@ void EditSession::attach(const std::string &db, int64_t runId)
                                  "' does not exist");
     if (runId != 0 && !fs::is_regular_file(db, ec))
         throw store::LedgerError("the ledger '" + db + "' does not exist (leave out the run to start a new one)");
+    if (isAttachedRun(db, runId))
+        m_lease.reset(); // attached again to the same run: its lease is taken anew below
     auto ledger = std::make_unique<store::Ledger>(db);
     if (runId == 0) {
         // A new run: the edits already made go into it, so the run and the
@@ -176,6 +180,9 @@ void EditSession::attach(const std::string &db, int64_t runId)
             ledger->setRunStatus(created, "finished");
         }
         m_ledgerIds = ids.empty() ? std::vector<int64_t>(m_applied.size(), 0) : ids;
+        m_lease.reset();
+        if (created != 0)
+            m_lease = std::make_unique<store::RunLease>(*ledger, created);
         m_ledger = std::move(ledger);
         m_db = db;
         m_runId = created;
@@ -190,6 +197,8 @@ void EditSession::attach(const std::string &db, int64_t runId)
     if (info.status == "running")
         throw store::LedgerError("run " + std::to_string(runId) +
                                  " is marked running (in progress, or killed: resume it first)");
+    // Before anything is read: another window or process may be continuing it.
+    auto lease = std::make_unique<store::RunLease>(*ledger, runId);
     std::vector<edit::EditResult> results;
     std::vector<int64_t> ids;
     for (const auto &row : ledger->activeEdits(runId)) {
@@ -201,13 +210,16 @@ void EditSession::attach(const std::string &db, int64_t runId)
     for (const auto &row : ledger->listEdits(runId))
         context->reserveIdsUpTo(row.resultId);
     putOn(std::move(results), std::move(ids), std::move(context), text);
+    m_lease.reset(); // the previous run's, on the previous ledger
     m_ledger = std::move(ledger);
+    m_lease = std::move(lease);
     m_db = db;
     m_runId = runId;
 }
 
 void EditSession::detach()
 {
+    m_lease.reset();
     m_ledger.reset();
     m_db.clear();
     m_runId = 0;

@@ -103,6 +103,8 @@ private:
     std::string m_db;
     int64_t m_runId = 0;
     std::unique_ptr<store::Ledger> m_ledger;
+    // While attached to a run: no other process continues it (released first).
+    std::unique_ptr<store::RunLease> m_lease;
 };
 
 } // namespace oedit::run

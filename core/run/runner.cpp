@@ -300,11 +300,14 @@ RunnerResult startRun(store::Ledger &ledger, LoadedModel &model, const RunnerOpt
                     {"label", options.label},
                     {"plan", planJson}};
     const auto runId = ledger.createRun(spec);
+    const store::RunLease lease(ledger, runId);
     return loop(ledger, runId, *session, callbacks);
 }
 
 RunnerResult resumeRun(store::Ledger &ledger, LoadedModel &model, int64_t runId, const RunnerCallbacks &callbacks)
 {
+    // First: a run another process is still continuing is not resumed twice.
+    const store::RunLease lease(ledger, runId);
     const auto info = ledger.run(runId);
     if (info.status == "finished")
         throw store::LedgerError("run " + std::to_string(runId) + " is finished: nothing to resume");

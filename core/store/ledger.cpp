@@ -6,7 +6,11 @@
 
 #include <sqlite3.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -116,9 +120,17 @@ const Migration kMigrations[] = {
      "  edit INTEGER NOT NULL REFERENCES edits(id),"
      "  active INTEGER NOT NULL CHECK (active IN (0, 1)),"
      "  PRIMARY KEY (event, edit));"},
+    {3, "run leases: one writer continues a run at a time",
+     "CREATE TABLE run_leases ("
+     "  run INTEGER PRIMARY KEY REFERENCES runs(id),"
+     "  host TEXT NOT NULL,"
+     "  pid INTEGER NOT NULL,"
+     "  process_start TEXT NOT NULL,"
+     "  since TEXT NOT NULL DEFAULT " OEDIT_NOW ","
+     "  heartbeat TEXT NOT NULL DEFAULT " OEDIT_NOW ");"},
 };
 
-constexpr int kCurrentVersion = 2;
+constexpr int kCurrentVersion = 3;
 
 void applyMigrations(Database &db, int from, int to)
 {
@@ -140,6 +152,11 @@ void applyMigrations(Database &db, int from, int to)
     const std::string text = error.what();
     if (text.find("database is locked") != std::string::npos || text.find("database is busy") != std::string::npos)
         message += " (another process is writing to this ledger; wait for it to finish or use another file)";
+    else if (text.find("disk is full") != std::string::npos || text.find("disk I/O error") != std::string::npos)
+        message += " (the disk is full or failed: the change was rolled back and the ledger is as it was; free "
+                   "space, then go on: `oedit run --resume` continues a run from its last complete step)";
+    else if (text.find("attempt to write a readonly database") != std::string::npos)
+        message += " (the ledger is read-only here: nothing was changed)";
     else if (text.find("not a database") != std::string::npos || text.find("malformed") != std::string::npos)
         message += " (the file is damaged or not an O-Edit ledger)";
     throw LedgerError(message);
@@ -177,6 +194,67 @@ void bindOptional(Statement &statement, int index, const std::optional<int64_t> 
         statement.bind(index, *value);
     else
         statement.bindNull(index);
+}
+
+// --- who writes --------------------------------------------------------------
+
+// A process as a lease records it: host, pid and the kernel's start time of
+// the pid (so a pid reused by another program after a crash is not taken
+// for the holder).
+struct ProcessIdentity {
+    std::string host;
+    int64_t pid = 0;
+    std::string start;
+};
+
+// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or
+// empty when the process does not exist or /proc is not there; "zombie" for
+// a process that has ended but was not yet reaped by its parent.
+std::string processStart(int64_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!stat || !std::getline(stat, line))
+        return {};
+    const auto close = line.rfind(')'); // the command name may hold spaces and parentheses
+    if (close == std::string::npos)
+        return {};
+    std::istringstream fields(line.substr(close + 1));
+    std::string field;
+    for (int index = 3; index <= 22 && fields >> field; ++index) {
+        if (index == 3 && (field == "Z" || field == "X"))
+            return "zombie";
+        if (index == 22)
+            return field;
+    }
+    return {};
+}
+
+const ProcessIdentity &thisProcess()
+{
+    static const ProcessIdentity identity = [] {
+        ProcessIdentity p;
+        char host[256] = {};
+        if (gethostname(host, sizeof host - 1) == 0)
+            p.host = host;
+        p.pid = static_cast<int64_t>(getpid());
+        p.start = processStart(p.pid);
+        return p;
+    }();
+    return identity;
+}
+
+// Whether the process a lease names still runs (on this host).
+bool processAlive(int64_t pid, const std::string &start)
+{
+    if (pid <= 0)
+        return false;
+    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM)
+        return false;
+    const std::string now = processStart(pid);
+    if (now == "zombie")
+        return false;
+    return start.empty() || now.empty() || now == start;
 }
 
 // --- tensors as BLOBs -------------------------------------------------------
@@ -298,19 +376,51 @@ void createSchemaForTest(Database &db, int version)
     transaction.commit();
 }
 
-Ledger::Ledger(const std::string &path) : m_path(path)
+Ledger::Ledger(const std::string &path, bool readOnly) : m_path(path)
 {
+    auto access = Database::Access::ReadWrite;
+    if (path != ":memory:") {
+        std::error_code ec;
+        const auto folder = fs::absolute(path, ec).parent_path().string();
+        const bool exists = fs::exists(path, ec);
+        if (readOnly) {
+            m_readOnlyReason = "it was opened read-only, for viewing";
+        } else if (exists && (::access(path.c_str(), W_OK) != 0 || ::access(folder.c_str(), W_OK) != 0)) {
+            m_readOnlyReason = ::access(path.c_str(), W_OK) != 0 ? "the file is not writable"
+                                                                  : "its folder is not writable";
+        }
+        if (!m_readOnlyReason.empty()) {
+            if (!exists)
+                throw LedgerError("ledger '" + path + "' does not exist (nothing to open read-only)");
+            access = Database::Access::ReadOnly;
+            // WAL readers need the -shm file; a folder that cannot hold one
+            // is read as an immutable file.
+            if (::access(folder.c_str(), W_OK) != 0 && !fs::exists(path + "-shm", ec))
+                access = Database::Access::Immutable;
+        }
+    }
     try {
-        m_db = std::make_unique<Database>(path);
+        m_db = std::make_unique<Database>(path, access);
     } catch (const SqliteError &error) {
         rethrow(path, "cannot open", error);
     }
-    guarded(m_path, "cannot open", [&] { migrate(); });
+    guarded(m_path, "cannot open", [&] { migrate(access != Database::Access::ReadWrite); });
 }
 
 Ledger::~Ledger() = default;
 
-void Ledger::migrate()
+void Ledger::requireWritable() const
+{
+    if (!m_readOnlyReason.empty())
+        throw LedgerError("ledger '" + m_path + "' is read-only here (" + m_readOnlyReason +
+                          "): nothing was changed. To change it, " +
+                          (m_readOnlyReason.find("newer") != std::string::npos
+                               ? std::string("use the newer version of O-Edit Workbench that wrote it")
+                               : std::string("copy it to a writable folder, or make the file and its folder "
+                                             "writable")));
+}
+
+void Ledger::migrate(bool readOnly)
 {
     auto readVersion = [&]() -> int {
         if (scalarInt(*m_db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") ==
@@ -328,18 +438,197 @@ void Ledger::migrate()
         throw LedgerError("'" + m_path + "' belongs to another application (SQLite application_id " +
                           std::to_string(applicationId) + "), not an O-Edit ledger");
     int version = readVersion();
-    if (version > kCurrentVersion)
-        throw LedgerError("ledger '" + m_path + "' has schema version " + std::to_string(version) +
-                          ", newer than this build of O-Edit Workbench reads (" + std::to_string(kCurrentVersion) +
-                          "): open it with a newer version; nothing was changed");
+    if (version > kCurrentVersion) {
+        // Never migrated down, never written: a newer build may have changed
+        // what the rows mean. Reading goes on with the columns this build knows.
+        m_readOnlyReason = "it has schema version " + std::to_string(version) +
+                           ", newer than this build of O-Edit Workbench writes (" + std::to_string(kCurrentVersion) +
+                           ")";
+        m_db->exec("PRAGMA query_only = ON");
+        return;
+    }
     if (version == kCurrentVersion)
         return;
+    if (readOnly) {
+        // Version 2 reads as it is (only the leases are missing); version 1
+        // lacks columns every read needs.
+        if (version < 2 && version > 0)
+            throw LedgerError("ledger '" + m_path + "' has the old schema version " + std::to_string(version) +
+                              " and " + m_readOnlyReason +
+                              ", so it cannot be brought up to date: copy it to a writable folder and open it there");
+        return;
+    }
+    // A copy of the old file first: a migration that a later build regrets
+    // can be undone by hand. VACUUM INTO writes a consistent snapshot (WAL
+    // included) and cannot run inside the transaction.
+    if (version > 0 && m_path != ":memory:") {
+        std::string backup = m_path + ".v" + std::to_string(version) + ".bak";
+        std::error_code ec;
+        for (int n = 1; fs::exists(backup, ec); ++n)
+            backup = m_path + ".v" + std::to_string(version) + "." + std::to_string(n) + ".bak";
+        Statement copy(*m_db, "VACUUM INTO ?");
+        copy.bind(1, backup);
+        copy.step();
+        m_backup = backup;
+    }
     // Re-read under the write lock: another process may have migrated meanwhile.
     Transaction transaction(*m_db);
     version = readVersion();
     if (version < kCurrentVersion) {
         applyMigrations(*m_db, version, kCurrentVersion);
         transaction.commit();
+    }
+}
+
+bool Ledger::hasLeaseTable()
+{
+    if (!m_hasLeases)
+        m_hasLeases =
+            scalarInt(*m_db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'run_leases'") > 0;
+    return *m_hasLeases;
+}
+
+namespace {
+
+struct LeaseRow {
+    LeaseHolder holder;
+    std::string processStart;
+    double idleMinutes = 0; // since the holder's last write to the run
+};
+
+std::optional<LeaseRow> readLease(Database &db, int64_t runId)
+{
+    Statement select(db, "SELECT host, pid, since, heartbeat, process_start, "
+                         "(julianday('now') - julianday(heartbeat)) * 1440.0 FROM run_leases WHERE run = ?");
+    select.bind(1, runId);
+    if (!select.step())
+        return std::nullopt;
+    LeaseRow row;
+    row.holder = {select.columnText(0), select.columnInt(1), select.columnText(2), select.columnText(3)};
+    row.processStart = select.columnText(4);
+    row.idleMinutes = select.columnDouble(5);
+    return row;
+}
+
+std::string describe(const LeaseHolder &holder)
+{
+    return "process " + std::to_string(holder.pid) + " on " + holder.host + " (since " + holder.since +
+           ", last write " + holder.heartbeat + ")";
+}
+
+// The holder of `runId`'s lease when it is another process that still runs
+// (`mine` tells when it is this one). A lease whose holder is gone, or
+// silent for too long on another host, is deleted here: taken over.
+std::optional<LeaseHolder> liveOtherHolder(Database &db, int64_t runId, bool &mine)
+{
+    mine = false;
+    const auto lease = readLease(db, runId);
+    if (!lease)
+        return std::nullopt;
+    const auto &me = thisProcess();
+    const auto &holder = lease->holder;
+    if (holder.host == me.host && holder.pid == me.pid && lease->processStart == me.start) {
+        mine = true;
+        return std::nullopt;
+    }
+    const bool alive = holder.host == me.host ? processAlive(holder.pid, lease->processStart)
+                                              : lease->idleMinutes < Ledger::kLeaseStaleMinutes;
+    if (alive)
+        return holder;
+    Statement drop(db, "DELETE FROM run_leases WHERE run = ?");
+    drop.bind(1, runId);
+    drop.step();
+    return std::nullopt;
+}
+
+} // namespace
+
+void Ledger::requireWriter(int64_t runId)
+{
+    if (!hasLeaseTable())
+        return;
+    bool mine = false;
+    Statement select(*m_db, "SELECT 1 FROM run_leases WHERE run = ?");
+    select.bind(1, runId);
+    if (!select.step())
+        return; // nobody continues the run: any writer may change it
+    if (const auto holder = liveOtherHolder(*m_db, runId, mine))
+        throw LedgerError("run " + std::to_string(runId) + " of ledger '" + m_path + "' is being continued by " +
+                          describe(*holder) + ": nothing was changed; wait for it to finish, or use another run");
+    if (mine) {
+        Statement renew(*m_db, "UPDATE run_leases SET heartbeat = " OEDIT_NOW " WHERE run = ?");
+        renew.bind(1, runId);
+        renew.step();
+    }
+}
+
+void Ledger::takeRunLease(int64_t runId)
+{
+    requireWritable();
+    guarded(m_path, "taking the run's lease", [&] {
+        Transaction transaction(*m_db);
+        requireRun(runId);
+        bool mine = false;
+        if (const auto holder = liveOtherHolder(*m_db, runId, mine))
+            throw LedgerError("run " + std::to_string(runId) + " of ledger '" + m_path + "' is being continued by " +
+                              describe(*holder) +
+                              ": two writers cannot continue one run; wait for it to finish, or start a new run");
+        if (mine)
+            throw LedgerError("run " + std::to_string(runId) + " of ledger '" + m_path +
+                              "' is already being continued in this process (another window, or the editing "
+                              "session): finish that first");
+        const auto &me = thisProcess();
+        Statement insert(*m_db, "INSERT INTO run_leases (run, host, pid, process_start) VALUES (?, ?, ?, ?)");
+        insert.bind(1, runId);
+        insert.bind(2, me.host);
+        insert.bind(3, me.pid);
+        insert.bind(4, me.start);
+        insert.step();
+        transaction.commit();
+    });
+}
+
+void Ledger::releaseRunLease(int64_t runId)
+{
+    if (readOnly() || !hasLeaseTable())
+        return;
+    guarded(m_path, "releasing the run's lease", [&] {
+        const auto &me = thisProcess();
+        Transaction transaction(*m_db);
+        Statement drop(*m_db, "DELETE FROM run_leases WHERE run = ? AND host = ? AND pid = ? AND process_start = ?");
+        drop.bind(1, runId);
+        drop.bind(2, me.host);
+        drop.bind(3, me.pid);
+        drop.bind(4, me.start);
+        drop.step();
+        transaction.commit();
+    });
+}
+
+std::optional<LeaseHolder> Ledger::runLease(int64_t runId)
+{
+    return guarded(m_path, "reading the run's lease", [&]() -> std::optional<LeaseHolder> {
+        if (!hasLeaseTable())
+            return std::nullopt;
+        const auto lease = readLease(*m_db, runId);
+        if (!lease)
+            return std::nullopt;
+        return lease->holder;
+    });
+}
+
+RunLease::RunLease(Ledger &ledger, int64_t runId) : m_ledger(ledger), m_run(runId)
+{
+    m_ledger.takeRunLease(runId);
+}
+
+RunLease::~RunLease()
+{
+    try {
+        m_ledger.releaseRunLease(m_run);
+    } catch (...) {
+        // A full disk or a lost file: the row stays, and the takeover rule
+        // frees it once this process has ended.
     }
 }
 
@@ -353,6 +642,7 @@ int64_t Ledger::createRun(const RunSpec &spec)
 {
     if (spec.method.empty())
         throw LedgerError("ledger '" + m_path + "': a run needs a method name");
+    requireWritable();
     return guarded(m_path, "creating a run", [&] {
         Transaction transaction(*m_db);
         std::optional<int64_t> model;
@@ -421,9 +711,11 @@ void Ledger::setRunStatus(int64_t runId, const std::string &status)
 {
     if (!validStatus(status))
         throw LedgerError("unknown run status '" + status + "' (created, running, cancelled, failed, finished)");
+    requireWritable();
     guarded(m_path, "setting a run's status", [&] {
         Transaction transaction(*m_db);
         requireRun(runId);
+        requireWriter(runId);
         Statement update(*m_db, "UPDATE runs SET status = ? WHERE id = ?");
         update.bind(1, status);
         update.bind(2, runId);
@@ -434,6 +726,7 @@ void Ledger::setRunStatus(int64_t runId, const std::string &status)
 
 int64_t Ledger::appendEdit(int64_t runId, const EditRecord &record)
 {
+    requireWritable();
     return guarded(m_path, "appending an edit", [&] {
         const std::string edit = "edit " + std::to_string(record.resultId);
         // Every row checked before the transaction starts writing.
@@ -459,6 +752,7 @@ int64_t Ledger::appendEdit(int64_t runId, const EditRecord &record)
             throw LedgerError(edit + " has no layer updates: nothing to record");
         Transaction transaction(*m_db);
         requireRun(runId);
+        requireWriter(runId);
         Statement next(*m_db, "SELECT COALESCE(MAX(step), 0) + 1 FROM edits WHERE run = ?");
         next.bind(1, runId);
         next.step();
@@ -635,9 +929,11 @@ void insertMetrics(Database &db, int64_t checkpointId, const std::vector<Metric>
 
 int64_t Ledger::recordCheckpoint(int64_t runId, int64_t step, const std::vector<Metric> &metrics)
 {
+    requireWritable();
     return guarded(m_path, "recording a checkpoint", [&] {
         Transaction transaction(*m_db);
         requireRun(runId);
+        requireWriter(runId);
         Statement insert(*m_db, "INSERT INTO checkpoints (run, step) VALUES (?, ?)");
         insert.bind(1, runId);
         insert.bind(2, step);
@@ -651,12 +947,14 @@ int64_t Ledger::recordCheckpoint(int64_t runId, int64_t step, const std::vector<
 
 void Ledger::addMetrics(int64_t checkpointId, const std::vector<Metric> &metrics)
 {
+    requireWritable();
     guarded(m_path, "adding metrics", [&] {
         Transaction transaction(*m_db);
-        Statement find(*m_db, "SELECT 1 FROM checkpoints WHERE id = ?");
+        Statement find(*m_db, "SELECT run FROM checkpoints WHERE id = ?");
         find.bind(1, checkpointId);
         if (!find.step())
             throw LedgerError("ledger '" + m_path + "' has no checkpoint " + std::to_string(checkpointId));
+        requireWriter(find.columnInt(0));
         insertMetrics(*m_db, checkpointId, metrics);
         transaction.commit();
     });
@@ -732,9 +1030,11 @@ RollbackEvent Ledger::recordRollback(int64_t runId, const std::string &kind, std
 
 RollbackEvent Ledger::revertToStep(int64_t runId, int64_t step)
 {
+    requireWritable();
     return guarded(m_path, "reverting", [&] {
         Transaction transaction(*m_db);
         requireRun(runId);
+        requireWriter(runId);
         if (step < 0)
             throw LedgerError("cannot revert run " + std::to_string(runId) + " to step " + std::to_string(step) +
                               ": steps start at 0 (the base model)");
@@ -755,9 +1055,11 @@ RollbackEvent Ledger::revertToStep(int64_t runId, int64_t step)
 
 RollbackEvent Ledger::removeEdit(int64_t runId, int64_t editId)
 {
+    requireWritable();
     return guarded(m_path, "removing an edit", [&] {
         Transaction transaction(*m_db);
         requireRun(runId);
+        requireWriter(runId);
         Statement select(*m_db, "SELECT run, active FROM edits WHERE id = ?");
         select.bind(1, editId);
         if (!select.step() || select.columnInt(0) != runId)
@@ -775,9 +1077,11 @@ RollbackEvent Ledger::removeEdit(int64_t runId, int64_t editId)
 
 RollbackEvent Ledger::undoRollback(int64_t eventId)
 {
+    requireWritable();
     return guarded(m_path, "undoing a rollback", [&] {
         Transaction transaction(*m_db);
         const auto event = rollbackEvent(eventId);
+        requireWriter(event.run);
         if (event.kind == "redo")
             throw LedgerError("event " + std::to_string(eventId) +
                               " is itself an undo; to take its edits out again, revert or remove them");

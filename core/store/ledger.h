@@ -156,6 +156,14 @@ struct RollbackEvent {
     std::vector<int64_t> activated;
 };
 
+// Who holds a run's lease: the process continuing the run (see RunLease).
+struct LeaseHolder {
+    std::string host;
+    int64_t pid = 0;
+    std::string since; // ISO 8601, UTC
+    std::string heartbeat; // the holder's last write to the run
+};
+
 struct IntegrityReport {
     bool ok = true;
     std::vector<std::string> problems; // empty when ok
@@ -166,16 +174,41 @@ public:
     // The schema this build writes. Older files are migrated on open.
     static int currentSchemaVersion();
 
-    // Opens or creates the ledger at `path` (":memory:" for tests), migrating
-    // an older schema in one transaction. Throws LedgerError for a file that
-    // is not an O-Edit ledger or is damaged, a newer schema, or a locked file.
-    explicit Ledger(const std::string &path);
+    // Opens or creates the ledger at `path` (":memory:" for tests). An older
+    // schema is migrated in one transaction, after a copy of the file is kept
+    // beside it (`<path>.v<N>.bak`). Throws LedgerError for a file that is not
+    // an O-Edit ledger or is damaged, or a locked file.
+    //
+    // Opened read-only, for viewing, and never written (readOnly() says why;
+    // every change throws LedgerError with that reason): on request
+    // (`readOnly`), when the file or its folder is not writable, and when the
+    // file has a newer schema than this build writes (it is never migrated
+    // down; columns this build does not know are ignored).
+    explicit Ledger(const std::string &path, bool readOnly = false);
     ~Ledger();
     Ledger(const Ledger &) = delete;
     Ledger &operator=(const Ledger &) = delete;
 
     const std::string &path() const { return m_path; }
     int schemaVersion();
+    // Empty when the ledger can be written; otherwise why it was opened read-only.
+    const std::string &readOnlyReason() const { return m_readOnlyReason; }
+    bool readOnly() const { return !m_readOnlyReason.empty(); }
+    // The backup copy made before this open migrated the file, or empty.
+    const std::string &migrationBackup() const { return m_backup; }
+
+    // Run leases: one writer continues a run at a time. takeRunLease records
+    // this process as the run's writer; from then on, until releaseRunLease
+    // (or the process ends), every change to the run through another process
+    // is refused with a message naming the holder. A lease whose holder is
+    // gone (same host, the process no longer exists) is taken over; a lease
+    // held from another host is taken over once its heartbeat (its holder's
+    // last write to the run) is older than kLeaseStaleMinutes. Throws
+    // LedgerError when a live writer holds it, or this process already does.
+    static constexpr int kLeaseStaleMinutes = 15;
+    void takeRunLease(int64_t runId);
+    void releaseRunLease(int64_t runId); // no-op when this process does not hold it
+    std::optional<LeaseHolder> runLease(int64_t runId);
 
     int64_t createRun(const RunSpec &spec);
     RunInfo run(int64_t runId); // throws for an unknown id
@@ -224,7 +257,12 @@ public:
     Database &database() { return *m_db; }
 
 private:
-    void migrate();
+    void migrate(bool readOnly);
+    void requireWritable() const;
+    // Inside a write transaction: refuses a change to a run another live
+    // process holds the lease of, and renews this process's own heartbeat.
+    void requireWriter(int64_t runId);
+    bool hasLeaseTable();
     RollbackEvent recordRollback(int64_t runId, const std::string &kind, std::optional<int64_t> targetStep,
                                  std::optional<int64_t> targetEdit, std::optional<int64_t> targetEvent,
                                  const std::vector<int64_t> &deactivate, const std::vector<int64_t> &activate);
@@ -232,6 +270,24 @@ private:
 
     std::string m_path;
     std::unique_ptr<Database> m_db;
+    std::string m_readOnlyReason;
+    std::string m_backup;
+    std::optional<bool> m_hasLeases;
+};
+
+// Holds a run's lease for a scope (Ledger::takeRunLease, released by the
+// destructor; a release that fails, e.g. on a full disk, is left to the
+// takeover rule). The ledger must outlive it.
+class RunLease {
+public:
+    RunLease(Ledger &ledger, int64_t runId);
+    ~RunLease();
+    RunLease(const RunLease &) = delete;
+    RunLease &operator=(const RunLease &) = delete;
+
+private:
+    Ledger &m_ledger;
+    int64_t m_run;
 };
 
 // Schema steps, exposed for tests that build an older ledger: applies the

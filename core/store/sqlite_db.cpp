@@ -11,23 +11,54 @@ namespace {
 }
 } // namespace
 
-Database::Database(const std::string &path)
+namespace {
+// A file: URI for `path` with `query` (characters special in URIs escaped).
+std::string fileUri(const std::string &path, const std::string &query)
 {
-    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
-    if (sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr) != SQLITE_OK) {
+    std::string uri = "file:";
+    static const char *hex = "0123456789ABCDEF";
+    for (const unsigned char c : path) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7F) {
+            uri += '%';
+            uri += hex[c >> 4];
+            uri += hex[c & 15];
+        } else {
+            uri += static_cast<char>(c);
+        }
+    }
+    return uri + "?" + query;
+}
+} // namespace
+
+Database::Database(const std::string &path, Access access)
+{
+    int flags = SQLITE_OPEN_FULLMUTEX;
+    std::string name = path;
+    if (access == Access::ReadWrite) {
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    } else {
+        flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+        if (access == Access::Immutable)
+            name = fileUri(path, "immutable=1");
+    }
+    if (sqlite3_open_v2(name.c_str(), &m_db, flags, nullptr) != SQLITE_OK) {
         const std::string message = m_db ? sqlite3_errmsg(m_db) : "out of memory";
         sqlite3_close(m_db);
         m_db = nullptr;
         throw SqliteError("cannot open ledger '" + path + "': " + message +
                           " (check that the folder exists and is writable)");
     }
-    sqlite3_busy_timeout(m_db, 5000);
+    // Another writer's transaction (an edit, a checkpoint: milliseconds; a
+    // migration: seconds) is waited for this long before a call gives up.
+    sqlite3_busy_timeout(m_db, 30000);
     // The destructor does not run when the constructor throws: close the
     // connection here (a garbage or locked file fails these pragmas), or its
     // memory and file descriptor stay behind.
     try {
         exec("PRAGMA foreign_keys = ON");
-        if (path != ":memory:")
+        if (access != Access::ReadWrite)
+            exec("PRAGMA query_only = ON");
+        else if (path != ":memory:")
             exec("PRAGMA journal_mode = WAL");
     } catch (...) {
         sqlite3_close_v2(m_db);

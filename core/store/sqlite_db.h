@@ -22,9 +22,15 @@ public:
 
 class Database {
 public:
-    // Opens (creating if needed) the file at `path`, or an in-memory database
-    // for ":memory:". Turns on WAL journaling (files only) and foreign keys.
-    explicit Database(const std::string &path);
+    enum class Access {
+        ReadWrite, // creates the file if needed; WAL journaling (files only)
+        ReadOnly,  // never writes: SQLite refuses every change (query_only)
+        Immutable, // read-only, for a file in a folder that cannot hold the WAL's
+                   // -shm file; assumes nobody else changes the file meanwhile
+    };
+    // Opens the file at `path`, or an in-memory database for ":memory:".
+    // Turns on foreign keys, and WAL journaling for a file opened ReadWrite.
+    explicit Database(const std::string &path, Access access = Access::ReadWrite);
     ~Database();
     Database(const Database &) = delete;
     Database &operator=(const Database &) = delete;

@@ -129,9 +129,15 @@ private Q_SLOTS:
         QCOMPARE(first.session().runId, runId);
         QCOMPARE(first.editCount(), 4);
 
-        // A restart: a fresh engine attaches the run and holds the same weights.
+        // A restart: the first lets go of the run (one writer per run: a
+        // second engine cannot attach it while the first holds it), a fresh
+        // engine attaches it and holds the same weights.
         Engine second;
         QVERIFY(second.openModel(kModel).ok());
+        const auto refused = second.attachLedger(db, runId);
+        QVERIFY2(!refused.ok() && refused.message().find("already being continued") != std::string::npos,
+                 refused.message().c_str());
+        first.detachLedger();
         const auto attached = second.attachLedger(db, runId);
         QVERIFY2(attached.ok(), attached.message().c_str());
         QCOMPARE(second.editCount(), 4);

@@ -13,9 +13,16 @@
 // such points, steps drawn from 1..12, sorted), so each kill falls inside an
 // edit, an evaluation or a commit whatever the machine's speed.
 // OEDIT_CRASH_SEED=N repeats a sequence.
+//
+// A full disk, simulated with a file size limit (RLIMIT_FSIZE, SIGXFSZ
+// ignored: writes fail with EFBIG as they would with ENOSPC): the run stops
+// with a message, the ledger passes the same checks, and a resume once space
+// is back ends with the uninterrupted run's weights; an export into the full
+// disk leaves neither the folder nor a partial one behind.
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -25,6 +32,9 @@
 #include <QtTest>
 
 #include <sqlite3.h>
+
+#include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cmath>
@@ -198,6 +208,36 @@ bool readF32Tensors(const QString &path, std::map<QString, QVector<float>> &out,
     return true;
 }
 
+// The largest absolute difference between two exported checkpoints'
+// weights (infinite when they do not match in names or sizes).
+double largestDifference(const QString &expectedDir, const QString &actualDir, QString &worstName, QString &error)
+{
+    std::map<QString, QVector<float>> expected, actual;
+    if (!readF32Tensors(expectedDir + QStringLiteral("/model.safetensors"), expected, error) ||
+        !readF32Tensors(actualDir + QStringLiteral("/model.safetensors"), actual, error))
+        return INFINITY;
+    if (actual.size() != expected.size()) {
+        error = QStringLiteral("the exports hold different tensors");
+        return INFINITY;
+    }
+    double worst = 0.0;
+    for (const auto &[name, values] : expected) {
+        const auto found = actual.find(name);
+        if (found == actual.end() || found->second.size() != values.size()) {
+            error = QStringLiteral("the exports differ in ") + name;
+            return INFINITY;
+        }
+        for (int i = 0; i < values.size(); ++i) {
+            const double difference = std::fabs(double(found->second[i]) - double(values[i]));
+            if (!(difference <= worst)) { // also catches NaN
+                worst = std::isnan(difference) ? INFINITY : difference;
+                worstName = name;
+            }
+        }
+    }
+    return worst;
+}
+
 } // namespace
 
 class TestCrashResume : public QObject {
@@ -227,11 +267,18 @@ private:
         return {QStringLiteral("run"), QStringLiteral("--db"), db, QStringLiteral("--resume"), QStringLiteral("1")};
     }
 
-    // Runs oedit to the end; returns its exit code, output in `log`.
-    static int runToEnd(const QStringList &arguments, QString &log)
+    // Runs oedit to the end; returns its exit code, output in `log`. With
+    // `fileSizeLimit` > 0 no file it writes may grow past that many bytes.
+    static int runToEnd(const QStringList &arguments, QString &log, qint64 fileSizeLimit = 0)
     {
         QProcess process;
         process.setProcessChannelMode(QProcess::MergedChannels);
+        if (fileSizeLimit > 0)
+            process.setChildProcessModifier([fileSizeLimit] {
+                const rlimit limit{rlim_t(fileSizeLimit), rlim_t(fileSizeLimit)};
+                setrlimit(RLIMIT_FSIZE, &limit);
+                signal(SIGXFSZ, SIG_IGN); // oedit ignores it too; not every writer would
+            });
         process.start(QStringLiteral(OEDIT_CLI), arguments);
         if (!process.waitForStarted(-1)) {
             log = process.errorString();
@@ -242,11 +289,47 @@ private:
         return process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
     }
 
-    static bool exportWeights(const QString &db, const QString &out, QString &log)
+    static bool exportWeights(const QString &db, const QString &out, QString &log, qint64 fileSizeLimit = 0)
     {
         return runToEnd({QStringLiteral("export"), QStringLiteral("--db"), db, QStringLiteral("--run"),
                          QStringLiteral("1"), QStringLiteral("--out"), out},
-                        log) == 0;
+                        log, fileSizeLimit) == 0;
+    }
+
+    // The uninterrupted run of the plan, made once; the time one step took.
+    LedgerState m_reference;
+    int m_stepMs = 0;
+    QString referenceDb() const { return m_dir.filePath(QStringLiteral("reference.sqlite")); }
+    void makeReference()
+    {
+        if (!m_reference.steps.isEmpty())
+            return;
+        QString log;
+        QElapsedTimer referenceTime;
+        referenceTime.start();
+        QCOMPARE(runToEnd(startArguments(referenceDb()), log), 0);
+        // Scales the random delays after a target step (not an assertion):
+        // about one edit-and-evaluation's share of the run on this machine.
+        m_stepMs = std::max(1, int(referenceTime.elapsed() / kEdits));
+        m_reference = readLedger(referenceDb());
+        QVERIFY2(m_reference.error.isEmpty(), qPrintable(m_reference.error));
+        QCOMPARE(m_reference.status, QStringLiteral("finished"));
+        QCOMPARE(m_reference.steps.size(), kEdits);
+        QCOMPARE(m_reference.checkpointSteps, (QList<int>{4, 8, 12}));
+        QVERIFY2(exportWeights(referenceDb(), m_dir.filePath(QStringLiteral("reference-model")), log),
+                 qPrintable(log));
+    }
+
+    // The run in `db` exported and compared with the uninterrupted run's weights.
+    void checkSameWeightsAsReference(const QString &db, const QString &out, const char *what)
+    {
+        QString log, worstName, error;
+        QVERIFY2(exportWeights(db, out, log), qPrintable(log));
+        const double worst = largestDifference(m_dir.filePath(QStringLiteral("reference-model")), out, worstName, error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        qInfo("%s: largest weight difference %.3g%s", what, worst,
+              qPrintable(worstName.isEmpty() ? QString() : QStringLiteral(" in ") + worstName));
+        QVERIFY2(worst <= 1e-6, qPrintable(QStringLiteral("weights differ by %1 in %2").arg(worst).arg(worstName)));
     }
 
     // The checks after every kill: integrity, steps 1..n, nothing lost, the plan's order.
@@ -285,22 +368,13 @@ private Q_SLOTS:
 
     void killedRunResumesToTheSameWeights()
     {
-        const QString referenceDb = m_dir.filePath(QStringLiteral("reference.sqlite"));
         const QString crashDb = m_dir.filePath(QStringLiteral("crash.sqlite"));
-
-        // The uninterrupted run of the same plan.
+        makeReference();
+        if (QTest::currentTestFailed())
+            return;
+        const LedgerState &reference = m_reference;
+        const int stepMs = m_stepMs;
         QString log;
-        QElapsedTimer referenceTime;
-        referenceTime.start();
-        QCOMPARE(runToEnd(startArguments(referenceDb), log), 0);
-        // Scales the random delays after a target step (not an assertion):
-        // about one edit-and-evaluation's share of the run on this machine.
-        const int stepMs = std::max(1, int(referenceTime.elapsed() / kEdits));
-        const LedgerState reference = readLedger(referenceDb);
-        QVERIFY2(reference.error.isEmpty(), qPrintable(reference.error));
-        QCOMPARE(reference.status, QStringLiteral("finished"));
-        QCOMPARE(reference.steps.size(), kEdits);
-        QCOMPARE(reference.checkpointSteps, (QList<int>{4, 8, 12}));
 
         quint32 seed = QRandomGenerator::global()->generate();
         if (qEnvironmentVariableIsSet("OEDIT_CRASH_SEED"))
@@ -366,32 +440,64 @@ private Q_SLOTS:
         QCOMPARE(finished.checkpointSteps, reference.checkpointSteps);
 
         // Same weights as the uninterrupted run.
-        const QString referenceOut = m_dir.filePath(QStringLiteral("reference-model"));
-        const QString crashOut = m_dir.filePath(QStringLiteral("crash-model"));
-        QVERIFY2(exportWeights(referenceDb, referenceOut, log), qPrintable(log));
-        QVERIFY2(exportWeights(crashDb, crashOut, log), qPrintable(log));
-        std::map<QString, QVector<float>> expected, actual;
-        QString error;
-        QVERIFY2(readF32Tensors(referenceOut + QStringLiteral("/model.safetensors"), expected, error), qPrintable(error));
-        QVERIFY2(readF32Tensors(crashOut + QStringLiteral("/model.safetensors"), actual, error), qPrintable(error));
-        QCOMPARE(actual.size(), expected.size());
-        double worst = 0.0;
-        QString worstName;
-        for (const auto &[name, values] : expected) {
-            const auto found = actual.find(name);
-            QVERIFY2(found != actual.end(), qPrintable(QStringLiteral("the resumed run's export lacks ") + name));
-            QCOMPARE(found->second.size(), values.size());
-            for (int i = 0; i < values.size(); ++i) {
-                const double difference = std::fabs(double(found->second[i]) - double(values[i]));
-                if (!(difference <= worst)) { // also catches NaN
-                    worst = std::isnan(difference) ? INFINITY : difference;
-                    worstName = name;
-                }
-            }
+        qInfo("%d kills", kills);
+        checkSameWeightsAsReference(crashDb, m_dir.filePath(QStringLiteral("crash-model")), "after the kills");
+    }
+
+    void fullDiskStopsCleanlyAndResumes()
+    {
+        makeReference();
+        if (QTest::currentTestFailed())
+            return;
+        // The limit must fall in the middle of the run. The WAL holds every
+        // page written since the last checkpoint, so the run writes a few
+        // times the finished file's size: limits from that size upwards are
+        // tried until one stops the run after some of its edits. Each try
+        // that stops must leave a sound ledger (or, stopped while creating
+        // it, none at all).
+        const qint64 referenceSize = QFileInfo(referenceDb()).size();
+        QString db, log;
+        LedgerState stopped;
+        for (const double factor : {0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0}) {
+            const qint64 limit = qint64(factor * double(referenceSize));
+            db = m_dir.filePath(QStringLiteral("full-%1.sqlite").arg(limit));
+            const int code = runToEnd(startArguments(db), log, limit);
+            if (code == 0)
+                break; // the run fits: larger limits will not stop it either
+            qInfo("files limited to %lld bytes: exit %d, %s", qlonglong(limit), code,
+                  qPrintable(log.trimmed().split(QLatin1Char('\n')).last()));
+            QVERIFY2(code == 1, qPrintable(QStringLiteral("exit %1, expected 1:\n%2").arg(code).arg(log)));
+            QVERIFY2(log.contains(QStringLiteral("disk is full")), qPrintable(log));
+            stopped = readLedger(db);
+            if (stopped.error.contains(QStringLiteral("no such table")))
+                continue; // stopped while creating the ledger: its schema was rolled back whole
+            checkLedger(stopped, 0, m_reference.requests);
+            if (QTest::currentTestFailed())
+                return;
+            qInfo("stopped with %lld of %d edits committed", qlonglong(stopped.steps.size()), kEdits);
+            if (!stopped.steps.isEmpty() && stopped.steps.size() < kEdits)
+                break;
         }
-        qInfo("%d kills; largest weight difference %.3g%s", kills, worst,
-              qPrintable(worstName.isEmpty() ? QString() : QStringLiteral(" in ") + worstName));
-        QVERIFY2(worst <= 1e-6, qPrintable(QStringLiteral("weights differ by %1 in %2").arg(worst).arg(worstName)));
+        QVERIFY2(!stopped.steps.isEmpty() && stopped.steps.size() < kEdits,
+                 "no file size limit stopped the run in its middle");
+
+        // Space is back: the resume ends where the uninterrupted run did.
+        QVERIFY2(runToEnd(resumeArguments(db), log) == 0, qPrintable(log));
+        const LedgerState finished = readLedger(db);
+        checkLedger(finished, int(stopped.steps.size()), m_reference.requests);
+        QCOMPARE(finished.status, QStringLiteral("finished"));
+        QCOMPARE(finished.requests, m_reference.requests);
+        QCOMPARE(finished.checkpointSteps, m_reference.checkpointSteps);
+        checkSameWeightsAsReference(db, m_dir.filePath(QStringLiteral("full-model")), "after the full disk");
+
+        // An export into a full disk leaves nothing behind.
+        const QString out = m_dir.filePath(QStringLiteral("export-full"));
+        QVERIFY(!exportWeights(db, out, log, 64 * 1024));
+        QVERIFY2(log.contains(QStringLiteral("export")) || log.contains(QStringLiteral("write")), qPrintable(log));
+        qInfo("export into a full disk: %s", qPrintable(log.trimmed()));
+        QVERIFY2(!QFileInfo::exists(out), "a half-written export folder was left");
+        QVERIFY2(!QFileInfo::exists(m_dir.filePath(QStringLiteral(".export-full.partial"))),
+                 "the export's temporary folder was left");
     }
 };
 

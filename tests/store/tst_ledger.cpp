@@ -231,24 +231,7 @@ private Q_SLOTS:
         QVERIFY(ledger.integrityCheck().ok);
     }
 
-    void newerSchemaIsRefusedAndLeftAlone()
-    {
-        QTemporaryDir dir;
-        const auto path = dir.filePath(QStringLiteral("future.sqlite")).toStdString();
-        {
-            Ledger ledger(path);
-            ledger.createRun(toySpec());
-            ledger.database().exec("UPDATE schema_version SET version = 99");
-        }
-        const auto message = errorOf([&] { Ledger ledger(path); });
-        QVERIFY2(message.contains(QStringLiteral("newer")), qPrintable(message));
-        QVERIFY(message.contains(QString::fromStdString(path)));
-        QVERIFY(message.contains(QStringLiteral("99")));
-        Database db(path);
-        Statement version(db, "SELECT version FROM schema_version");
-        QVERIFY(version.step());
-        QCOMPARE(version.columnInt(0), int64_t(99));
-    }
+    // A newer schema opens read-only: tst_ledger_writers.
 
     void foreignAndGarbageFilesAreRefused()
     {
