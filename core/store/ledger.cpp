@@ -262,7 +262,7 @@ bool processAlive(int64_t pid, const std::string &start)
 // The index of the first NaN or infinite element of `t`, or -1.
 int64_t firstNonFinite(const StoredTensor &t)
 {
-    const int64_t n = t.count();
+    const int64_t n = static_cast<int64_t>(t.bytes.size() / t.elementSize());
     for (int64_t i = 0; i < n; ++i) {
         double value = 0;
         if (t.dtype == "f64") {
@@ -289,9 +289,15 @@ void checkTensor(const StoredTensor &t, size_t dimensions, const std::string &wh
     for (const auto size : t.shape)
         if (size < 0)
             throw LedgerError(where + ": negative size in the shape");
-    if (t.bytes.size() != static_cast<size_t>(t.count()) * t.elementSize())
+    // Checked: a damaged row's shape may multiply past 2^64 (and then wrap
+    // to a size its few bytes match).
+    uint64_t needed = t.elementSize();
+    for (const auto size : t.shape)
+        if (__builtin_mul_overflow(needed, static_cast<uint64_t>(size), &needed))
+            throw LedgerError(where + ": its shape is too large for any file: the ledger is damaged (restore a copy)");
+    if (t.bytes.size() != needed)
         throw LedgerError(where + " holds " + std::to_string(t.bytes.size()) + " bytes but its shape needs " +
-                          std::to_string(static_cast<size_t>(t.count()) * t.elementSize()) +
+                          std::to_string(needed) +
                           ": the ledger is damaged (run `PRAGMA integrity_check`, or restore a copy)");
     // An update that is not a number would turn every weight it touches into
     // NaN: refused on the way in, and reported on the way out.
@@ -431,12 +437,24 @@ void Ledger::migrate(bool readOnly)
                                   "give a new file name or an existing ledger");
             return 0;
         }
-        return static_cast<int>(scalarInt(*m_db, "SELECT version FROM schema_version"));
+        // Read whole: a damaged or hostile number must not wrap into a known version.
+        const int64_t stored = scalarInt(*m_db, "SELECT version FROM schema_version");
+        if (stored < 0)
+            throw LedgerError("ledger '" + m_path + "' has the schema version " + std::to_string(stored) +
+                              ", which no O-Edit Workbench wrote: the file is damaged (restore a copy)");
+        return stored > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max() : static_cast<int>(stored);
     };
     const int64_t applicationId = scalarInt(*m_db, "PRAGMA application_id");
     if (applicationId != 0 && applicationId != kApplicationId)
         throw LedgerError("'" + m_path + "' belongs to another application (SQLite application_id " +
                           std::to_string(applicationId) + "), not an O-Edit ledger");
+    // A ledger holds tables and indexes only. A view or trigger in a file
+    // from elsewhere could make a plain read run forever or write behind
+    // our back (a view named `runs` over an endless recursive query).
+    if (scalarInt(*m_db, "SELECT count(*) FROM sqlite_master WHERE type IN ('view', 'trigger')") > 0)
+        throw LedgerError("'" + m_path +
+                          "' holds SQL views or triggers, which no O-Edit ledger has: it was not written by O-Edit "
+                          "Workbench or was tampered with; nothing was read from it");
     int version = readVersion();
     if (version > kCurrentVersion) {
         // Never migrated down, never written: a newer build may have changed
@@ -852,6 +870,9 @@ std::vector<StoredUpdate> readUpdates(Database &db, const std::string &path, int
         const int64_t rows = select.columnInt(3), cols = select.columnInt(4);
         const std::string where = (update.kind == "keys" ? "the keys of layer " : "the update of layer ") +
                                   std::to_string(update.layer) + " of edit " + std::to_string(editId);
+        if (update.kind != "rank1" && update.kind != "dense" && update.kind != "keys")
+            throw LedgerError(where + ": unknown update kind '" + update.kind +
+                              "': the ledger is damaged or from another program");
         if (update.kind == "rank1") {
             update.a = readTensor(select.columnBlob(5), dtype, {rows}, where);
             update.b = readTensor(select.columnBlob(6), dtype, {cols}, where);
@@ -1170,12 +1191,20 @@ IntegrityReport Ledger::integrityCheck()
         {
             Statement check(*m_db, "SELECT edit, layer, kind, dtype, rows, cols, length(a), length(b) FROM updates");
             while (check.step()) {
-                const int64_t element = check.columnText(3) == "f64" ? 8 : 4;
+                const auto dtype = check.columnText(3);
+                const int64_t element = dtype == "f64" ? 8 : 4;
                 const auto kind = check.columnText(2);
                 const int64_t rows = check.columnInt(4), cols = check.columnInt(5);
                 const int64_t a = check.columnInt(6), b = check.columnIsNull(7) ? -1 : check.columnInt(7);
-                const bool good = kind == "rank1" ? (a == rows * element && b == cols * element)
-                                                  : (a == rows * cols * element && b < 0);
+                // Checked products: a damaged row's sizes may overflow.
+                int64_t rowBytes = 0, colBytes = 0, denseBytes = 0;
+                const bool fits = rows >= 0 && cols >= 0 && !__builtin_mul_overflow(rows, element, &rowBytes) &&
+                                  !__builtin_mul_overflow(cols, element, &colBytes) &&
+                                  !__builtin_mul_overflow(rowBytes, cols, &denseBytes);
+                const bool known = (dtype == "f32" || dtype == "f64") &&
+                                   (kind == "rank1" || kind == "dense" || kind == "keys");
+                const bool good = fits && known &&
+                                  (kind == "rank1" ? (a == rowBytes && b == colBytes) : (a == denseBytes && b < 0));
                 if (!good)
                     report.problems.push_back("update of layer " + std::to_string(check.columnInt(1)) + " of edit " +
                                               std::to_string(check.columnInt(0)) +
@@ -1278,7 +1307,8 @@ int64_t StoredTensor::count() const
 {
     int64_t n = 1;
     for (const auto size : shape)
-        n *= size;
+        if (__builtin_mul_overflow(n, size, &n))
+            throw LedgerError("a stored tensor's shape is too large: the ledger is damaged (restore a copy)");
     return n;
 }
 

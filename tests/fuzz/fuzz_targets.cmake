@@ -1,7 +1,7 @@
 # The fuzz targets (tests/fuzz/fuzz_<name>.cpp, seeds in corpus/<name>/) and
 # their CTest tests, shared by tests/fuzz/CMakeLists.txt and the main build's
 # cmake/OEditFuzzers.cmake.
-set(OEDIT_FUZZ_TARGETS safetensors model_config tokenizer_json vocab_merges datasets world_json)
+set(OEDIT_FUZZ_TARGETS safetensors model_config tokenizer_json vocab_merges datasets world_json ledger)
 set(OEDIT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 # fuzz_<name>: each target for `seconds` from its seed corpus (label fuzz).
