@@ -528,10 +528,22 @@ std::optional<LeaseRow> readLease(Database &db, int64_t runId)
     return row;
 }
 
-std::string describe(const LeaseHolder &holder)
+// "run R of ledger 'P' is being continued by process N on H (since ..., last write ...)".
+std::string heldBy(const std::string &path, int64_t runId, const LeaseHolder &holder)
 {
-    return "process " + std::to_string(holder.pid) + " on " + holder.host + " (since " + holder.since +
-           ", last write " + holder.heartbeat + ")";
+    return "run " + std::to_string(runId) + " of ledger '" + path + "' is being continued by process " +
+           std::to_string(holder.pid) + " on " + holder.host + " (since " + holder.since + ", last write " +
+           holder.heartbeat + ")";
+}
+
+// Parameters 1-4 of a lease row: the run and this process (host, pid, start).
+void bindRunAndThisProcess(Statement &statement, int64_t runId)
+{
+    const auto &me = thisProcess();
+    statement.bind(1, runId);
+    statement.bind(2, me.host);
+    statement.bind(3, me.pid);
+    statement.bind(4, me.start);
 }
 
 // The holder of `runId`'s lease when it is another process that still runs
@@ -565,14 +577,11 @@ void Ledger::requireWriter(int64_t runId)
 {
     if (!hasLeaseTable())
         return;
+    // No lease row: nobody continues the run, and any writer may change it.
     bool mine = false;
-    Statement select(*m_db, "SELECT 1 FROM run_leases WHERE run = ?");
-    select.bind(1, runId);
-    if (!select.step())
-        return; // nobody continues the run: any writer may change it
     if (const auto holder = liveOtherHolder(*m_db, runId, mine))
-        throw LedgerError("run " + std::to_string(runId) + " of ledger '" + m_path + "' is being continued by " +
-                          describe(*holder) + ": nothing was changed; wait for it to finish, or use another run");
+        throw LedgerError(heldBy(m_path, runId, *holder) + ": nothing was changed; wait for it to finish, or use "
+                                                           "another run");
     if (mine) {
         Statement renew(*m_db, "UPDATE run_leases SET heartbeat = " OEDIT_NOW " WHERE run = ?");
         renew.bind(1, runId);
@@ -588,19 +597,14 @@ void Ledger::takeRunLease(int64_t runId)
         requireRun(runId);
         bool mine = false;
         if (const auto holder = liveOtherHolder(*m_db, runId, mine))
-            throw LedgerError("run " + std::to_string(runId) + " of ledger '" + m_path + "' is being continued by " +
-                              describe(*holder) +
+            throw LedgerError(heldBy(m_path, runId, *holder) +
                               ": two writers cannot continue one run; wait for it to finish, or start a new run");
         if (mine)
             throw LedgerError("run " + std::to_string(runId) + " of ledger '" + m_path +
                               "' is already being continued in this process (another window, or the editing "
                               "session): finish that first");
-        const auto &me = thisProcess();
         Statement insert(*m_db, "INSERT INTO run_leases (run, host, pid, process_start) VALUES (?, ?, ?, ?)");
-        insert.bind(1, runId);
-        insert.bind(2, me.host);
-        insert.bind(3, me.pid);
-        insert.bind(4, me.start);
+        bindRunAndThisProcess(insert, runId);
         insert.step();
         transaction.commit();
     });
@@ -611,13 +615,9 @@ void Ledger::releaseRunLease(int64_t runId)
     if (readOnly() || !hasLeaseTable())
         return;
     guarded(m_path, "releasing the run's lease", [&] {
-        const auto &me = thisProcess();
         Transaction transaction(*m_db);
         Statement drop(*m_db, "DELETE FROM run_leases WHERE run = ? AND host = ? AND pid = ? AND process_start = ?");
-        drop.bind(1, runId);
-        drop.bind(2, me.host);
-        drop.bind(3, me.pid);
-        drop.bind(4, me.start);
+        bindRunAndThisProcess(drop, runId);
         drop.step();
         transaction.commit();
     });
