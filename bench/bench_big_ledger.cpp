@@ -226,10 +226,13 @@ int main(int argc, char **argv)
         return v[v.size() / 2];
     };
     Engine engine;
-    const double norms = timeMedian(1, [&] {
+    auto normGrowth = [&] {
         const auto r = engine.normGrowth(db, run);
         return r ? true : fail("normGrowth", r.message());
-    });
+    };
+    // The first call loads the run's model; later ones reuse it, as the workbench does.
+    const double normsFirst = timeMedian(1, normGrowth);
+    const double norms = timeMedian(repeats, normGrowth);
 
     std::cout << std::fixed << std::setprecision(1) << "run " << run << ": " << steps << " edits, " << listed
               << " listed\n"
@@ -242,6 +245,6 @@ int main(int argc, char **argv)
               << "undo that                  " << median(undo) << " ms\n"
               << "revert to middle step      " << median(revert) << " ms\n"
               << "undo the revert            " << median(revertUndo) << " ms\n"
-              << "norm growth (all updates)  " << norms << " ms (model load included)\n";
+              << "norm growth (all updates)  " << norms << " ms (" << normsFirst << " ms with the model's load)\n";
     return 0;
 }

@@ -627,45 +627,35 @@ Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db
         if (loaded.folderHash() != info.baseModelHash)
             return Status::failure("the model at '" + info.modelPath + "' is not the one run " +
                                    std::to_string(runId) + " started from (its content hash changed)");
-        std::map<int64_t, torch::Tensor> base;
-        for (const auto &[layer, W] : loaded.base)
-            base[layer] = W.to(torch::kCPU, torch::kDouble);
-        std::map<int64_t, torch::Tensor> sums; // float64 running sums of the updates per layer
-        std::map<int64_t, size_t> seriesOf;
+        // One trajectory per edited layer, fed every update in step order,
+        // streamed from one query.
+        std::map<int64_t, eval::NormTrajectory> trajectories;
+        ledger->forEachActiveUpdate(runId, [&](int64_t step, store::StoredUpdate &&stored) {
+            const auto update = run::fromStoredUpdate(stored);
+            auto it = trajectories.find(update.layer);
+            if (it == trajectories.end())
+                it = trajectories.emplace(update.layer, eval::NormTrajectory(loaded.base.at(update.layer))).first;
+            it->second.add(step, update);
+        });
+        // Every step 0..last for every layer: 1 before the layer's first edit,
+        // the previous value at steps that did not change it.
         const auto lastStep = ledger->lastStep(runId);
-        size_t next = 0;
-        for (int64_t step = 0; step <= lastStep; ++step) {
-            bool changed = false;
-            for (; next < rows.size() && rows[next].step <= step; ++next) {
-                for (const auto &update : run::loadUpdate(*ledger, rows[next].id)) {
-                    eval::accumulate(sums, update);
-                    if (!seriesOf.count(update.layer)) {
-                        runs::NormSeries series;
-                        series.layer = update.layer;
-                        series.baseNorm = eval::frobeniusNorm(base.at(update.layer));
-                        // Steps before the layer's first edit: the base weights.
-                        for (int64_t s = 0; s < step; ++s) {
-                            series.steps.push_back(s);
-                            series.relative.push_back(1.0);
-                        }
-                        seriesOf[update.layer] = out.size();
-                        out.push_back(std::move(series));
-                    }
-                }
-                changed = true;
-            }
-            for (auto &series : out) {
-                double value = series.relative.empty() ? 1.0 : series.relative.back();
-                if (changed || series.relative.empty()) {
-                    const auto it = sums.find(series.layer);
-                    // The base norm is the series' own: not recomputed at every step.
-                    value = series.baseNorm > 0
-                                ? eval::frobeniusNorm(base.at(series.layer) + it->second) / series.baseNorm
-                                : 1.0;
-                }
+        for (auto &[layer, trajectory] : trajectories) {
+            runs::NormSeries series;
+            series.layer = layer;
+            series.baseNorm = trajectory.baseNorm();
+            series.steps.reserve(static_cast<size_t>(lastStep + 1));
+            series.relative.reserve(static_cast<size_t>(lastStep + 1));
+            const auto norms = trajectory.norms();
+            size_t next = 0;
+            double value = 1.0;
+            for (int64_t step = 0; step <= lastStep; ++step) {
+                for (; next < norms.size() && norms[next].first <= step; ++next)
+                    value = series.baseNorm > 0 ? norms[next].second / series.baseNorm : 1.0;
                 series.steps.push_back(step);
                 series.relative.push_back(value);
             }
+            out.push_back(std::move(series));
         }
         std::sort(out.begin(), out.end(), [](const runs::NormSeries &a, const runs::NormSeries &b) { return a.layer < b.layer; });
         return out;

@@ -94,22 +94,25 @@ store::EditRecord toRecord(const edit::EditResult &result)
     return record;
 }
 
+edit::LayerUpdate fromStoredUpdate(const store::StoredUpdate &stored)
+{
+    edit::LayerUpdate update;
+    update.layer = stored.layer;
+    if (stored.kind == "rank1") {
+        update.right = decode(stored.a);
+        update.left = decode(stored.b);
+    } else {
+        update.dense = decode(stored.a);
+    }
+    return update;
+}
+
 std::vector<edit::LayerUpdate> fromStoredUpdates(const std::vector<store::StoredUpdate> &updates)
 {
     std::vector<edit::LayerUpdate> out;
-    for (const auto &stored : updates) {
-        if (stored.kind == "keys")
-            continue;
-        edit::LayerUpdate update;
-        update.layer = stored.layer;
-        if (stored.kind == "rank1") {
-            update.right = decode(stored.a);
-            update.left = decode(stored.b);
-        } else {
-            update.dense = decode(stored.a);
-        }
-        out.push_back(std::move(update));
-    }
+    for (const auto &stored : updates)
+        if (stored.kind != "keys")
+            out.push_back(fromStoredUpdate(stored));
     return out;
 }
 

@@ -19,6 +19,8 @@ namespace oedit::run {
 store::EditRecord toRecord(const edit::EditResult &result);
 edit::EditResult fromRecord(const store::EditRecord &record);
 std::vector<edit::LayerUpdate> fromStoredUpdates(const std::vector<store::StoredUpdate> &updates);
+// One stored update that is not a keys row (rank one or dense).
+edit::LayerUpdate fromStoredUpdate(const store::StoredUpdate &stored);
 edit::EditRequest fromStored(const store::StoredRequest &request);
 store::StoredRequest toStored(const edit::EditRequest &request);
 

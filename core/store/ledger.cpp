@@ -855,6 +855,35 @@ EditRow Ledger::editRow(int64_t editId)
 
 namespace {
 
+// One row of `updates` from the statement's columns first..first+6 (layer,
+// kind, dtype, rows, cols, a, b), its blobs checked against the shape.
+StoredUpdate readUpdateRow(Statement &select, int first, int64_t editId)
+{
+    StoredUpdate update;
+    update.layer = select.columnInt(first);
+    update.kind = select.columnText(first + 1);
+    const auto dtype = select.columnText(first + 2);
+    const int64_t rows = select.columnInt(first + 3), cols = select.columnInt(first + 4);
+    const std::string where = (update.kind == "keys" ? "the keys of layer " : "the update of layer ") +
+                              std::to_string(update.layer) + " of edit " + std::to_string(editId);
+    if (update.kind != "rank1" && update.kind != "dense" && update.kind != "keys")
+        throw LedgerError(where + ": unknown update kind '" + update.kind +
+                          "': the ledger is damaged or from another program");
+    if (update.kind == "rank1") {
+        update.a = readTensor(select.columnBlob(first + 5), dtype, {rows}, where);
+        update.b = readTensor(select.columnBlob(first + 6), dtype, {cols}, where);
+    } else {
+        update.a = readTensor(select.columnBlob(first + 5), dtype, {rows, cols}, where);
+    }
+    return update;
+}
+
+std::string noUpdateMessage(const std::string &path, int64_t editId)
+{
+    return "ledger '" + path + "' has no stored update for edit " + std::to_string(editId) +
+           " (unknown edit id, or a damaged ledger)";
+}
+
 std::vector<StoredUpdate> readUpdates(Database &db, const std::string &path, int64_t editId, bool withKeys)
 {
     Statement select(db, std::string("SELECT layer, kind, dtype, rows, cols, a, b FROM updates WHERE edit = ?") +
@@ -863,28 +892,11 @@ std::vector<StoredUpdate> readUpdates(Database &db, const std::string &path, int
     std::vector<StoredUpdate> out;
     bool hasUpdate = false;
     while (select.step()) {
-        StoredUpdate update;
-        update.layer = select.columnInt(0);
-        update.kind = select.columnText(1);
-        const auto dtype = select.columnText(2);
-        const int64_t rows = select.columnInt(3), cols = select.columnInt(4);
-        const std::string where = (update.kind == "keys" ? "the keys of layer " : "the update of layer ") +
-                                  std::to_string(update.layer) + " of edit " + std::to_string(editId);
-        if (update.kind != "rank1" && update.kind != "dense" && update.kind != "keys")
-            throw LedgerError(where + ": unknown update kind '" + update.kind +
-                              "': the ledger is damaged or from another program");
-        if (update.kind == "rank1") {
-            update.a = readTensor(select.columnBlob(5), dtype, {rows}, where);
-            update.b = readTensor(select.columnBlob(6), dtype, {cols}, where);
-        } else {
-            update.a = readTensor(select.columnBlob(5), dtype, {rows, cols}, where);
-        }
-        hasUpdate = hasUpdate || update.kind != "keys";
-        out.push_back(std::move(update));
+        out.push_back(readUpdateRow(select, 0, editId));
+        hasUpdate = hasUpdate || out.back().kind != "keys";
     }
     if (!hasUpdate)
-        throw LedgerError("ledger '" + path + "' has no stored update for edit " + std::to_string(editId) +
-                          " (unknown edit id, or a damaged ledger)");
+        throw LedgerError(noUpdateMessage(path, editId));
     return out;
 }
 
@@ -893,6 +905,26 @@ std::vector<StoredUpdate> readUpdates(Database &db, const std::string &path, int
 std::vector<StoredUpdate> Ledger::loadUpdates(int64_t editId)
 {
     return guarded(m_path, "reading an update", [&] { return readUpdates(*m_db, m_path, editId, false); });
+}
+
+void Ledger::forEachActiveUpdate(int64_t runId,
+                                 const std::function<void(int64_t step, StoredUpdate &&update)> &visit)
+{
+    guarded(m_path, "reading the run's updates", [&] {
+        requireRun(runId);
+        // LEFT JOIN: an active edit without any update is damage, not an empty edit.
+        Statement select(*m_db, "SELECT edits.id, edits.step, updates.layer, updates.kind, updates.dtype, updates.rows, "
+                                "updates.cols, updates.a, updates.b FROM edits LEFT JOIN updates "
+                                "ON updates.edit = edits.id AND updates.kind != 'keys' "
+                                "WHERE edits.run = ? AND edits.active = 1 ORDER BY edits.step, updates.position");
+        select.bind(1, runId);
+        while (select.step()) {
+            const int64_t editId = select.columnInt(0);
+            if (select.columnIsNull(3))
+                throw LedgerError(noUpdateMessage(m_path, editId));
+            visit(select.columnInt(1), readUpdateRow(select, 2, editId));
+        }
+    });
 }
 
 EditRecord Ledger::loadRecord(int64_t editId)

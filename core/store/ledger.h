@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -227,6 +228,10 @@ public:
     // The stored layer updates (without the keys rows), bit for bit as
     // appended; each tensor's size is checked against its shape.
     std::vector<StoredUpdate> loadUpdates(int64_t editId);
+    // The stored updates (without keys) of the run's active edits, in step
+    // order, handed to `visit` one at a time with their edit's step: one
+    // query for a whole run, and a run of 100,000 edits never held at once.
+    void forEachActiveUpdate(int64_t runId, const std::function<void(int64_t step, StoredUpdate &&update)> &visit);
     // The whole record (request, hparams, diagnostics, updates, keys).
     EditRecord loadRecord(int64_t editId);
     int64_t lastStep(int64_t runId); // 0 when the run has no edits

@@ -221,6 +221,20 @@ private Q_SLOTS:
         QVERIFY2(norms.ok(), norms.message().c_str());
         QVERIFY(!norms->empty());
         QCOMPARE(norms->front().steps.size(), size_t(5)); // step 0 and four edits
+        QCOMPARE(norms->front().relative.front(), 1.0);
+        // The curve ends at the norm of the run's exported weights.
+        const std::string exported = dir.filePath("run-weights").toStdString();
+        QVERIFY(engine.exportRun(db, run->runId, std::nullopt, exported).ok());
+        const auto edited = model::loadStateDict(exported, torch::kFloat32);
+        const auto base = model::loadStateDict(kModel, torch::kFloat32);
+        for (const auto &series : norms.value()) {
+            const std::string name = "transformer.h." + std::to_string(series.layer) + ".mlp.c_proj.weight";
+            QVERIFY2(base.count(name) && edited.count(name), name.c_str());
+            const double expected = edited.at(name).to(torch::kDouble).norm().item<double>() /
+                                    base.at(name).to(torch::kDouble).norm().item<double>();
+            QVERIFY2(std::abs(series.relative.back() - expected) <= 1e-5 * expected,
+                     qPrintable(QStringLiteral("layer %1: %2 vs %3").arg(series.layer).arg(series.relative.back()).arg(expected)));
+        }
 
         runs::RunRequest cuda = request;
         cuda.device = "cuda";

@@ -229,6 +229,46 @@ private Q_SLOTS:
         QCOMPARE(frobeniusNorm(W0), W0d.norm().item<double>());
     }
 
+    // The blocked trajectory against W_t formed step by step, with blocks
+    // smaller than the run (so block boundaries fall inside steps), several
+    // updates in one step, a dense update between rank-one ones, and steps
+    // with no update of the layer (absent from the answer).
+    void normTrajectoryMatchesTheWeightsFormedStepByStep()
+    {
+        torch::manual_seed(7);
+        const auto W0 = torch::randn({6, 4}, torch::kFloat);
+        auto W = W0.to(torch::kDouble);
+        NormTrajectory trajectory(W0, 3);
+        QCOMPARE(trajectory.baseNorm(), W.norm().item<double>());
+        std::map<int64_t, double> expected;
+        const std::vector<int64_t> steps = {1, 1, 2, 3, 3, 3, 5, 6, 6, 7, 9, 10, 10, 10, 10, 11};
+        for (size_t i = 0; i < steps.size(); ++i) {
+            edit::LayerUpdate update;
+            if (i == 8) {
+                update.dense = torch::randn({6, 4}, torch::kFloat);
+            } else {
+                // Large factors in a few steps, so the norm moves by orders of magnitude.
+                const double scale = i % 5 == 0 ? 30.0 : 0.5;
+                update = rankOne(torch::randn({6}, torch::kDouble) * scale, torch::randn({4}, torch::kDouble));
+            }
+            // In float64 from the factors (matrix() rounds the product to float32).
+            W += update.rankOne() ? torch::outer(update.right.to(torch::kDouble), update.left.to(torch::kDouble))
+                                  : update.dense.to(torch::kDouble);
+            trajectory.add(steps[i], update);
+            expected[steps[i]] = W.norm().item<double>();
+        }
+        const auto norms = trajectory.norms();
+        QCOMPARE(norms.size(), expected.size());
+        for (const auto &[step, norm] : norms) {
+            QVERIFY2(expected.count(step), qPrintable(QString::number(step)));
+            // float32 products (the engine's precision): about 1e-6 relative.
+            QVERIFY2(std::abs(norm - expected.at(step)) <= 1e-5 * expected.at(step),
+                     qPrintable(QStringLiteral("step %1: %2 vs %3").arg(step).arg(norm).arg(expected.at(step))));
+        }
+        // Asking again adds nothing and changes nothing.
+        QCOMPARE(trajectory.norms(), norms);
+    }
+
     void deltaNormAndConditionNumber()
     {
         const auto W0 = torch::diag(torch::tensor({3.0, 2.0, 1.0}, torch::kDouble));

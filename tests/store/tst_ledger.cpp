@@ -364,6 +364,38 @@ private Q_SLOTS:
         QVERIFY(ledger.integrityCheck().ok);
     }
 
+    // The one-query read of a run's updates (the norm curve): active edits
+    // only, in step order, each update with its edit's step, keys left out,
+    // and an active edit with no update row named as damage.
+    void forEachActiveUpdateStreamsTheRunInStepOrder()
+    {
+        Ledger ledger(":memory:");
+        const auto run = ledger.createRun(toySpec());
+        const auto other = ledger.createRun(toySpec());
+        std::vector<int64_t> ids;
+        for (int64_t id = 1; id <= 4; ++id) {
+            auto result = toyResult(id);
+            if (id == 2)
+                result.keys[0] = torch::randn({kKeys, 3}, torch::kDouble);
+            ids.push_back(run::appendEdit(ledger, run, result));
+        }
+        run::appendEdit(ledger, other, toyResult(5));
+        ledger.removeEdit(run, ids[2]); // step 3 is not in effect
+        std::vector<std::pair<int64_t, int64_t>> seen; // (step, layer)
+        ledger.forEachActiveUpdate(run, [&](int64_t step, store::StoredUpdate &&update) {
+            QVERIFY(update.kind != "keys");
+            seen.emplace_back(step, update.layer);
+        });
+        // Odd results hold one rank-one update of layer 0, even ones a dense
+        // update of layer 0 and a rank-one update of layer 1.
+        const std::vector<std::pair<int64_t, int64_t>> expected = {{1, 0}, {2, 0}, {2, 1}, {4, 0}, {4, 1}};
+        QCOMPARE(seen, expected);
+
+        ledger.database().exec("DELETE FROM updates WHERE edit = " + std::to_string(ids[3]));
+        const auto message = errorOf([&] { ledger.forEachActiveUpdate(run, [](int64_t, store::StoredUpdate &&) {}); });
+        QVERIFY2(message.contains(QStringLiteral("no stored update for edit %1").arg(ids[3])), qPrintable(message));
+    }
+
     // An update that cannot be stored fails the append after the edit row and
     // the first update row were written: the transaction takes them back.
     void failedAppendLeavesNoPartialEdit()
