@@ -2,14 +2,15 @@
 //
 // Makes (once; kept for later runs) a synthetic ledger with one ROME-style
 // run of N rank-one updates of the default model (layer 1, random factors of
-// the model's shapes, requests from its world's facts) and an evaluation
-// checkpoint every 1,000 steps, then times, through the calls the CLI and the
-// workbench make:
+// the model's shapes, requests from its world's facts) and 20 evaluation
+// checkpoints, each with every edit's success as the runner records it (1.05
+// million rows for N = 100,000), and a second run of 2,000 edits of the same
+// facts; then times, through the calls the CLI and the workbench make:
 //   open     runs::listRuns (what `oedit runs` and the Runs tab do)
 //   report   runs::runReport (`oedit report`, the metric curves)
 //   history  runs::listEdits (the History tab: every edit of the run)
 //   subspace runs::subspaceReport of the latest 100 edits (the Subspace tab)
-//   compare  runs::compareFacts of the run with itself (the Compare tab)
+//   compare  runs::compareFacts of the two runs (the Compare tab)
 //   rollback remove the middle edit, undo it, revert to the middle step, undo
 //            (`oedit rollback`, History's rollbacks; ledger only)
 //   norms    Engine::normGrowth (the Retention tab's norm curve; reads every update)
@@ -71,25 +72,22 @@ store::StoredTensor randomVector(std::mt19937 &random, int64_t size, float scale
     return tensor;
 }
 
-void makeLedger(const std::string &db, const std::string &modelDir, int64_t edits)
+// One synthetic ROME-style run of `edits` rank-one updates; every
+// `evalEvery` steps a checkpoint with the run's metrics and, as the runner
+// records them, one edit_success row per edit in effect (about 9 in 10 kept).
+void makeRun(store::Ledger &ledger, const world::World &w, const std::string &modelDir, int64_t edits,
+             int64_t evalEvery, const std::string &label, unsigned seed)
 {
-    const auto loaded = world::loadWorld(modelDir);
-    if (!loaded) {
-        std::cerr << "bench_big_ledger: " << loaded.message() << "\n";
-        std::exit(1);
-    }
-    const auto &w = loaded.value();
-    store::Ledger ledger(db);
-    // Synthetic data: no fsync per transaction (a crash only costs a remake).
-    ledger.database().exec("PRAGMA synchronous = OFF");
     store::RunSpec spec;
     spec.method = "rome";
     spec.dataset = "world";
     spec.modelPath = fs::absolute(modelDir).string();
     spec.baseModelHash = store::modelFolderHash(modelDir);
-    spec.options = {{"edits", edits}, {"eval_every", 1000}, {"label", "synthetic 100k"}};
+    spec.options = {{"edits", edits}, {"eval_every", evalEvery}, {"label", label}};
     const auto run = ledger.createRun(spec);
-    std::mt19937 random(7);
+    std::mt19937 random(seed);
+    std::bernoulli_distribution kept(0.9);
+    std::vector<int64_t> editIds;
     const auto start = Clock::now();
     for (int64_t step = 1; step <= edits; ++step) {
         const auto &fact = w.facts[static_cast<size_t>(step) % w.facts.size()];
@@ -109,17 +107,38 @@ void makeLedger(const std::string &db, const std::string &modelDir, int64_t edit
         update.a = randomVector(random, 256, 1e-3F);
         update.b = randomVector(random, 1024, 1e-3F);
         record.updates.push_back(std::move(update));
-        ledger.appendEdit(run, record);
-        if (step % 1000 == 0) {
-            ledger.recordCheckpoint(run, step,
-                                    {{"ES", 0.9, std::nullopt}, {"PS", 0.8, std::nullopt}, {"NS", 0.7, std::nullopt},
-                                     {"norm_ratio_L1", 1.0 + double(step) * 1e-5, std::nullopt}});
-            std::cerr << "\rbench_big_ledger: made " << step << " of " << edits << " edits (" << std::fixed
-                      << std::setprecision(0) << msSince(start) / 1000.0 << " s)" << std::flush;
+        editIds.push_back(ledger.appendEdit(run, record));
+        if (step % evalEvery == 0 || step == edits) {
+            std::vector<store::Metric> metrics = {{"ES", 0.9, std::nullopt},
+                                                  {"PS", 0.8, std::nullopt},
+                                                  {"NS", 0.7, std::nullopt},
+                                                  {"norm_ratio_L1", 1.0 + double(step) * 1e-5, std::nullopt}};
+            for (const auto id : editIds)
+                metrics.push_back({"edit_success", kept(random) ? 1.0 : 0.0, id});
+            ledger.recordCheckpoint(run, step, metrics);
+            std::cerr << "\rbench_big_ledger: " << label << ": made " << step << " of " << edits << " edits ("
+                      << std::fixed << std::setprecision(0) << msSince(start) / 1000.0 << " s)" << std::flush;
         }
     }
     ledger.setRunStatus(run, "finished");
     std::cerr << "\n";
+}
+
+// The big run, and a second run of 2,000 edits of the same facts for the
+// Compare tab to set beside it.
+void makeLedger(const std::string &db, const std::string &modelDir, int64_t edits)
+{
+    const auto loaded = world::loadWorld(modelDir);
+    if (!loaded) {
+        std::cerr << "bench_big_ledger: " << loaded.message() << "\n";
+        std::exit(1);
+    }
+    store::Ledger ledger(db);
+    // Synthetic data: no fsync per transaction (a crash only costs a remake).
+    ledger.database().exec("PRAGMA synchronous = OFF");
+    makeRun(ledger, loaded.value(), modelDir, edits, std::max<int64_t>(1, edits / 20),
+            "synthetic " + std::to_string(edits), 7);
+    makeRun(ledger, loaded.value(), modelDir, 2000, 500, "synthetic 2000", 8);
 }
 
 } // namespace
@@ -170,13 +189,14 @@ int main(int argc, char **argv)
         std::cerr << "bench_big_ledger: " << what << ": " << message << "\n";
         return false;
     };
-    long long run = 0, steps = 0;
+    long long run = 0, otherRun = 0, steps = 0;
     const double open = timeMedian(repeats, [&] {
         const auto runs = runs::listRuns(db);
-        if (!runs || runs->empty())
-            return fail("listRuns", runs.message());
-        run = runs->front().runId;
-        steps = runs->front().steps;
+        if (!runs || runs->size() < 2)
+            return fail("listRuns", runs ? "the ledger needs two runs: remove it to have it made again" : runs.message());
+        run = runs->at(0).runId;
+        otherRun = runs->at(1).runId;
+        steps = runs->at(0).steps;
         return true;
     });
     const double report = timeMedian(repeats, [&] {
@@ -194,7 +214,7 @@ int main(int argc, char **argv)
         return r ? true : fail("subspaceReport", r.message());
     });
     const double compare = timeMedian(repeats, [&] {
-        const auto r = runs::compareFacts(db, {run});
+        const auto r = runs::compareFacts(db, {run, otherRun});
         return r ? true : fail("compareFacts", r.message());
     });
     const auto middleEdit = runs::listEdits(db, run).value().at(static_cast<size_t>(steps / 2)).editId;

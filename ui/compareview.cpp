@@ -1,4 +1,5 @@
 #include "compareview.h"
+#include "celltablemodel.h"
 #include "runstyle.h"
 
 #include <qcustomplot.h>
@@ -10,12 +11,13 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QSplitter>
+#include <QTableView>
 #include <QTableWidget>
 #include <QVBoxLayout>
 
 CompareView::CompareView(QWidget *parent)
     : QWidget(parent), m_runs(new QListWidget), m_metric(new QComboBox), m_curves(new QCustomPlot),
-      m_final(new QTableWidget), m_facts(new QTableWidget), m_onlyDiffering(new QCheckBox(tr("Only facts that differ"))),
+      m_final(new QTableWidget), m_facts(new QTableView), m_factModel(new CellTableModel(this)), m_onlyDiffering(new QCheckBox(tr("Only facts that differ"))),
       m_factSummary(new QLabel)
 {
     setObjectName(QStringLiteral("compareView"));
@@ -35,6 +37,7 @@ CompareView::CompareView(QWidget *parent)
     m_curves->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     m_curves->setMinimumHeight(200);
     m_final->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_facts->setModel(m_factModel);
     m_facts->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_facts->verticalHeader()->setVisible(false);
     m_onlyDiffering->setChecked(true);
@@ -180,12 +183,9 @@ void CompareView::fillFacts()
         const auto it = m_reports.constFind(id);
         headers << (it == m_reports.constEnd() ? QStringLiteral("#%1").arg(id) : runLabel(*it));
     }
-    m_facts->clear();
-    m_facts->setColumnCount(headers.size());
-    m_facts->setHorizontalHeaderLabels(headers);
     // Facts kept by one run and lost by another, per pair of the first run with each other.
     int differing = 0, shared = 0;
-    QList<const oedit::runs::FactComparison *> shown;
+    m_shownFacts.clear();
     for (const auto &fact : m_factList) {
         bool kept = false, lost = false;
         int scored = 0;
@@ -199,25 +199,26 @@ void CompareView::fillFacts()
         const bool differs = kept && lost;
         differing += differs ? 1 : 0;
         if (differs || !m_onlyDiffering->isChecked())
-            shown << &fact;
+            m_shownFacts << &fact;
     }
-    m_facts->setRowCount(static_cast<int>(shown.size()));
-    for (int row = 0; row < shown.size(); ++row) {
-        const auto &fact = *shown[row];
-        m_facts->setItem(row, 0, new QTableWidgetItem(QString::fromStdString(fact.subject)));
-        m_facts->setItem(row, 1, new QTableWidgetItem(QString::fromStdString(fact.prompt)));
-        m_facts->setItem(row, 2, new QTableWidgetItem(QString::fromStdString(fact.targetNew)));
-        for (int r = 0; r < runs && r < static_cast<int>(fact.kept.size()); ++r) {
-            const int k = fact.kept[static_cast<size_t>(r)];
-            auto *item = new QTableWidgetItem(k == 1 ? tr("kept") : k == 0 ? tr("lost") : QStringLiteral("–"));
-            if (k == 1)
-                item->setBackground(QColor(200, 235, 200));
-            else if (k == 0)
-                item->setBackground(QColor(245, 200, 200));
-            m_facts->setItem(row, 3 + r, item);
-        }
-    }
-    m_facts->resizeColumnsToContents();
+    const bool first = m_factModel->columnCount() != headers.size();
+    m_factModel->reset(headers, static_cast<int>(m_shownFacts.size()), [this](int row, int column, int role) -> QVariant {
+        const auto &fact = *m_shownFacts[row];
+        if (column < 3)
+            return role == Qt::DisplayRole ? QString::fromStdString(column == 0   ? fact.subject
+                                                                    : column == 1 ? fact.prompt
+                                                                                  : fact.targetNew)
+                                           : QVariant();
+        const size_t r = static_cast<size_t>(column - 3);
+        const int k = r < fact.kept.size() ? fact.kept[r] : -1;
+        if (role == Qt::DisplayRole)
+            return k == 1 ? tr("kept") : k == 0 ? tr("lost") : QStringLiteral("–");
+        if (role == Qt::BackgroundRole && k >= 0)
+            return k == 1 ? QColor(200, 235, 200) : QColor(245, 200, 200);
+        return {};
+    });
+    if (first) // measured on the rows on screen (Qt looks at a thousand at most)
+        m_facts->resizeColumnsToContents();
     m_factSummary->setText(runs < 2 ? tr("Check two or more runs.")
                                     : tr("%1 facts edited in all %2 runs; %3 kept by one run and lost by another "
                                          "(at each run's last checkpoint).")

@@ -12,11 +12,13 @@
 #include <QTimer>
 #include <QWidget>
 
+class CellTableModel;
 class QCheckBox;
 class QComboBox;
 class QCustomPlot;
 class QLabel;
 class QListWidget;
+class QTableView;
 class QTableWidget;
 
 class CompareView : public QWidget {
@@ -47,7 +49,8 @@ private:
     QComboBox *m_metric;
     QCustomPlot *m_curves;
     QTableWidget *m_final;
-    QTableWidget *m_facts;
+    QTableView *m_facts; // a model over the shown facts: a 100,000-edit run lists at once
+    CellTableModel *m_factModel;
     QCheckBox *m_onlyDiffering;
     QLabel *m_factSummary;
     QTimer m_replotTimer;
@@ -55,4 +58,5 @@ private:
     QMap<qint64, oedit::runs::RunReport> m_reports;
     QList<qint64> m_factRuns;
     FactList m_factList;
+    QList<const oedit::runs::FactComparison *> m_shownFacts; // into m_factList
 };

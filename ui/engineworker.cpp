@@ -3,6 +3,7 @@
 #include "oedit/world.h"
 
 #include <QDir>
+#include <QMutexLocker>
 #include <QFile>
 #include <QFileInfo>
 #include <QSaveFile>
@@ -122,6 +123,7 @@ void EngineWorker::attachLedger(const QString &db, qint64 runId)
 
 void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
 {
+    beginWrite();
     const auto job = beginJob();
     if (cancelled(job)) {
         Q_EMIT notice(tr("Edit cancelled before it started."));
@@ -147,6 +149,7 @@ void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
 
 void EngineWorker::undoLastEdit()
 {
+    beginWrite();
     const oedit::Status status = m_engine->undoLastEdit();
     if (!status) {
         Q_EMIT failed(QString::fromStdString(status.message()));
@@ -158,6 +161,7 @@ void EngineWorker::undoLastEdit()
 
 void EngineWorker::redoEdit()
 {
+    beginWrite();
     const oedit::Status status = m_engine->redoEdit();
     if (!status) {
         Q_EMIT failed(QString::fromStdString(status.message()));
@@ -179,6 +183,7 @@ void EngineWorker::predict(const QString &prompt, int topK)
 
 void EngineWorker::startRun(const QString &db, const oedit::runs::RunRequest &request)
 {
+    beginWrite();
     oedit::runs::RunRequest run = request;
     if (run.modelDir.empty())
         run.modelDir = m_engine->hasModel() ? m_engine->modelInfo().path : oedit::Engine::defaultModelDirectory();
@@ -226,6 +231,8 @@ void EngineWorker::listRuns(const QString &db)
 
 void EngineWorker::runReport(const QString &db, qint64 runId)
 {
+    if (supersededRead(readKey("report", db, runId)))
+        return;
     const auto report = oedit::runs::runReport(db.toStdString(), runId);
     if (!report) {
         Q_EMIT failed(tr("Cannot read run %1: %2").arg(runId).arg(QString::fromStdString(report.message())));
@@ -236,6 +243,7 @@ void EngineWorker::runReport(const QString &db, qint64 runId)
 
 void EngineWorker::rollback(const QString &db, const oedit::runs::RollbackRequest &request, int tag)
 {
+    beginWrite();
     // The engine brings the open model along when this is its session's run.
     const auto event = m_engine->rollback(db.toStdString(), request);
     if (!event) {
@@ -249,6 +257,7 @@ void EngineWorker::rollback(const QString &db, const oedit::runs::RollbackReques
 
 void EngineWorker::resumeRun(const QString &db, qint64 runId)
 {
+    beginWrite();
     const auto job = beginJob();
     if (cancelled(job)) {
         const QString message = tr("Resuming run %1 was cancelled before it started.").arg(runId);
@@ -278,6 +287,8 @@ void EngineWorker::resumeRun(const QString &db, qint64 runId)
 
 void EngineWorker::listEdits(const QString &db, qint64 runId)
 {
+    if (supersededRead(readKey("edits", db, runId)))
+        return;
     const auto edits = oedit::runs::listEdits(db.toStdString(), runId);
     if (!edits) {
         Q_EMIT failed(tr("Cannot list the edits of run %1: %2").arg(runId).arg(QString::fromStdString(edits.message())));
@@ -288,6 +299,8 @@ void EngineWorker::listEdits(const QString &db, qint64 runId)
 
 void EngineWorker::subspaceReport(const QString &db, qint64 runId, int maxEdits)
 {
+    if (supersededRead(readKey("subspace", db, runId, maxEdits)))
+        return;
     const auto report = oedit::runs::subspaceReport(db.toStdString(), runId, maxEdits);
     if (!report) {
         Q_EMIT failed(tr("Cannot compare the updates of run %1: %2")
@@ -310,7 +323,17 @@ void EngineWorker::principalAngles(const QString &db, qint64 editA, qint64 editB
 
 void EngineWorker::normGrowth(const QString &db, qint64 runId)
 {
-    const auto series = m_engine->normGrowth(db.toStdString(), runId);
+    if (supersededRead(readKey("norms", db, runId)))
+        return;
+    bool interrupted = false;
+    const auto series = m_engine->normGrowth(db.toStdString(), runId, [this, &interrupted](long long, long long) {
+        interrupted = writeWaiting();
+        return !interrupted;
+    });
+    if (!series && interrupted) {
+        Q_EMIT normGrowthInterrupted(db, runId);
+        return;
+    }
     if (!series) {
         // The curves and heatmap still stand; only the norm plot stays empty.
         Q_EMIT notice(tr("No weight norms for run %1: %2").arg(runId).arg(QString::fromStdString(series.message())));
@@ -356,4 +379,28 @@ void EngineWorker::exportModel(const QString &db, qint64 runId, const QString &d
         return;
     }
     Q_EMIT exported(directory, tr("run %1 with %n edit(s)", nullptr, int(included.value())).arg(runId));
+}
+
+QString EngineWorker::readKey(const char *kind, const QString &db, qint64 runId, int extra)
+{
+    return QStringLiteral("%1|%2|%3|%4").arg(QLatin1String(kind), db).arg(runId).arg(extra);
+}
+
+void EngineWorker::announceRead(const QString &key)
+{
+    const QMutexLocker lock(&m_readsMutex);
+    ++m_readsQueued[key];
+}
+
+bool EngineWorker::supersededRead(const QString &key)
+{
+    const QMutexLocker lock(&m_readsMutex);
+    const auto it = m_readsQueued.find(key);
+    if (it == m_readsQueued.end())
+        return false;
+    if (--it.value() <= 0) {
+        m_readsQueued.erase(it);
+        return false;
+    }
+    return true;
 }

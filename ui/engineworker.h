@@ -18,8 +18,10 @@
 #include "oedit/engine.h"
 #include "oedit/runs.h"
 
+#include <QHash>
 #include <QList>
 #include <QMetaType>
+#include <QMutex>
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -75,6 +77,16 @@ public:
 
     // GUI thread, right before queueing a cancellable job (see the top).
     void announceJob() { m_announced.fetch_add(1); }
+    // GUI thread, right before queueing a change of the open model or of a
+    // ledger (edit, undo, redo, rollback, run): a norm curve being read gives
+    // way to it (normGrowthInterrupted) instead of keeping it waiting for the
+    // seconds a 100,000-edit run takes.
+    void announceWrite() { m_writesAnnounced.fetch_add(1); }
+    // GUI thread, right before queueing the read `key` names (readKey): when
+    // its turn comes, a read with a later copy queued is skipped, the copy
+    // answering it (fresher). Unannounced reads are never skipped.
+    void announceRead(const QString &key);
+    static QString readKey(const char *kind, const QString &db, qint64 runId, int extra = 0);
     // Safe from any thread: every job announced so far stops at its next
     // progress report (or does not start).
     void requestCancel() { m_cancelUpTo.store(std::max(m_announced.load(), m_started.load())); }
@@ -141,6 +153,8 @@ Q_SIGNALS:
     void subspaceReady(const QString &db, const oedit::runs::SubspaceReport &report);
     void anglesReady(const QString &db, const oedit::runs::PrincipalAngles &angles);
     void normGrowthReady(const QString &db, qint64 runId, const NormList &series);
+    // The norm curve of the run was left unfinished for a write (announceWrite); ask again.
+    void normGrowthInterrupted(const QString &db, qint64 runId);
     void factsCompared(const QString &db, const QList<qint64> &runIds, const FactList &facts);
     void exported(const QString &path, const QString &what);
     // Something worth a line in the status bar, no error.
@@ -150,7 +164,16 @@ private:
     // Worker thread: numbers the job that starts now; cancelled(id) asks the flag.
     unsigned long long beginJob();
     bool cancelled(unsigned long long job) const { return job <= m_cancelUpTo.load(); }
+    // Worker thread: a write starts (never counted ahead of the announcements,
+    // so a write nobody announced cannot leave reads interrupted for good).
+    void beginWrite() { m_writesStarted.store(std::min(m_writesStarted.load() + 1, m_writesAnnounced.load())); }
+    bool writeWaiting() const { return m_writesAnnounced.load() > m_writesStarted.load(); }
+    // Worker thread: true when a later copy of the read `key` is queued.
+    bool supersededRead(const QString &key);
 
     std::unique_ptr<oedit::Engine> m_engine;
     std::atomic<unsigned long long> m_announced{0}, m_started{0}, m_cancelUpTo{0};
+    std::atomic<unsigned long long> m_writesAnnounced{0}, m_writesStarted{0};
+    QMutex m_readsMutex;
+    QHash<QString, int> m_readsQueued; // announced reads not yet started, by key
 };

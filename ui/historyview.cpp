@@ -1,19 +1,31 @@
 #include "historyview.h"
 
+#include "celltablemodel.h"
+
+#include <QColor>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QItemSelectionModel>
 #include <QLabel>
 #include <QPushButton>
-#include <QTableWidget>
+#include <QTableView>
 #include <QUndoStack>
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <cmath>
 
 namespace {
 
 enum Column { ColStep, ColFact, ColMethod, ColActive, ColEfficacy, ColSeconds, ColCreated, ColumnCount };
+
+QStringList headers()
+{
+    return {HistoryView::tr("Step"),      HistoryView::tr("Fact"),         HistoryView::tr("Method"),
+            HistoryView::tr("In effect"), HistoryView::tr("Efficacy now"), HistoryView::tr("Edit time"),
+            HistoryView::tr("Made")};
+}
 
 QString factText(const oedit::runs::EditEntry &edit)
 {
@@ -25,7 +37,7 @@ QString factText(const oedit::runs::EditEntry &edit)
 } // namespace
 
 HistoryView::HistoryView(QWidget *parent)
-    : QWidget(parent), m_title(new QLabel), m_table(new QTableWidget(0, ColumnCount)),
+    : QWidget(parent), m_title(new QLabel), m_table(new QTableView), m_model(new CellTableModel(this)),
       m_revert(new QPushButton(tr("Revert to Selected Step"))), m_remove(new QPushButton(tr("Remove Selected Edit"))),
       m_undo(new QPushButton(tr("Undo"))), m_redo(new QPushButton(tr("Redo")))
 {
@@ -39,8 +51,8 @@ HistoryView::HistoryView(QWidget *parent)
 
     m_title->setText(tr("Select a run in the Runs tab, or apply an edit in the Facts tab, to see its history."));
     m_title->setWordWrap(true);
-    m_table->setHorizontalHeaderLabels({tr("Step"), tr("Fact"), tr("Method"), tr("In effect"), tr("Efficacy now"),
-                                        tr("Edit time"), tr("Made")});
+    m_model->reset(headers(), 0, {});
+    m_table->setModel(m_model);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setSelectionMode(QAbstractItemView::SingleSelection);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -70,7 +82,7 @@ HistoryView::HistoryView(QWidget *parent)
         if (m_runId > 0)
             Q_EMIT refreshRequested(m_db, m_runId);
     });
-    connect(m_table, &QTableWidget::itemSelectionChanged, this, &HistoryView::updateButtons);
+    connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &HistoryView::updateButtons);
     connect(m_revert, &QPushButton::clicked, this, [this] {
         if (const auto *edit = selectedEdit())
             Q_EMIT revertRequested(m_db, m_runId, edit->step);
@@ -101,7 +113,7 @@ void HistoryView::setRun(const QString &db, qint64 runId)
     m_edits.clear();
     m_efficacy.clear();
     m_efficacyStep = -1;
-    m_table->setRowCount(0);
+    m_model->reset(headers(), 0, {});
     m_title->setText(runId < 0 ? tr("No run selected in %1").arg(QFileInfo(db).fileName())
                                : tr("Run %1 in %2").arg(runId).arg(QFileInfo(db).fileName()));
     updateButtons();
@@ -123,8 +135,10 @@ void HistoryView::showReport(const QString &db, const oedit::runs::RunReport &re
     m_efficacyStep = -1;
     if (!report.checkpoints.empty()) {
         m_efficacyStep = report.checkpoints.back().step;
-        for (const auto &[edit, success] : report.checkpoints.back().editSuccess)
-            m_efficacy.insert(edit, success);
+        // Sorted by edit id for the cells' lookups (a copy of a vector, not 100,000 map insertions).
+        m_efficacy = report.checkpoints.back().editSuccess;
+        if (!std::is_sorted(m_efficacy.begin(), m_efficacy.end()))
+            std::sort(m_efficacy.begin(), m_efficacy.end());
     }
     m_title->setText(tr("Run %1 (%2, %3) in %4: %5 edits, %6 in effect%7")
                          .arg(report.run.runId)
@@ -139,38 +153,65 @@ void HistoryView::showReport(const QString &db, const oedit::runs::RunReport &re
 
 void HistoryView::fill()
 {
-    const qint64 selected = selectedEdit() ? selectedEdit()->editId : -1;
-    const QSignalBlocker blocker(m_table);
-    m_table->setRowCount(static_cast<int>(m_edits.size()));
-    for (int row = 0; row < static_cast<int>(m_edits.size()); ++row) {
-        const auto &edit = m_edits[static_cast<size_t>(row)];
-        const auto efficacy = m_efficacy.constFind(edit.editId);
-        const QStringList cells = {
-            QString::number(edit.step),
-            factText(edit),
-            QString::fromStdString(edit.method),
-            edit.active ? tr("yes") : tr("no"),
-            efficacy == m_efficacy.constEnd() ? QStringLiteral("–") : (*efficacy > 0.5 ? tr("kept") : tr("lost")),
-            QStringLiteral("%1 s").arg(edit.seconds, 0, 'f', 2),
-            QString::fromStdString(edit.created)};
-        for (int column = 0; column < ColumnCount; ++column) {
-            auto *item = new QTableWidgetItem(cells[column]);
-            if (!edit.active)
-                item->setForeground(QColor(140, 140, 140));
-            if (column == ColFact)
-                item->setToolTip(tr("subject: %1\nprompt: %2\nnew target: %3\nold target: %4")
-                                     .arg(QString::fromStdString(edit.subject), QString::fromStdString(edit.prompt),
-                                          QString::fromStdString(edit.targetNew),
-                                          QString::fromStdString(edit.targetTrue)));
-            m_table->setItem(row, column, item);
+    const auto *selected = selectedEdit();
+    const qint64 selectedId = selected ? selected->editId : -1;
+    const int rows = static_cast<int>(m_edits.size());
+    if (rows == m_model->rowCount()) {
+        // The same run refreshed (a rollback, a checkpoint): scroll position and selection stay.
+        m_model->contentsChanged();
+    } else {
+        const bool first = m_model->rowCount() == 0;
+        m_model->reset(headers(), rows, [this](int row, int column, int role) { return cell(row, column, role); });
+        for (int row = 0; row < rows && selectedId >= 0; ++row)
+            if (m_edits[static_cast<size_t>(row)].editId == selectedId) {
+                m_table->selectRow(row);
+                m_table->scrollTo(m_model->index(row, 0));
+                break;
+            }
+        if (first) {
+            // Sized from the rows on screen (Qt measures at most a thousand), not from every row.
+            m_table->resizeColumnToContents(ColStep);
+            m_table->resizeColumnToContents(ColMethod);
+            m_table->resizeColumnToContents(ColCreated);
         }
-        if (edit.editId == selected)
-            m_table->selectRow(row);
     }
-    m_table->resizeColumnToContents(ColStep);
-    m_table->resizeColumnToContents(ColMethod);
-    m_table->resizeColumnToContents(ColCreated);
     updateButtons();
+}
+
+QVariant HistoryView::cell(int row, int column, int role) const
+{
+    const auto &edit = m_edits[static_cast<size_t>(row)];
+    if (role == Qt::ForegroundRole)
+        return edit.active ? QVariant() : QVariant(QColor(140, 140, 140));
+    if (role == Qt::ToolTipRole && column == ColFact)
+        return tr("subject: %1\nprompt: %2\nnew target: %3\nold target: %4")
+            .arg(QString::fromStdString(edit.subject), QString::fromStdString(edit.prompt),
+                 QString::fromStdString(edit.targetNew), QString::fromStdString(edit.targetTrue));
+    if (role != Qt::DisplayRole)
+        return {};
+    switch (column) {
+    case ColStep:
+        return QString::number(edit.step);
+    case ColFact:
+        return factText(edit);
+    case ColMethod:
+        return QString::fromStdString(edit.method);
+    case ColActive:
+        return edit.active ? tr("yes") : tr("no");
+    case ColEfficacy: {
+        const auto efficacy = std::lower_bound(m_efficacy.begin(), m_efficacy.end(),
+                                               std::pair<long long, double>(edit.editId, -INFINITY));
+        return efficacy == m_efficacy.end() || efficacy->first != edit.editId
+                   ? QStringLiteral("–")
+                   : (efficacy->second > 0.5 ? tr("kept") : tr("lost"));
+    }
+    case ColSeconds:
+        return QStringLiteral("%1 s").arg(edit.seconds, 0, 'f', 2);
+    case ColCreated:
+        return QString::fromStdString(edit.created);
+    default:
+        return {};
+    }
 }
 
 qint64 HistoryView::editIdAt(int row) const

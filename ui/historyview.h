@@ -1,5 +1,6 @@
 // History tab: the ledger of the current run as a table (step, fact, method,
-// in effect or not, efficacy at the latest checkpoint, time), with revert to
+// in effect or not, efficacy at the latest checkpoint, time; a model over the
+// run's edits, so a 100,000-edit run shows at once), with revert to
 // a step, remove one edit, and undo/redo of those through the window's
 // QUndoStack. GUI thread only; it emits requests the main window turns into
 // undo commands and worker calls, and shows the answers it is given.
@@ -7,12 +8,15 @@
 
 #include "engineworker.h"
 
-#include <QMap>
+
+#include <utility>
+#include <vector>
 #include <QWidget>
 
+class CellTableModel;
 class QLabel;
 class QPushButton;
-class QTableWidget;
+class QTableView;
 class QUndoStack;
 
 class HistoryView : public QWidget {
@@ -43,9 +47,11 @@ private:
     void fill();
     void updateButtons();
     const oedit::runs::EditEntry *selectedEdit() const;
+    QVariant cell(int row, int column, int role) const;
 
     QLabel *m_title;
-    QTableWidget *m_table;
+    QTableView *m_table;
+    CellTableModel *m_model;
     QPushButton *m_revert;
     QPushButton *m_remove;
     QPushButton *m_undo;
@@ -54,7 +60,7 @@ private:
     QString m_db;
     qint64 m_runId = -1;
     EditList m_edits;
-    QMap<qint64, double> m_efficacy; // edit id -> success at the run's latest checkpoint
+    std::vector<std::pair<long long, double>> m_efficacy; // (edit id, success) at the latest checkpoint, by id
     qint64 m_efficacyStep = -1;
     bool m_busy = false;
 };

@@ -26,11 +26,14 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTableWidget>
+#include <QTableView>
+#include <QTimer>
 #include <QUndoStack>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <functional>
+#include <utility>
 
 // Resources compiled into the static oedit_ui library must be registered by
 // hand; the macro cannot be called inside a namespace or a member's init list.
@@ -283,11 +286,13 @@ void MainWindow::connectRuns()
     connect(m_runsView, &RunsView::startRunRequested, this,
             [this](const QString &db, const oedit::runs::RunRequest &request) {
                 m_worker->announceJob();
+                m_worker->announceWrite();
                 rememberLedger(db);
                 Q_EMIT startRunRequested(db, request);
             });
     connect(m_runsView, &RunsView::resumeRequested, this, [this](const QString &db, qint64 runId) {
         m_worker->announceJob();
+        m_worker->announceWrite();
         Q_EMIT resumeRunRequested(db, runId);
     });
     connect(m_runsView, &RunsView::listRunsRequested, this, &MainWindow::listRunsRequested);
@@ -306,6 +311,8 @@ void MainWindow::connectRuns()
     connect(m_worker, &EngineWorker::reportReady, m_retentionView, &RetentionView::showReport);
     connect(m_worker, &EngineWorker::reportReady, m_compareView, &CompareView::showReport);
     connect(m_worker, &EngineWorker::normGrowthReady, m_retentionView, &RetentionView::showNormGrowth);
+    connect(m_worker, &EngineWorker::normGrowthInterrupted, this,
+            [this](const QString &db, qint64 runId) { requestRead(Read::Norms, db, runId); });
     connect(m_worker, &EngineWorker::factsCompared, m_compareView, &CompareView::showFacts);
     connect(m_worker, &EngineWorker::exported, this, [this](const QString &path, const QString &what) {
         statusBar()->showMessage(tr("Exported %1 to %2").arg(what, path), 10000);
@@ -316,13 +323,13 @@ void MainWindow::connectRuns()
         const QString db = m_document->ledgerPath();
         m_retentionView->setRuns(db, ids);
         for (const auto id : ids) {
-            Q_EMIT runReportRequested(db, id);
-            Q_EMIT normGrowthRequested(db, id);
+            requestRead(Read::Report, db, id);
+            requestRead(Read::Norms, db, id);
         }
     });
     connect(m_compareView, &CompareView::compareRequested, this, [this](const QString &db, const QList<qint64> &ids) {
         for (const auto id : ids)
-            Q_EMIT runReportRequested(db, id);
+            requestRead(Read::Report, db, id);
         Q_EMIT compareFactsRequested(db, ids);
     });
 
@@ -374,6 +381,13 @@ void MainWindow::connectHistory()
 
 void MainWindow::connectDocument()
 {
+    // Connected before the requests below reach the worker (slots run in the
+    // order they were connected), so a write is announced before it is queued.
+    const auto announceWrite = [this] { m_worker->announceWrite(); };
+    connect(m_document, &Document::applyEditRequested, this, announceWrite);
+    connect(m_document, &Document::undoEditRequested, this, announceWrite);
+    connect(m_document, &Document::redoEditRequested, this, announceWrite);
+    connect(m_document, &Document::rollbackRequested, this, announceWrite);
     // Requests the document makes of the worker, and the answers it keeps.
     connect(m_document, &Document::attachLedgerRequested, m_worker, &EngineWorker::attachLedger);
     connect(m_document, &Document::applyEditRequested, m_worker, &EngineWorker::applyEdit);
@@ -412,9 +426,50 @@ void MainWindow::refreshCurrentRun()
     if (run < 0)
         return;
     const QString db = m_document->ledgerPath();
-    Q_EMIT listEditsRequested(db, run);
-    Q_EMIT runReportRequested(db, run);
-    Q_EMIT subspaceRequested(db, run, m_subspaceView->maxEdits());
+    requestRead(Read::Edits, db, run);
+    requestRead(Read::Report, db, run);
+    requestRead(Read::Subspace, db, run);
+}
+
+void MainWindow::requestRead(Read kind, const QString &db, qint64 runId)
+{
+    const PendingRead read{kind, db, runId};
+    if (!m_reads.contains(read))
+        m_reads << read;
+    if (!m_readsScheduled) {
+        m_readsScheduled = true;
+        QTimer::singleShot(0, this, &MainWindow::sendReads);
+    }
+}
+
+void MainWindow::sendReads()
+{
+    m_readsScheduled = false;
+    auto reads = std::exchange(m_reads, {});
+    std::stable_sort(reads.begin(), reads.end(),
+                     [](const PendingRead &a, const PendingRead &b) { return a.kind < b.kind; });
+    for (const auto &read : std::as_const(reads)) {
+        switch (read.kind) {
+        case Read::Edits:
+            m_worker->announceRead(EngineWorker::readKey("edits", read.db, read.runId));
+            Q_EMIT listEditsRequested(read.db, read.runId);
+            break;
+        case Read::Report:
+            m_worker->announceRead(EngineWorker::readKey("report", read.db, read.runId));
+            Q_EMIT runReportRequested(read.db, read.runId);
+            break;
+        case Read::Subspace: {
+            const int maxEdits = m_subspaceView->maxEdits();
+            m_worker->announceRead(EngineWorker::readKey("subspace", read.db, read.runId, maxEdits));
+            Q_EMIT subspaceRequested(read.db, read.runId, maxEdits);
+            break;
+        }
+        case Read::Norms:
+            m_worker->announceRead(EngineWorker::readKey("norms", read.db, read.runId));
+            Q_EMIT normGrowthRequested(read.db, read.runId);
+            break;
+        }
+    }
 }
 
 void MainWindow::exportRunCsv(const QString &path)
@@ -436,28 +491,30 @@ bool MainWindow::exportCurrentTable(const QString &path)
     QWidget *tab = m_tabs->currentWidget();
     if (!tab)
         return false;
-    QTableWidget *table = nullptr;
-    for (auto *candidate : tab->findChildren<QTableWidget *>())
-        if (candidate->isVisible() && candidate->rowCount() > 0) {
+    // Item tables and model views alike: every row, not only those on screen.
+    QTableView *table = nullptr;
+    for (auto *candidate : tab->findChildren<QTableView *>())
+        if (candidate->isVisible() && candidate->model() && candidate->model()->rowCount() > 0) {
             table = candidate;
             break;
         }
     if (!table)
         return false;
+    const QAbstractItemModel *model = table->model();
     QString text;
     QStringList header;
     const bool rowHeaders = table->verticalHeader()->isVisible();
     if (rowHeaders)
         header << QString();
-    for (int c = 0; c < table->columnCount(); ++c)
-        header << csvField(table->horizontalHeaderItem(c) ? table->horizontalHeaderItem(c)->text() : QString());
+    for (int c = 0; c < model->columnCount(); ++c)
+        header << csvField(model->headerData(c, Qt::Horizontal).toString());
     text += header.join(QLatin1Char(',')) + QLatin1Char('\n');
-    for (int r = 0; r < table->rowCount(); ++r) {
+    for (int r = 0; r < model->rowCount(); ++r) {
         QStringList row;
         if (rowHeaders)
-            row << csvField(table->verticalHeaderItem(r) ? table->verticalHeaderItem(r)->text() : QString());
-        for (int c = 0; c < table->columnCount(); ++c)
-            row << csvField(table->item(r, c) ? table->item(r, c)->text() : QString());
+            row << csvField(model->headerData(r, Qt::Vertical).toString());
+        for (int c = 0; c < model->columnCount(); ++c)
+            row << csvField(model->index(r, c).data().toString());
         text += row.join(QLatin1Char(',')) + QLatin1Char('\n');
     }
     QSaveFile file(path);

@@ -76,6 +76,14 @@ private:
     void connectHistory();
     void connectDocument();
     void refreshCurrentRun();
+    // Reads of runs for the views. Those asked for in one turn of the event
+    // loop go to the worker once each and cheapest first, so History is not
+    // kept waiting behind a norm curve that reads every update of a big run;
+    // each is announced to the worker, which skips a read whose later copy
+    // is already queued.
+    enum class Read { Edits, Report, Subspace, Norms };
+    void requestRead(Read kind, const QString &db, qint64 runId);
+    void sendReads();
     void rememberLedger(const QString &db);
     void fillRecentLedgers();
     void showError(const QString &message);
@@ -93,6 +101,14 @@ private:
     CompareView *m_compareView;
     QMenu *m_recentLedgers = nullptr;
     bool m_quietErrors = false;
+    struct PendingRead {
+        Read kind;
+        QString db;
+        qint64 runId;
+        bool operator==(const PendingRead &o) const { return kind == o.kind && db == o.db && runId == o.runId; }
+    };
+    QList<PendingRead> m_reads;
+    bool m_readsScheduled = false;
     QProgressBar *m_progress;
     QPushButton *m_cancel;
 };

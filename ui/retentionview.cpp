@@ -1,4 +1,5 @@
 #include "retentionview.h"
+#include "retentionmatrix.h"
 #include "plotrender.h"
 #include "runstyle.h"
 
@@ -21,7 +22,6 @@
 #include <cmath>
 #include <limits>
 #include <map>
-#include <set>
 
 namespace {
 
@@ -281,36 +281,30 @@ void RetentionView::fillNorms(const QList<const oedit::runs::RunReport *> &repor
 
 void RetentionView::fillHeatmap(const oedit::runs::RunReport &report)
 {
-    // Rows: every edit any checkpoint scored, in id (= run) order; columns:
-    // checkpoints. An edit not made yet at a checkpoint stays blank (NaN).
-    std::set<long long> editIds;
-    for (const auto &checkpoint : report.checkpoints)
-        for (const auto &entry : checkpoint.editSuccess)
-            editIds.insert(entry.first);
-    std::map<long long, int> rowOf;
-    for (const auto id : editIds)
-        rowOf.emplace(id, static_cast<int>(rowOf.size()));
-    const int columns = static_cast<int>(report.checkpoints.size());
-    const int rows = static_cast<int>(editIds.size());
+    const auto matrix = retentionMatrix(report, kHeatmapRows);
     auto *data = m_heatmap->data();
-    if (columns == 0 || rows == 0) {
+    if (matrix.columns == 0 || matrix.rows == 0) {
         data->clear();
         m_retention->replot(QCustomPlot::rpQueuedReplot);
         return;
     }
-    data->setSize(columns, rows);
-    data->setRange(QCPRange(0, columns - 1), QCPRange(1, rows));
-    data->fill(std::numeric_limits<double>::quiet_NaN());
+    data->setSize(matrix.columns, matrix.rows);
+    // Cell centres at the middle edit of each bin, so the axis counts edits.
+    const double first = 1.0 + double(matrix.editsPerRow - 1) / 2.0;
+    data->setRange(QCPRange(0, matrix.columns - 1),
+                   QCPRange(first, first + double(matrix.editsPerRow) * double(matrix.rows - 1)));
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    for (int c = 0; c < columns; ++c) {
-        const auto &checkpoint = report.checkpoints[static_cast<size_t>(c)];
-        ticker->addTick(c, QString::number(checkpoint.step));
-        for (const auto &[edit, success] : checkpoint.editSuccess)
-            data->setCell(c, rowOf.at(edit), success);
+    for (int c = 0; c < matrix.columns; ++c) {
+        ticker->addTick(c, QString::number(matrix.steps[static_cast<size_t>(c)]));
+        for (int r = 0; r < matrix.rows; ++r)
+            data->setCell(c, r, matrix.cell(c, r));
     }
     m_retention->xAxis->setTicker(ticker);
-    m_retention->xAxis->setRange(-0.5, columns - 0.5);
-    m_retention->yAxis->setRange(0.5, rows + 0.5);
+    m_retention->xAxis->setRange(-0.5, matrix.columns - 0.5);
+    m_retention->yAxis->setRange(0.5, double(matrix.edits) + 0.5);
+    m_retention->yAxis->setLabel(matrix.editsPerRow > 1
+                                     ? tr("edit (in run order; a row is the mean of %1 edits)").arg(matrix.editsPerRow)
+                                     : tr("edit (in run order)"));
     m_retention->plotLayout()->setAutoMargins(QCP::msAll);
     m_retention->replot(QCustomPlot::rpQueuedReplot);
 }

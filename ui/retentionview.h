@@ -42,6 +42,8 @@ public:
     // norms grow steadily before the model collapses; past about twice the
     // original norm collapse is common, well before it rare.
     static constexpr double kCollapseWarning = 2.0;
+    // Rows of the retention heatmap at most: more edits are binned (retentionmatrix.h).
+    static constexpr int kHeatmapRows = 1000;
 
 private:
     void scheduleReplot();

@@ -15,6 +15,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTabWidget>
+#include <QTableView>
 #include <QTableWidget>
 #include <QTemporaryDir>
 
@@ -116,17 +117,17 @@ void ScreenshotTour::showViews()
                 runs->selectRow(0);
                 auto *compare = m_window->findChild<CompareView *>(QStringLiteral("compareView"));
                 compare->checkRuns({runs->item(0, 0)->text().toLongLong(), runs->item(1, 0)->text().toLongLong()});
-                auto *history = m_window->findChild<QTableWidget *>(QStringLiteral("historyTable"));
+                auto *history = m_window->findChild<QTableView *>(QStringLiteral("historyTable"));
                 auto *cos = m_window->findChild<QCustomPlot *>(QStringLiteral("cosPlot"));
                 auto *norms = m_window->findChild<QCustomPlot *>(QStringLiteral("normPlot"));
-                auto *facts = m_window->findChild<QTableWidget *>(QStringLiteral("factDiff"));
+                auto *facts = m_window->findChild<QTableView *>(QStringLiteral("factDiff"));
                 auto *curves = m_window->findChild<QCustomPlot *>(QStringLiteral("compareCurves"));
                 auto *top = m_window->findChild<QTableWidget *>(QStringLiteral("topTokens"));
                 waitFor(QStringLiteral("the views' data"),
                         [=] {
                             auto *map = qobject_cast<QCPColorMap *>(cos->plottable(0));
-                            return history->rowCount() == 6 && map && map->data()->keySize() == 6 &&
-                                   norms->graphCount() > 0 && facts->columnCount() == 5 &&
+                            return history->model()->rowCount() == 6 && map && map->data()->keySize() == 6 &&
+                                   norms->graphCount() > 0 && facts->model()->columnCount() == 5 &&
                                    curves->graphCount() == 2 && top->rowCount() > 0;
                         },
                         [this] { shoot(0); }, 120);

@@ -612,14 +612,15 @@ Expected<long long> Engine::exportRun(const std::string &db, long long runId, st
     });
 }
 
-Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db, long long runId)
+Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db, long long runId,
+                                                           const ProgressFn &progress)
 {
     return runs::guarded([&]() -> Expected<std::vector<runs::NormSeries>> {
         auto ledger = runs::openExisting(db);
         const auto info = ledger->run(runId);
-        const auto rows = ledger->activeEdits(runId);
+        const long long total = ledger->activeEditCount(runId);
         std::vector<runs::NormSeries> out;
-        if (rows.empty())
+        if (total == 0)
             return out;
         // The base weights the engine already holds for the run's model (the
         // open one, or the one kept from an earlier call): nothing is loaded twice.
@@ -630,13 +631,17 @@ Expected<std::vector<runs::NormSeries>> Engine::normGrowth(const std::string &db
         // One trajectory per edited layer, fed every update in step order,
         // streamed from one query.
         std::map<int64_t, eval::NormTrajectory> trajectories;
-        ledger->forEachActiveUpdate(runId, [&](int64_t step, store::StoredUpdate &&stored) {
+        long long read = 0;
+        const bool complete = ledger->forEachActiveUpdate(runId, [&](int64_t step, store::StoredUpdate &&stored) {
             const auto update = run::fromStoredUpdate(stored);
             auto it = trajectories.find(update.layer);
             if (it == trajectories.end())
                 it = trajectories.emplace(update.layer, eval::NormTrajectory(loaded.base.at(update.layer))).first;
             it->second.add(step, update);
+            return !progress || ++read % 1000 != 0 || progress(read, total);
         });
+        if (!complete)
+            return Status::failure("stopped before the norms of run " + std::to_string(runId) + " were complete");
         // Every step 0..last for every layer: 1 before the layer's first edit,
         // the previous value at steps that did not change it.
         const auto lastStep = ledger->lastStep(runId);

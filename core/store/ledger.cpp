@@ -907,10 +907,10 @@ std::vector<StoredUpdate> Ledger::loadUpdates(int64_t editId)
     return guarded(m_path, "reading an update", [&] { return readUpdates(*m_db, m_path, editId, false); });
 }
 
-void Ledger::forEachActiveUpdate(int64_t runId,
-                                 const std::function<void(int64_t step, StoredUpdate &&update)> &visit)
+bool Ledger::forEachActiveUpdate(int64_t runId,
+                                 const std::function<bool(int64_t step, StoredUpdate &&update)> &visit)
 {
-    guarded(m_path, "reading the run's updates", [&] {
+    return guarded(m_path, "reading the run's updates", [&] {
         requireRun(runId);
         // LEFT JOIN: an active edit without any update is damage, not an empty edit.
         Statement select(*m_db, "SELECT edits.id, edits.step, updates.layer, updates.kind, updates.dtype, updates.rows, "
@@ -922,8 +922,10 @@ void Ledger::forEachActiveUpdate(int64_t runId,
             const int64_t editId = select.columnInt(0);
             if (select.columnIsNull(3))
                 throw LedgerError(noUpdateMessage(m_path, editId));
-            visit(select.columnInt(1), readUpdateRow(select, 2, editId));
+            if (!visit(select.columnInt(1), readUpdateRow(select, 2, editId)))
+                return false;
         }
+        return true;
     });
 }
 

@@ -231,7 +231,8 @@ public:
     // The stored updates (without keys) of the run's active edits, in step
     // order, handed to `visit` one at a time with their edit's step: one
     // query for a whole run, and a run of 100,000 edits never held at once.
-    void forEachActiveUpdate(int64_t runId, const std::function<void(int64_t step, StoredUpdate &&update)> &visit);
+    // `visit` returning false stops the walk (false is returned then).
+    bool forEachActiveUpdate(int64_t runId, const std::function<bool(int64_t step, StoredUpdate &&update)> &visit);
     // The whole record (request, hparams, diagnostics, updates, keys).
     EditRecord loadRecord(int64_t editId);
     int64_t lastStep(int64_t runId); // 0 when the run has no edits

@@ -382,17 +382,24 @@ private Q_SLOTS:
         run::appendEdit(ledger, other, toyResult(5));
         ledger.removeEdit(run, ids[2]); // step 3 is not in effect
         std::vector<std::pair<int64_t, int64_t>> seen; // (step, layer)
-        ledger.forEachActiveUpdate(run, [&](int64_t step, store::StoredUpdate &&update) {
-            QVERIFY(update.kind != "keys");
+        QVERIFY(ledger.forEachActiveUpdate(run, [&](int64_t step, store::StoredUpdate &&update) {
             seen.emplace_back(step, update.layer);
-        });
+            return update.kind != "keys";
+        }));
         // Odd results hold one rank-one update of layer 0, even ones a dense
         // update of layer 0 and a rank-one update of layer 1.
         const std::vector<std::pair<int64_t, int64_t>> expected = {{1, 0}, {2, 0}, {2, 1}, {4, 0}, {4, 1}};
         QCOMPARE(seen, expected);
+        // Stopped by the visitor after the first update.
+        seen.clear();
+        QVERIFY(!ledger.forEachActiveUpdate(run, [&](int64_t step, store::StoredUpdate &&update) {
+            seen.emplace_back(step, update.layer);
+            return false;
+        }));
+        QCOMPARE(seen.size(), size_t(1));
 
         ledger.database().exec("DELETE FROM updates WHERE edit = " + std::to_string(ids[3]));
-        const auto message = errorOf([&] { ledger.forEachActiveUpdate(run, [](int64_t, store::StoredUpdate &&) {}); });
+        const auto message = errorOf([&] { ledger.forEachActiveUpdate(run, [](int64_t, store::StoredUpdate &&) { return true; }); });
         QVERIFY2(message.contains(QStringLiteral("no stored update for edit %1").arg(ids[3])), qPrintable(message));
     }
 

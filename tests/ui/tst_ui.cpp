@@ -26,6 +26,7 @@
 #include <QTemporaryDir>
 #include <QUndoStack>
 #include <QPushButton>
+#include <QTableView>
 #include <QTableWidget>
 #include <QSignalSpy>
 #include <QTabWidget>
@@ -36,6 +37,12 @@
 #include <qcustomplot.h>
 
 namespace {
+
+// A cell of a table view as it shows it.
+QString cellText(QTableView *table, int row, int column)
+{
+    return table->model()->index(row, column).data().toString();
+}
 
 QStringList g_warnings;
 QtMessageHandler g_previousHandler = nullptr;
@@ -516,13 +523,13 @@ private Q_SLOTS:
         auto *finals = window.findChild<QTableWidget *>(QStringLiteral("compareFinal"));
         QTRY_COMPARE_WITH_TIMEOUT(finals->columnCount(), 2, 10000);
         QVERIFY(finals->rowCount() > 0);
-        auto *facts = window.findChild<QTableWidget *>(QStringLiteral("factDiff"));
-        QTRY_COMPARE_WITH_TIMEOUT(facts->columnCount(), 5, 10000); // subject, prompt, target, one per run
+        auto *facts = window.findChild<QTableView *>(QStringLiteral("factDiff"));
+        QTRY_COMPARE_WITH_TIMEOUT(facts->model()->columnCount(), 5, 10000); // subject, prompt, target, one per run
         window.findChild<QCheckBox *>(QStringLiteral("onlyDiffering"))->setChecked(false);
-        QCOMPARE(facts->rowCount(), 2); // the same seed edits the same two facts
-        for (int row = 0; row < facts->rowCount(); ++row)
+        QCOMPARE(facts->model()->rowCount(), 2); // the same seed edits the same two facts
+        for (int row = 0; row < facts->model()->rowCount(); ++row)
             for (int column = 3; column < 5; ++column) {
-                const QString cell = facts->item(row, column)->text();
+                const QString cell = cellText(facts, row, column);
                 QVERIFY2(cell == QStringLiteral("kept") || cell == QStringLiteral("lost"), qPrintable(cell));
             }
         // Every view renders (the message handler fails the test on a warning).
@@ -643,17 +650,17 @@ private Q_SLOTS:
             QCOMPARE(recorded.last().at(1).value<oedit::runs::RunSummary>().dataset, std::string("manual"));
 
             // History lists the three edits, in effect.
-            auto *history = window.findChild<QTableWidget *>(QStringLiteral("historyTable"));
-            QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), 3, 10000);
+            auto *history = window.findChild<QTableView *>(QStringLiteral("historyTable"));
+            QTRY_COMPARE_WITH_TIMEOUT(history->model()->rowCount(), 3, 10000);
             for (int row = 0; row < 3; ++row) {
-                QCOMPARE(history->item(row, 0)->text(), QString::number(row + 1));
-                QVERIFY(history->item(row, 1)->text().contains(subjects[row]));
-                QCOMPARE(history->item(row, 3)->text(), QStringLiteral("yes"));
+                QCOMPARE(cellText(history, row, 0), QString::number(row + 1));
+                QVERIFY(cellText(history, row, 1).contains(subjects[row]));
+                QCOMPARE(cellText(history, row, 3), QStringLiteral("yes"));
             }
             const auto column = [history](int c) {
                 QStringList cells;
-                for (int row = 0; row < history->rowCount(); ++row)
-                    cells << history->item(row, c)->text();
+                for (int row = 0; row < history->model()->rowCount(); ++row)
+                    cells << cellText(history, row, c);
                 return cells.join(QLatin1Char(' '));
             };
             // Whether the open model continues edit i's prompt with its new target.
@@ -768,10 +775,10 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 1, 10000);
         QCOMPARE(table->item(0, 0)->text().toLongLong(), sessionRun);
         table->selectRow(0);
-        auto *history = again.findChild<QTableWidget *>(QStringLiteral("historyTable"));
-        QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), int(inEffect.size()), 10000);
+        auto *history = again.findChild<QTableView *>(QStringLiteral("historyTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(history->model()->rowCount(), int(inEffect.size()), 10000);
         for (int row = 0; row < int(inEffect.size()); ++row)
-            QCOMPARE(history->item(row, 3)->text(), inEffect[row]);
+            QCOMPARE(cellText(history, row, 3), inEffect[row]);
 
         // Continue Editing loads the run's three edits in effect into the freshly
         // opened model: it continues every edited prompt as the session's model did.
@@ -794,7 +801,7 @@ private Q_SLOTS:
         QCOMPARE(fifth.runId, sessionRun);
         QCOMPARE(fifth.steps, 5LL);
         QCOMPARE(fifth.activeEdits, 4LL);
-        QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), 5, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(history->model()->rowCount(), 5, 10000);
         again.close();
     }
 

@@ -165,8 +165,11 @@ public:
     Expected<runs::RunSummary> resumeRun(const std::string &db, long long runId, const ProgressFn &progress = {},
                                          const std::string &device = {}, const std::string &dtype = {});
     // ||W_k|| / ||W_0|| per edited layer and step (runs::NormSeries), from
-    // the base weights the engine holds for the run's model.
-    Expected<std::vector<runs::NormSeries>> normGrowth(const std::string &db, long long runId);
+    // the base weights the engine holds for the run's model. It reads every
+    // update of the run (seconds for 100,000 edits): progress(updates read,
+    // edits in effect) returning false stops it with a "stopped" failure.
+    Expected<std::vector<runs::NormSeries>> normGrowth(const std::string &db, long long runId,
+                                                       const ProgressFn &progress = {});
     // Writes the weights of run `runId` at `step` (its active edits up to that
     // step; all active edits when none) as an ordinary checkpoint folder
     // `outDir` (config.json, model.safetensors, the tokenizer and world files
