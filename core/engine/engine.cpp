@@ -114,6 +114,8 @@ Status Engine::openModel(const std::string &directory, const OpenOptions &option
             d->otherDtype == model::torchDtypeName(dtype.value()))
             d->other.reset(); // the same model twice in memory helps no one
         return Status::success();
+    } catch (const model::NonFiniteWeightsError &e) {
+        return Status::failure("cannot open model '" + directory + "': " + e.what(), FailureKind::NonFiniteWeights);
     } catch (const std::exception &e) {
         return Status::failure("cannot open model '" + directory + "': " + e.what());
     }
@@ -164,7 +166,12 @@ Expected<Prediction> Engine::predict(const std::string &prompt, int topK, int co
         if (ids.empty())
             return Status::failure("the prompt encodes to no tokens");
         const auto logits = d->model()->forward(torch::tensor(ids, torch::kLong).unsqueeze(0));
-        const auto probabilities = torch::softmax(logits[0][-1].to(torch::kFloat), -1).cpu();
+        const auto last = logits[0][-1].to(torch::kFloat);
+        if (!torch::isfinite(last).all().item<bool>())
+            return Status::failure("the model's outputs for this prompt are not numbers (NaN or infinite): its "
+                                   "weights or config make the forward pass overflow, so there is no prediction; "
+                                   "check the checkpoint (oedit info --model DIR)");
+        const auto probabilities = torch::softmax(last, -1).cpu();
         const auto best = probabilities.topk(std::clamp<int64_t>(topK, 1, probabilities.size(0)));
         Prediction prediction;
         for (int64_t i = 0; i < std::get<1>(best).size(0); ++i) {

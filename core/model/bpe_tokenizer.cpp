@@ -593,7 +593,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::fromVocabAndMerges(const std::string
     if (auto it = t.m_vocab.find("<|endoftext|>"); it != t.m_vocab.end())
         t.addAddedToken(it->first, it->second, true);
     if (!addedTokensPath.empty()) {
-        if (std::ifstream probe(addedTokensPath); probe) {
+        // Existence only: opening a FIFO here would block (the reader refuses non-files).
+        if (std::error_code error; std::filesystem::exists(addedTokensPath, error)) {
             const json added = parseJsonFile(addedTokensPath);
             if (!added.is_object())
                 throw std::runtime_error(addedTokensPath + ": expected a JSON object mapping token -> id");

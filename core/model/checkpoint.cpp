@@ -26,6 +26,17 @@ bool isRegularFile(const fs::path &path)
     return fs::is_regular_file(path, error); // follows symlinks (the HF cache is all symlinks)
 }
 
+// A name that is there but is no file (a folder, a pipe, a device, a broken
+// or looping link) is refused as such: "missing" would send the user looking
+// for a download that is not the problem.
+void refuseIfNotAFile(const fs::path &path)
+{
+    std::error_code error;
+    if (fs::symlink_status(path, error).type() != fs::file_type::not_found && !isRegularFile(path))
+        throw CheckpointError(path.string() + " is there but is not a regular file (a folder, a pipe, a device, or "
+                                              "a link that leads nowhere); replace it with the file itself");
+}
+
 bool endsWith(const std::string &text, const std::string &suffix)
 {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -135,10 +146,13 @@ CheckpointFiles locateCheckpoint(const std::string &dir)
     if (isRegularFile(root / "config.json"))
         files.configPath = (root / "config.json").string();
 
+    refuseIfNotAFile(root / "config.json");
     if (isRegularFile(root / kSingleFile)) {
         files.weightFiles.push_back((root / kSingleFile).string());
         return files;
     }
+    refuseIfNotAFile(root / kSingleFile);
+    refuseIfNotAFile(root / kIndexFile);
     if (!isRegularFile(root / kIndexFile))
         throw CheckpointError(noWeightsMessage(dir));
 
@@ -165,6 +179,7 @@ CheckpointFiles locateCheckpoint(const std::string &dir)
         shards.insert(shard);
     }
     for (const auto &shard : shards) {
+        refuseIfNotAFile(root / shard);
         if (!isRegularFile(root / shard))
             throw CheckpointError(files.indexPath + " names the shard " + shard + ", but " + dir +
                                   " has no such file; the download is incomplete: fetch the missing shard");
@@ -237,7 +252,7 @@ StateDict loadStateDict(const std::string &dir, torch::ScalarType dtype, NonFini
                                   "download the model again");
     const auto bad = nonFiniteTensors(state);
     if (!bad.empty() && nonFinite == NonFiniteWeights::Refuse)
-        throw CheckpointError(
+        throw NonFiniteWeightsError(
             dir + ": the tensor " + bad.front() +
             (bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more tensor(s))" : std::string()) +
             "; weights that are not numbers make every output and every edit NaN: download the model again, "

@@ -13,4 +13,11 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A checkpoint refused because weights are NaN or infinite (it could be
+// opened with NonFiniteWeights::Warn).
+class NonFiniteWeightsError : public CheckpointError {
+public:
+    using CheckpointError::CheckpointError;
+};
+
 } // namespace oedit::model

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -128,7 +129,9 @@ void AtomicFile::commit()
 
 std::string readSmallFile(const std::string &path, std::size_t maxBytes)
 {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO by mistake must not wait for a writer
+    // forever; the check below refuses it (no effect on regular files).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         const int error = errno;
         throw CheckpointError("cannot open " + path + ": " + errnoText(error));
@@ -139,7 +142,8 @@ std::string readSmallFile(const std::string &path, std::size_t maxBytes)
     } closer{fd};
     struct stat info {};
     if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))
-        throw CheckpointError(path + " is not a regular file");
+        throw CheckpointError(path + " is not a regular file (a folder, a pipe or a device?); replace it with the "
+                                     "file itself");
     if (uint64_t(info.st_size) > maxBytes)
         throw CheckpointError(path + " is " + std::to_string(info.st_size) + " bytes, more than the " +
                               std::to_string(maxBytes) + " bytes such a file can sensibly have; check the path");
@@ -165,6 +169,11 @@ nlohmann::json parseStrictJson(const char *begin, const char *end, const std::st
 {
     // One set of seen keys per open object; arrays push an empty marker so
     // object_end always pops its own set.
+    // nlohmann stops at a NUL byte as at the end of the text: whatever
+    // follows one would be ignored, so two readers could disagree.
+    if (const char *nul = std::find(begin, end, '\0'); nul != end)
+        throw CheckpointError(what + " holds a NUL byte at offset " + std::to_string(nul - begin) +
+                              "; the file is damaged or not text: regenerate it");
     std::vector<std::set<std::string>> seenKeys;
     const auto callback = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json &parsed) {
         using Event = nlohmann::json::parse_event_t;

@@ -17,6 +17,7 @@ namespace {
 // keeps products such as 4 * n_embd far from overflow.
 constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
 constexpr std::size_t kMaxConfigBytes = 16u * 1024 * 1024;
+constexpr int64_t kMaxLayers = 1024;
 
 struct Supported {
     const char *modelType;
@@ -306,6 +307,33 @@ void validateModelConfig(const ModelConfig &config)
                               " must be a positive number");
     if (family == Family::Llama && (!(config.ropeTheta > 0.0) || !std::isfinite(config.ropeTheta)))
         throw CheckpointError("rope_theta = " + formatNumber(config.ropeTheta) + " must be a positive number");
+    // Values that pass as numbers but break the maths: an epsilon that is
+    // infinite in float32, RoPE frequencies that underflow to NaN, RoPE over
+    // an odd head width (it rotates pairs), and layer counts no checkpoint
+    // has (checked before a layer table of that size is allocated).
+    if (config.normEps > 1.0)
+        throw CheckpointError(std::string(fieldName(family, "normEps")) + " = " + formatNumber(config.normEps) +
+                              " is not a normalisation epsilon (models use 1e-12 to 1e-5)");
+    if (family == Family::Llama && config.ropeTheta < 1.0)
+        throw CheckpointError("rope_theta = " + formatNumber(config.ropeTheta) +
+                              " is below 1; RoPE frequencies would not decrease (models use 1e4 to 1e7)");
+    if (family == Family::Llama && config.headDim() % 2 != 0)
+        throw CheckpointError("the head width " + std::to_string(config.headDim()) +
+                              " is odd; RoPE rotates pairs of dimensions and needs an even one");
+    if (config.layers > kMaxLayers)
+        throw CheckpointError(std::string(fieldName(family, "layers")) + " = " + std::to_string(config.layers) +
+                              " is more layers than any supported model has (at most " + std::to_string(kMaxLayers) +
+                              ")");
+    // The forward pass computes one activation per family; another name would
+    // run silently with the wrong one.
+    if (!config.activation.empty()) {
+        const bool gpt2Gelu = config.activation == "gelu_new" || config.activation == "gelu_pytorch_tanh";
+        const bool llamaSilu = config.activation == "silu" || config.activation == "swish";
+        if (family == Family::Gpt2 ? !gpt2Gelu : !llamaSilu)
+            throw CheckpointError(std::string(family == Family::Gpt2 ? "activation_function" : "hidden_act") +
+                                  " = \"" + config.activation + "\" is not supported; this family runs " +
+                                  (family == Family::Gpt2 ? "\"gelu_new\" (tanh GELU)" : "\"silu\""));
+    }
 }
 
 ModelConfig parseModelConfig(const nlohmann::json &config)

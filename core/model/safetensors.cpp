@@ -274,6 +274,9 @@ SafetensorsFile::SafetensorsFile(const std::string &path) : m_path(path)
         // Two tensors sharing bytes would alias after an in-place edit in any
         // reader that maps instead of copying; the format forbids it. Empty
         // tensors own no bytes and cannot overlap.
+        // Bytes no tensor owns (a gap, or data after the last tensor) are
+        // refused as the format's reference reader refuses them: they mean a
+        // header that does not describe the file it heads.
         const std::string *previous = nullptr;
         uint64_t previousEnd = 0;
         for (const auto &name : m_order) {
@@ -284,9 +287,16 @@ SafetensorsFile::SafetensorsFile(const std::string &path) : m_path(path)
                 throw CheckpointError(path + ": tensors " + quoteName(*previous) + " and " + quoteName(name) +
                                       " overlap in the data buffer (bytes " + std::to_string(info.begin) + " to " +
                                       std::to_string(previousEnd) + ")" + kDamaged);
+            if (info.begin > previousEnd)
+                throw CheckpointError(path + ": bytes " + std::to_string(previousEnd) + " to " +
+                                      std::to_string(info.begin) + " of the data buffer belong to no tensor (before " +
+                                      quoteName(name) + ")" + kDamaged);
             previous = &name;
             previousEnd = info.end;
         }
+        if (previousEnd != dataSize)
+            throw CheckpointError(path + ": the last " + std::to_string(dataSize - previousEnd) +
+                                  " bytes of the data buffer belong to no tensor" + kDamaged);
     } catch (...) {
         close();
         throw;

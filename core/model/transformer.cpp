@@ -161,7 +161,36 @@ Transformer::Transformer(ModelConfig config, TensorMap weights) : m_config(std::
         normaliseGpt2Names(m_weights);
     if (m_config.tiedHead)
         m_weights.erase("lm_head.weight"); // the head is the token embedding
+    refuseLayersBeyondConfig();
     bindTensors();
+    for (const auto &[name, tensor] : m_weights) {
+        // Buffers older exports carry (GPT-2's causal masks, RoPE's inverse frequencies).
+        const auto endsWith = [&name](const std::string &suffix) {
+            return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        if (!m_bound.count(name) && !endsWith(".attn.bias") && !endsWith(".attn.masked_bias") &&
+            !endsWith("rotary_emb.inv_freq"))
+            m_unused.push_back(name);
+    }
+}
+
+void Transformer::refuseLayersBeyondConfig() const
+{
+    // Weights of a layer the config does not have: config and weights do
+    // not belong together, and dropping the layer would change every output.
+    const std::string prefix = m_config.family == Family::Gpt2 ? "transformer.h." : "model.layers.";
+    for (const auto &[name, tensor] : m_weights) {
+        if (name.compare(0, prefix.size(), prefix) != 0)
+            continue;
+        const auto dot = name.find('.', prefix.size());
+        const std::string index = name.substr(prefix.size(), dot - prefix.size());
+        if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos || index.size() > 9)
+            continue;
+        if (std::stoll(index) >= m_config.layers)
+            throw std::runtime_error("the checkpoint holds '" + name + "', a tensor of layer " + index +
+                                     ", but config.json gives " + std::to_string(m_config.layers) +
+                                     " layers; the config and the weights do not belong together");
+    }
 }
 
 torch::Tensor Transformer::require(const std::string &name, std::vector<int64_t> shape) const
@@ -170,10 +199,14 @@ torch::Tensor Transformer::require(const std::string &name, std::vector<int64_t>
     if (found == m_weights.end())
         throw std::runtime_error("checkpoint lacks tensor '" + name + "' that a " + m_config.modelType +
                                  " model of this config needs");
+    if (!found->second.is_floating_point())
+        throw std::runtime_error("tensor '" + name + "' is stored as " + std::string(c10::toString(found->second.scalar_type())) +
+                                 ", not as floating-point numbers; the checkpoint is damaged or mislabelled");
     const auto actual = found->second.sizes().vec();
     if (actual != shape)
         throw std::runtime_error("tensor '" + name + "' has shape " + shapeText(actual) + " but the config implies " +
                                  shapeText(shape));
+    m_bound.insert(name);
     return found->second;
 }
 
@@ -222,17 +255,24 @@ void Transformer::bindTensors()
             l.kW = require(p + "self_attn.k_proj.weight", {kvWidth, d});
             l.vW = require(p + "self_attn.v_proj.weight", {kvWidth, d});
             l.attnOutW = require(p + "self_attn.o_proj.weight", {d, d});
-            l.qB = optional(p + "self_attn.q_proj.bias", {d});
-            l.kB = optional(p + "self_attn.k_proj.bias", {kvWidth});
-            l.vB = optional(p + "self_attn.v_proj.bias", {kvWidth});
-            l.attnOutB = optional(p + "self_attn.o_proj.bias", {d});
+            // Biases as the config says (attention_bias; Qwen2 always has
+            // q/k/v ones): missing ones are refused, ones the config switches
+            // off are left unused, as Hugging Face leaves them.
+            if (m_config.attentionBias) {
+                l.qB = require(p + "self_attn.q_proj.bias", {d});
+                l.kB = require(p + "self_attn.k_proj.bias", {kvWidth});
+                l.vB = require(p + "self_attn.v_proj.bias", {kvWidth});
+                l.attnOutB = optional(p + "self_attn.o_proj.bias", {d});
+            }
             l.norm2W = require(p + "post_attention_layernorm.weight", {d});
             l.gateW = require(p + "mlp.gate_proj.weight", {inner, d});
             l.upW = require(p + "mlp.up_proj.weight", {inner, d});
             l.mlpOutW = require(p + "mlp.down_proj.weight", {d, inner});
-            l.gateB = optional(p + "mlp.gate_proj.bias", {inner});
-            l.upB = optional(p + "mlp.up_proj.bias", {inner});
-            l.mlpOutB = optional(p + "mlp.down_proj.bias", {d});
+            if (m_config.mlpBias) {
+                l.gateB = require(p + "mlp.gate_proj.bias", {inner});
+                l.upB = require(p + "mlp.up_proj.bias", {inner});
+                l.mlpOutB = require(p + "mlp.down_proj.bias", {d});
+            }
         }
         m_head = m_config.tiedHead ? m_tokenEmbedding : require("lm_head.weight", {vocab, d});
     }

@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -152,6 +153,10 @@ public:
 
     // Every weight under its Hugging Face name (for saving and training).
     const TensorMap &weights() const { return m_weights; }
+    // Tensors of the checkpoint this architecture and config do not use
+    // (Hugging Face warns about the same): a sign of a checkpoint of another
+    // architecture, or of biases the config switches off.
+    const std::vector<std::string> &unusedTensors() const { return m_unused; }
     std::vector<torch::Tensor> parameters() const;
 
 private:
@@ -167,6 +172,7 @@ private:
         torch::Tensor mlpOutW, mlpOutB;
     };
 
+    void refuseLayersBeyondConfig() const;
     void bindTensors();
     torch::Tensor require(const std::string &name, std::vector<int64_t> shape) const;
     torch::Tensor optional(const std::string &name, std::vector<int64_t> shape) const;
@@ -189,6 +195,8 @@ private:
 
     ModelConfig m_config;
     TensorMap m_weights;
+    mutable std::set<std::string> m_bound; // names require() handed out
+    std::vector<std::string> m_unused;
     std::vector<Layer> m_layers;
     torch::Tensor m_tokenEmbedding, m_positionEmbedding, m_finalNormW, m_finalNormB, m_head;
 };

@@ -63,12 +63,35 @@ std::unique_ptr<LoadedModel> loadModel(const std::string &directory, torch::Devi
     loaded->model = std::make_unique<model::Transformer>(
         model::loadModelConfig(directory), model::loadStateDict(directory, dtype, nonFinite, &loaded->warnings));
     loaded->model->to(device, dtype);
+    if (const auto &unused = loaded->model->unusedTensors(); !unused.empty()) {
+        std::string names;
+        for (size_t i = 0; i < unused.size() && i < 4; ++i)
+            names += (i ? ", " : "") + unused[i];
+        loaded->warnings.push_back(std::to_string(unused.size()) + " tensor(s) of the checkpoint are not used by a " +
+                                   loaded->model->config().modelType + " model of this config (" + names +
+                                   (unused.size() > 4 ? ", ..." : "") +
+                                   "): it may be of another architecture, or its config may switch them off");
+    }
     try {
         loaded->tokenizer = model::loadTokenizer(directory);
-    } catch (const std::exception &) {
+    } catch (const std::exception &error) {
         // A checkpoint without a tokenizer (the test fixtures) still runs on
-        // token ids; the calls that need text say what is missing.
+        // token ids; the calls that need text say what is missing. A
+        // tokenizer file that is there but cannot be read is worth a warning:
+        // "no tokenizer" alone would send the user looking for a missing file.
+        std::error_code ignored;
+        for (const char *name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model"})
+            if (std::filesystem::exists(std::filesystem::path(directory) / name, ignored)) {
+                loaded->warnings.push_back(std::string("the tokenizer could not be read, so the model opens "
+                                                       "without one: ") +
+                                           error.what());
+                break;
+            }
     }
+    if (loaded->tokenizer && loaded->tokenizer->vocabSize() > loaded->model->config().vocabSize)
+        loaded->warnings.push_back("the tokenizer has " + std::to_string(loaded->tokenizer->vocabSize()) +
+                                   " tokens but the model only " + std::to_string(loaded->model->config().vocabSize) +
+                                   ": text using the extra tokens cannot be run");
     loaded->base = captureBaseWeights(*loaded->model);
     return loaded;
 }

@@ -18,6 +18,8 @@
 
 #include <stdexcept>
 
+#include <sys/stat.h>
+
 namespace {
 
 bool writeFile(const QString &path, const QByteArray &bytes)
@@ -172,6 +174,14 @@ private Q_SLOTS:
         const QString message = thrownMessage<oedit::model::CheckpointError>(
             [&] { (void)oedit::model::loadModelConfig(dir.path().toStdString()); });
         QVERIFY2(message.contains("config.json") && message.contains("not a regular file"), qPrintable(message));
+        // A pipe in place of config.json is refused at once, never waited on
+        // for a writer (the test would hang before).
+        QTemporaryDir fifoDir;
+        const QString fifo = fifoDir.filePath(QStringLiteral("config.json"));
+        QVERIFY(::mkfifo(fifo.toLocal8Bit().constData(), 0600) == 0);
+        const QString fifoMessage = thrownMessage<oedit::model::CheckpointError>(
+            [&] { (void)oedit::model::loadModelConfig(fifoDir.path().toStdString()); });
+        QVERIFY2(fifoMessage.contains("not a regular file"), qPrintable(fifoMessage));
     }
 
     void safetensorsBounds_data()
@@ -197,6 +207,22 @@ private Q_SLOTS:
             << safetensorsWithHeader(
                    R"({"t": {"dtype": "F32", "shape": [1099511627776, 1099511627776, 0], "data_offsets": [0, 0]}})")
             << 0ll << QStringList{"\"t\"", "overflows a 64-bit size"};
+        // Bytes no tensor owns, and text hidden after a NUL in the header (the
+        // JSON reader stopped there): a corpus of malformed checkpoints found them.
+        QTest::newRow("gap between tensors")
+            << safetensorsWithHeader(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                                         "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})") +
+                   QByteArray(12, '\0')
+            << 0ll << QStringList{"bytes 4 to 8", "belong to no tensor"};
+        QTest::newRow("trailing bytes")
+            << safetensorsWithHeader(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})") +
+                   QByteArray(20, '\0')
+            << 0ll << QStringList{"the last 16 bytes", "belong to no tensor"};
+        QTest::newRow("NUL in the header")
+            << safetensorsWithHeader(QByteArray(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})") +
+                                     QByteArray(1, '\0') + QByteArray("garbage")) +
+                   QByteArray(4, '\0')
+            << 0ll << QStringList{"NUL byte at offset"};
         QTest::newRow("shape larger than the data")
             << safetensorsWithHeader(R"({"t": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}})")
             << 0ll << QStringList{"\"t\"", "overflows"};
@@ -234,6 +260,23 @@ private Q_SLOTS:
         QTest::newRow("vocab_size 2^31") << QByteArray(R"({"model_type": "gpt2", "vocab_size": 2147483648, "n_embd": 8,
                                                           "n_layer": 1, "n_head": 2, "n_positions": 8})")
                                          << "\"vocab_size\" = 2147483648 is implausibly large";
+        // Values that parse but would run the wrong maths or allocate before any tensor is checked.
+        const QByteArray gpt2 = R"({"model_type": "gpt2", "vocab_size": 10, "n_embd": 8, "n_layer": 1, "n_head": 2,
+                                    "n_positions": 8, )";
+        const QByteArray llama = R"({"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "intermediate_size": 8,
+                                     "num_hidden_layers": 1, "max_position_embeddings": 8, )";
+        QTest::newRow("unknown activation") << gpt2 + R"("activation_function": "relu"})"
+                                            << "activation_function = \"relu\" is not supported";
+        QTest::newRow("llama gelu") << llama + R"("num_attention_heads": 4, "hidden_act": "gelu"})"
+                                    << "hidden_act = \"gelu\" is not supported";
+        QTest::newRow("odd head width") << llama + R"("num_attention_heads": 8})" << "head width 1 is odd";
+        QTest::newRow("rope_theta below 1") << llama + R"("num_attention_heads": 4, "rope_theta": 1e-300})"
+                                            << "is below 1";
+        QTest::newRow("epsilon beyond float32") << llama + R"("num_attention_heads": 4, "rms_norm_eps": 1e39})"
+                                                << "is not a normalisation epsilon";
+        QTest::newRow("a billion layers") << QByteArray(R"({"model_type": "gpt2", "vocab_size": 10, "n_embd": 8,
+                                                          "n_layer": 1000000000, "n_head": 2, "n_positions": 8})")
+                                          << "more layers than any supported model has";
     }
     void configSizes()
     {

@@ -343,6 +343,25 @@ private Q_SLOTS:
         } catch (const std::runtime_error &error) {
             QVERIFY(QString::fromUtf8(error.what()).contains(QStringLiteral("transformer.h.1.mlp.c_proj.weight")));
         }
+        // A weight stored as integers (a mislabelled dtype) is refused, not cast.
+        TensorMap integers = loadStateDict(fixture("gpt2-tiny-f32").toStdString(), torch::kFloat32);
+        integers["transformer.ln_f.weight"] = integers["transformer.ln_f.weight"].to(torch::kLong);
+        QVERIFY(refusalOf(integers).contains(QStringLiteral("'transformer.ln_f.weight' is stored as Long")));
+        // A layer the config does not have: config and weights do not belong together.
+        TensorMap extra = loadStateDict(fixture("gpt2-tiny-f32").toStdString(), torch::kFloat32);
+        extra["transformer.h.7.ln_1.weight"] = extra["transformer.h.0.ln_1.weight"];
+        QVERIFY(refusalOf(extra).contains(QStringLiteral("a tensor of layer 7")));
+    }
+
+private:
+    static QString refusalOf(const TensorMap &weights)
+    {
+        try {
+            Transformer model(loadModelConfig(fixture("gpt2-tiny-f32").toStdString()), weights);
+        } catch (const std::runtime_error &error) {
+            return QString::fromUtf8(error.what());
+        }
+        return QString();
     }
 };
 

@@ -10,12 +10,23 @@
 
 namespace oedit {
 
+// What kind of failure, where a caller offers something other than the
+// message (the workbench offers to open a checkpoint with non-finite weights
+// anyway). Almost every failure is General.
+enum class FailureKind { General, NonFiniteWeights };
+
 class Status {
 public:
     static Status success() { return Status(); }
-    static Status failure(std::string message) { return Status(std::move(message)); }
+    static Status failure(std::string message, FailureKind kind = FailureKind::General)
+    {
+        Status status(std::move(message));
+        status.m_kind = kind;
+        return status;
+    }
 
     bool ok() const { return !m_message.has_value(); }
+    FailureKind kind() const { return m_kind; }
     explicit operator bool() const { return ok(); }
     const std::string &message() const
     {
@@ -27,6 +38,7 @@ private:
     Status() = default;
     explicit Status(std::string message) : m_message(std::move(message)) {}
     std::optional<std::string> m_message;
+    FailureKind m_kind = FailureKind::General;
 };
 
 // A value or the message explaining why there is none.
