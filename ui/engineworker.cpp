@@ -1,5 +1,6 @@
 #include "engineworker.h"
 
+#include "oedit/ledger_access.h"
 #include "oedit/world.h"
 
 #include <QDir>
@@ -55,7 +56,7 @@ void EngineWorker::describeBuild()
     Q_EMIT buildDescribed(summary);
 }
 
-void EngineWorker::openModel(const QString &directory, const QString &device)
+void EngineWorker::openModel(const QString &directory, const QString &device, bool allowNonFinite)
 {
     std::string path = directory.toStdString();
     if (path.empty())
@@ -68,8 +69,13 @@ void EngineWorker::openModel(const QString &directory, const QString &device)
     Q_EMIT busyChanged(true, tr("Opening %1…").arg(QString::fromStdString(path)));
     oedit::OpenOptions options;
     options.device = device.isEmpty() ? std::string("cpu") : device.toStdString();
+    options.allowNonFiniteWeights = allowNonFinite;
     const oedit::Status status = m_engine->openModel(path, options);
     Q_EMIT busyChanged(false, QString());
+    if (!status && status.kind() == oedit::FailureKind::NonFiniteWeights) {
+        Q_EMIT openRefusedNonFinite(QString::fromStdString(path), device, QString::fromStdString(status.message()));
+        return;
+    }
     if (!status) {
         Q_EMIT failed(QString::fromStdString(status.message()));
         return;
@@ -227,6 +233,8 @@ void EngineWorker::listRuns(const QString &db)
         return;
     }
     Q_EMIT runsListed(db, runs.value());
+    if (const auto access = oedit::runs::ledgerAccess(db.toStdString()))
+        Q_EMIT ledgerAccessChecked(db, access->readOnly, QString::fromStdString(access->reason));
 }
 
 void EngineWorker::runReport(const QString &db, qint64 runId)

@@ -94,7 +94,10 @@ public:
 public Q_SLOTS:
     void describeBuild();
     // Opens a model folder; an empty path opens the embedded default model.
-    void openModel(const QString &directory, const QString &device);
+    // `allowNonFinite` opens a checkpoint whose weights hold NaN or infinity
+    // (with the model's warnings); without it such a checkpoint is refused
+    // with openRefusedNonFinite.
+    void openModel(const QString &directory, const QString &device, bool allowNonFinite = false);
     void predict(const QString &prompt, int topK);
     // Attaches the open model's session to run `runId` of `db` (0: a new
     // "manual" run); see Engine::attachLedger. Creates the ledger's folder.
@@ -129,6 +132,9 @@ public Q_SLOTS:
 Q_SIGNALS:
     void buildDescribed(const BuildSummary &summary);
     void modelOpened(const oedit::ModelInfo &info);
+    // The checkpoint was refused for weights that are not numbers (after no
+    // `failed`): the window may offer to open it anyway.
+    void openRefusedNonFinite(const QString &directory, const QString &device, const QString &message);
     void predicted(const QString &prompt, const oedit::Prediction &prediction);
     void worldLoaded(const WorldSummary &world);
     void edited(const oedit::EditOutcome &outcome, int editCount);
@@ -145,6 +151,8 @@ Q_SIGNALS:
     // A run that could not start (after `failed` with the same message).
     void runNotStarted(const QString &db, const QString &message);
     void runsListed(const QString &db, const RunList &runs);
+    // After runsListed: whether the ledger can be changed, and why not.
+    void ledgerAccessChecked(const QString &db, bool readOnly, const QString &reason);
     void reportReady(const QString &db, const oedit::runs::RunReport &report);
     void rolledBack(const QString &db, const oedit::runs::RollbackInfo &event, qint64 runId, int tag);
     // The rollback tagged `tag` was refused (after `failed`).

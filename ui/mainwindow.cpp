@@ -76,12 +76,39 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_worker, &EngineWorker::buildDescribed, m_modelPanel, &ModelPanel::showBuild);
     connect(this, &MainWindow::openModelRequested, m_worker, &EngineWorker::openModel);
     connect(this, &MainWindow::predictRequested, m_worker, &EngineWorker::predict);
-    connect(m_modelPanel, &ModelPanel::openRequested, this, &MainWindow::openModelRequested);
+    connect(m_modelPanel, &ModelPanel::openRequested, this,
+            [this](const QString &directory, const QString &device) { Q_EMIT openModelRequested(directory, device, false); });
+    // Weights that are not numbers: say which, and offer to open the checkpoint
+    // anyway to inspect it (its outputs are NaN; edits on it are refused).
+    connect(m_worker, &EngineWorker::openRefusedNonFinite, this,
+            [this](const QString &directory, const QString &device, const QString &message) {
+                if (m_quietErrors) {
+                    showError(message);
+                    return;
+                }
+                QMessageBox box(QMessageBox::Warning, tr("O-Edit Workbench"),
+                                tr("This checkpoint has weights that are not numbers (NaN or infinite)."),
+                                QMessageBox::Cancel, this);
+                box.setInformativeText(message);
+                QPushButton *anyway = box.addButton(tr("Open Anyway to Inspect"), QMessageBox::AcceptRole);
+                box.setDefaultButton(QMessageBox::Cancel);
+                box.exec();
+                if (box.clickedButton() == anyway)
+                    Q_EMIT openModelRequested(directory, device, true);
+                else
+                    statusBar()->showMessage(tr("Not opened: %1").arg(message), 10000);
+            });
     connect(m_factsView, &FactsView::predictRequested, this, &MainWindow::predictRequested);
     connect(m_worker, &EngineWorker::modelOpened, m_modelPanel, &ModelPanel::showModel);
     connect(m_worker, &EngineWorker::modelOpened, this, [this](const oedit::ModelInfo &info) {
         m_factsView->setModelReady(true);
-        statusBar()->showMessage(tr("Model: %1").arg(QString::fromStdString(info.path)));
+        if (info.warnings.empty())
+            statusBar()->showMessage(tr("Model: %1").arg(QString::fromStdString(info.path)));
+        else
+            statusBar()->showMessage(tr("Model: %1, opened with %n warning(s): %2", nullptr,
+                                        static_cast<int>(info.warnings.size()))
+                                         .arg(QString::fromStdString(info.path),
+                                              QString::fromStdString(info.warnings.front())));
     });
     connect(m_worker, &EngineWorker::predicted, m_factsView, &FactsView::showPrediction);
     EditPanel *edits = m_factsView->editPanel();
@@ -146,7 +173,7 @@ MainWindow::MainWindow(QWidget *parent)
 
 void MainWindow::openModel(const QString &directory)
 {
-    Q_EMIT openModelRequested(directory, m_modelPanel->selectedDevice());
+    Q_EMIT openModelRequested(directory, m_modelPanel->selectedDevice(), false);
 }
 
 MainWindow::~MainWindow()
@@ -307,6 +334,7 @@ void MainWindow::connectRuns()
     connect(m_worker, &EngineWorker::runFinished, m_runsView, &RunsView::showRunFinished);
     connect(m_worker, &EngineWorker::runNotStarted, m_runsView, &RunsView::showRunNotStarted);
     connect(m_worker, &EngineWorker::runsListed, m_runsView, &RunsView::showRuns);
+    connect(m_worker, &EngineWorker::ledgerAccessChecked, m_runsView, &RunsView::showAccess);
     connect(m_worker, &EngineWorker::runsListed, m_compareView, &CompareView::showRuns);
     connect(m_worker, &EngineWorker::reportReady, m_retentionView, &RetentionView::showReport);
     connect(m_worker, &EngineWorker::reportReady, m_compareView, &CompareView::showReport);

@@ -53,7 +53,7 @@ protected:
 
 Q_SIGNALS:
     void describeBuildRequested();
-    void openModelRequested(const QString &directory, const QString &device);
+    void openModelRequested(const QString &directory, const QString &device, bool allowNonFinite);
     void predictRequested(const QString &prompt, int topK);
     void startRunRequested(const QString &db, const oedit::runs::RunRequest &request);
     void resumeRunRequested(const QString &db, qint64 runId);

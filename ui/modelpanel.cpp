@@ -76,5 +76,9 @@ void ModelPanel::showModel(const oedit::ModelInfo &info)
                         .arg(QLocale().toString(info.parameters), QString::fromStdString(info.dtype),
                              QString::fromStdString(info.device))
                         .arg(info.vocabSize));
-    m_tokenizer->setText(QString::fromStdString(info.tokenizer));
+    QString tokenizer = QString::fromStdString(info.tokenizer);
+    // Warnings of a checkpoint opened anyway (weights that are not numbers), one per line.
+    for (const auto &warning : info.warnings)
+        tokenizer += QStringLiteral("\n⚠ ") + QString::fromStdString(warning);
+    m_tokenizer->setText(tokenizer);
 }

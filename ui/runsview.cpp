@@ -41,7 +41,7 @@ enum Column { ColId, ColMethod, ColDataset, ColStatus, ColSteps, ColActive, ColC
 RunsView::RunsView(Document *document, QWidget *parent)
     : QWidget(parent), m_document(document), m_ledger(new QLineEdit), m_dataset(new QComboBox), m_method(new QComboBox),
       m_edits(new QSpinBox), m_every(new QSpinBox), m_seed(new QSpinBox), m_start(new QPushButton(tr("Start Run"))),
-      m_cancel(new QPushButton(tr("Cancel"))), m_progress(new QProgressBar), m_remaining(new QLabel),
+      m_cancel(new QPushButton(tr("Cancel"))), m_progress(new QProgressBar), m_remaining(new QLabel), m_readOnly(new QLabel),
       m_table(new QTableWidget(0, ColumnCount)), m_revert(new QPushButton(tr("Revert to Step…"))),
       m_undoRollback(new QPushButton(tr("Undo Last Rollback"))), m_resume(new QPushButton(tr("Resume"))),
       m_continue(new QPushButton(tr("Continue Editing")))
@@ -57,6 +57,10 @@ RunsView::RunsView(Document *document, QWidget *parent)
     m_cancel->setObjectName(QStringLiteral("cancelRun"));
     m_progress->setObjectName(QStringLiteral("runProgress"));
     m_remaining->setObjectName(QStringLiteral("runRemaining"));
+    m_readOnly->setObjectName(QStringLiteral("ledgerReadOnly"));
+    m_readOnly->setWordWrap(true);
+    m_readOnly->setStyleSheet(QStringLiteral("color: #a15c00"));
+    m_readOnly->setVisible(false);
     m_table->setObjectName(QStringLiteral("runsTable"));
     m_revert->setObjectName(QStringLiteral("revertRun"));
     m_undoRollback->setObjectName(QStringLiteral("undoRollback"));
@@ -135,6 +139,7 @@ RunsView::RunsView(Document *document, QWidget *parent)
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addLayout(runRow);
+    layout->addWidget(m_readOnly);
     layout->addWidget(m_table, 1);
     layout->addLayout(actions);
 
@@ -172,6 +177,8 @@ RunsView::RunsView(Document *document, QWidget *parent)
         m_ledger->setText(path);
         m_runs.clear();
         m_table->setRowCount(0);
+        m_ledgerReadOnly = false; // until the worker says otherwise
+        m_readOnly->setVisible(false);
         updateButtons();
         refresh();
     });
@@ -376,17 +383,32 @@ void RunsView::setBusy(bool busy)
     updateButtons();
 }
 
+void RunsView::showAccess(const QString &db, bool readOnly, const QString &reason)
+{
+    if (db != ledgerPath())
+        return;
+    m_ledgerReadOnly = readOnly;
+    m_readOnly->setText(readOnly ? tr("Read-only: %1. The runs can be viewed, compared and exported; starting, "
+                                      "continuing or rolling back is off.")
+                                       .arg(reason)
+                                 : QString());
+    m_readOnly->setVisible(readOnly);
+    updateButtons();
+}
+
 void RunsView::updateButtons()
 {
-    m_start->setEnabled(m_modelReady && !m_busy && !m_running);
+    // A new ledger file is made by the first run; an existing read-only one takes nothing.
+    const bool writable = !m_ledgerReadOnly;
+    m_start->setEnabled(m_modelReady && !m_busy && !m_running && writable);
     const auto runs = selectedRuns();
     const auto *run = runs.isEmpty() ? nullptr : summaryOf(runs.first());
     // A running run cannot be rolled back (the facade refuses it too).
-    const bool canRollback = run && run->status != "running" && !m_running;
+    const bool canRollback = writable && run && run->status != "running" && !m_running;
     m_revert->setEnabled(canRollback && run->steps >= 1);
     m_undoRollback->setEnabled(canRollback);
-    m_resume->setEnabled(run && (run->status == "cancelled" || run->status == "failed") && !m_running && !m_busy &&
+    m_resume->setEnabled(writable && run && (run->status == "cancelled" || run->status == "failed") && !m_running && !m_busy &&
                          run->dataset != "manual");
-    m_continue->setEnabled(run && runs.size() == 1 && run->dataset == "manual" && run->status != "running" &&
+    m_continue->setEnabled(writable && run && runs.size() == 1 && run->dataset == "manual" && run->status != "running" &&
                            m_modelReady && !m_running && !m_busy);
 }

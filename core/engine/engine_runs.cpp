@@ -1,6 +1,7 @@
 // The runs facade (oedit/runs.h) over the ledger and the runner.
 #include "run/ledger_codec.h"
 #include "oedit/runs.h"
+#include "oedit/ledger_access.h"
 
 #include "engine/engine_impl.h"
 #include "run/loaded_model.h"
@@ -160,6 +161,17 @@ std::string RunReport::toJson() const
 std::string toJson(const RollbackInfo &event)
 {
     return eventJson(event).dump();
+}
+
+Expected<LedgerAccess> ledgerAccess(const std::string &db)
+{
+    return guarded([&]() -> Expected<LedgerAccess> {
+        const auto ledger = openExisting(db);
+        LedgerAccess access;
+        access.readOnly = ledger->readOnly();
+        access.reason = ledger->readOnlyReason();
+        return access;
+    });
 }
 
 Expected<std::vector<RunSummary>> listRuns(const std::string &db)
