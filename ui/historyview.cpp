@@ -228,6 +228,17 @@ const oedit::runs::EditEntry *HistoryView::selectedEdit() const
     return row < static_cast<int>(m_edits.size()) ? &m_edits[static_cast<size_t>(row)] : nullptr;
 }
 
+void HistoryView::setLedgerAccess(const QString &db, bool readOnly)
+{
+    // Kept whatever run is shown: the answer comes when the ledger's runs are
+    // listed, before a run of it is chosen.
+    if (readOnly)
+        m_readOnlyDb = db;
+    else if (db == m_readOnlyDb)
+        m_readOnlyDb.clear();
+    updateButtons();
+}
+
 void HistoryView::setBusy(bool busy)
 {
     m_busy = busy;
@@ -245,8 +256,9 @@ void HistoryView::updateButtons()
             laterActive = true;
     }
     // The facade refuses a revert that takes nothing out and a removal of an inactive edit.
-    m_revert->setEnabled(edit && laterActive);
-    m_remove->setEnabled(edit && edit->active);
+    const bool writable = m_readOnlyDb.isEmpty() || m_readOnlyDb != m_db;
+    m_revert->setEnabled(writable && edit && laterActive);
+    m_remove->setEnabled(writable && edit && edit->active);
     m_undo->setEnabled(m_stack && m_stack->canUndo());
     m_redo->setEnabled(m_stack && m_stack->canRedo());
 }

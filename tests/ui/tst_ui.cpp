@@ -101,6 +101,18 @@ private Q_SLOTS:
             oedit::Engine engine;
             QVERIFY(engine.openModel(OEDIT_MINI_MODEL_DIR).ok());
             QVERIFY(engine.attachLedger(db.toStdString()).ok());
+            // One edit, so the ledger has a run for History to show.
+            const auto world = oedit::world::loadWorld(OEDIT_MINI_MODEL_DIR);
+            QVERIFY(world.ok());
+            const auto &fact = world->facts.front();
+            const auto &relation = world->relationOf(fact);
+            oedit::EditSpec spec;
+            spec.method = "rome";
+            spec.subject = world->subjectName(fact);
+            spec.prompt = relation.templates[0];
+            spec.targetNew = relation.objects[(fact.object + 1) % relation.objects.size()];
+            const auto edit = engine.applyEdit(spec);
+            QVERIFY2(edit.ok(), edit.message().c_str());
         }
         sqlite3 *handle = nullptr;
         QCOMPARE(sqlite3_open(db.toUtf8().constData(), &handle), SQLITE_OK);
@@ -119,6 +131,15 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(!banner->isHidden(), 10000);
         QVERIFY2(banner->text().contains(QStringLiteral("newer")), qPrintable(banner->text()));
         QVERIFY(!window.findChild<QPushButton *>(QStringLiteral("startRun"))->isEnabled());
+        // The run's History lists its edit but offers no rollback of it.
+        auto *runs = window.findChild<QTableWidget *>(QStringLiteral("runsTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(runs->rowCount(), 1, 10000);
+        runs->selectRow(0);
+        auto *history = window.findChild<QTableView *>(QStringLiteral("historyTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(history->model()->rowCount(), 1, 10000);
+        history->selectRow(0);
+        QCOMPARE(cellText(history, 0, 3), QStringLiteral("yes"));
+        QVERIFY(!window.findChild<QPushButton *>(QStringLiteral("historyRemove"))->isEnabled());
     }
 
     void mainWindowOpensWithItsViews()
