@@ -19,7 +19,8 @@
 // a 10 ms timer on the GUI thread came (ui/stallmonitor.h). A measurement,
 // never a pass/fail: exit 1 only when a step could not be done.
 //
-// Usage: bench_gui_browse --db FILE [--run N] [--model DIR] [--timeout S]
+// Usage: bench_gui_browse --db FILE [--run N] [--model DIR] [--timeout S] [--shots DIR]
+// (--shots saves the window as a PNG at the end of each phase, to look at).
 // (make the ledger with bench_big_ledger first).
 #include "compareview.h"
 #include "document.h"
@@ -30,6 +31,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCheckBox>
+#include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QPushButton>
@@ -41,6 +43,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -54,7 +57,10 @@ struct Phase {
 
 class Browser {
 public:
-    Browser(MainWindow &window, int timeoutSeconds) : m_window(window), m_timeoutMs(timeoutSeconds * 1000) {}
+    Browser(MainWindow &window, int timeoutSeconds, QString shots)
+        : m_window(window), m_timeoutMs(timeoutSeconds * 1000), m_shots(std::move(shots))
+    {
+    }
 
     // Spins the event loop until `ready` holds; false after the timeout.
     bool waitUntil(const std::function<bool()> &ready)
@@ -98,6 +104,9 @@ public:
         std::printf("%-14s %8.0f ms, longest stall %7.1f ms (%lld over 100 ms)  %s\n", qPrintable(p.name), p.ms,
                     p.longestStallMs, p.over100, qPrintable(p.note));
         std::fflush(stdout);
+        if (!m_shots.isEmpty())
+            m_window.grab().save(QDir(m_shots).filePath(QString(name).replace(QLatin1Char(' '), QLatin1Char('-')) +
+                                                        QStringLiteral(".png")));
         return true;
     }
 
@@ -117,6 +126,7 @@ public:
 private:
     MainWindow &m_window;
     int m_timeoutMs;
+    QString m_shots;
     std::vector<Phase> m_phases;
 };
 
@@ -135,7 +145,7 @@ int main(int argc, char **argv)
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("oedit-bench"));
     QApplication::setApplicationName(QStringLiteral("bench_gui_browse"));
-    QString db, modelDir;
+    QString db, modelDir, shots;
     qint64 runId = -1;
     int timeout = 600;
     const QStringList args = QApplication::arguments();
@@ -149,8 +159,10 @@ int main(int argc, char **argv)
             modelDir = args[++i];
         else if (args[i] == QLatin1String("--timeout") && hasValue)
             timeout = args[++i].toInt();
+        else if (args[i] == QLatin1String("--shots") && hasValue)
+            shots = args[++i];
         else {
-            std::fprintf(stderr, "usage: bench_gui_browse --db FILE [--run N] [--model DIR] [--timeout S]\n");
+            std::fprintf(stderr, "usage: bench_gui_browse --db FILE [--run N] [--model DIR] [--timeout S] [--shots DIR]\n");
             return 2;
         }
     }
@@ -163,7 +175,11 @@ int main(int argc, char **argv)
     window.setQuietErrors(true);
     window.resize(1400, 900);
     window.show();
-    Browser browser(window, timeout);
+    if (!shots.isEmpty() && !QDir().mkpath(shots)) {
+        std::fprintf(stderr, "bench_gui_browse: cannot make the folder %s\n", qPrintable(shots));
+        return 2;
+    }
+    Browser browser(window, timeout, shots);
 
     bool opened = false;
     QObject::connect(window.worker(), &EngineWorker::modelOpened, &window, [&] { opened = true; });

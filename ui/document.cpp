@@ -38,6 +38,8 @@ void Document::setLedgerPath(const QString &path)
     if (trimmed == m_ledger)
         return;
     m_ledger = trimmed;
+    m_readOnly = false; // until the worker has looked at it
+    m_readOnlyReason.clear();
     QSettings().setValue(kLedgerKey, trimmed);
     // The stack is cleared, not kept per ledger: the Facts edits on it are
     // undone through the engine's one session (Engine::undoLastEdit), which the
@@ -50,9 +52,19 @@ void Document::setLedgerPath(const QString &path)
     m_currentRun = -1;
     m_undoLastRun = -1;
     Q_EMIT ledgerChanged(m_ledger);
+    Q_EMIT accessChanged();
     Q_EMIT selectionChanged(m_selected);
     Q_EMIT currentRunChanged(m_ledger, m_currentRun);
     Q_EMIT sessionChanged();
+}
+
+void Document::onLedgerAccess(const QString &db, bool readOnly, const QString &reason)
+{
+    if (db != m_ledger || (readOnly == m_readOnly && reason == m_readOnlyReason))
+        return;
+    m_readOnly = readOnly;
+    m_readOnlyReason = reason;
+    Q_EMIT accessChanged();
 }
 
 void Document::resetHistory()

@@ -37,6 +37,11 @@ public:
     // undo stack (see the definition for why the stack is not kept per ledger).
     void setLedgerPath(const QString &path);
 
+    // Whether the ledger can be changed, as the worker last reported it
+    // (onLedgerAccess); a new ledger counts as writable until it has answered.
+    bool ledgerReadOnly() const { return m_readOnly; }
+    QString readOnlyReason() const { return m_readOnlyReason; }
+
     // Runs selected in the ledger, in table order.
     QList<qint64> selectedRuns() const { return m_selected; }
     void setSelectedRuns(const QList<qint64> &runIds);
@@ -85,9 +90,12 @@ public Q_SLOTS:
     void onRollbackRefused(int tag);
     void onRunsListed(const QString &db, const RunList &runs);
     void onReportReady(const QString &db, const oedit::runs::RunReport &report);
+    void onLedgerAccess(const QString &db, bool readOnly, const QString &reason);
 
 Q_SIGNALS:
     void ledgerChanged(const QString &path);
+    // ledgerReadOnly() changed (also emitted with ledgerChanged's reset).
+    void accessChanged();
     // The selected runs; also emitted when the same runs are listed again (after
     // a run or a rollback), so observers refresh what they show of them.
     void selectionChanged(const QList<qint64> &runIds);
@@ -117,6 +125,8 @@ private:
     void resetHistory();
 
     QString m_ledger;
+    bool m_readOnly = false;
+    QString m_readOnlyReason;
     QList<qint64> m_selected;
     qint64 m_currentRun = -1;
     oedit::Engine::SessionInfo m_session;

@@ -169,10 +169,13 @@ void HistoryView::fill()
                 break;
             }
         if (first) {
-            // Sized from the rows on screen (Qt measures at most a thousand), not from every row.
-            m_table->resizeColumnToContents(ColStep);
+            // Sized from the rows on screen (Qt measures at most a thousand), not from every row;
+            // the step column from the widest step, which is the last.
             m_table->resizeColumnToContents(ColMethod);
             m_table->resizeColumnToContents(ColCreated);
+            const QString widest = QString::number(m_edits.back().step);
+            m_table->setColumnWidth(ColStep, std::max(m_table->horizontalHeader()->sectionSizeHint(ColStep),
+                                                      m_table->fontMetrics().horizontalAdvance(widest) + 16));
         }
     }
     updateButtons();
@@ -228,14 +231,9 @@ const oedit::runs::EditEntry *HistoryView::selectedEdit() const
     return row < static_cast<int>(m_edits.size()) ? &m_edits[static_cast<size_t>(row)] : nullptr;
 }
 
-void HistoryView::setLedgerAccess(const QString &db, bool readOnly)
+void HistoryView::setReadOnly(bool readOnly)
 {
-    // Kept whatever run is shown: the answer comes when the ledger's runs are
-    // listed, before a run of it is chosen.
-    if (readOnly)
-        m_readOnlyDb = db;
-    else if (db == m_readOnlyDb)
-        m_readOnlyDb.clear();
+    m_readOnly = readOnly;
     updateButtons();
 }
 
@@ -256,9 +254,8 @@ void HistoryView::updateButtons()
             laterActive = true;
     }
     // The facade refuses a revert that takes nothing out and a removal of an inactive edit.
-    const bool writable = m_readOnlyDb.isEmpty() || m_readOnlyDb != m_db;
-    m_revert->setEnabled(writable && edit && laterActive);
-    m_remove->setEnabled(writable && edit && edit->active);
+    m_revert->setEnabled(!m_readOnly && edit && laterActive);
+    m_remove->setEnabled(!m_readOnly && edit && edit->active);
     m_undo->setEnabled(m_stack && m_stack->canUndo());
     m_redo->setEnabled(m_stack && m_stack->canRedo());
 }

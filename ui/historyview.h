@@ -37,8 +37,8 @@ public Q_SLOTS:
     void showEdits(const QString &db, qint64 runId, const EditList &edits);
     void showReport(const QString &db, const oedit::runs::RunReport &report);
     void setBusy(bool busy);
-    // A read-only ledger (EngineWorker::ledgerAccessChecked): its rollbacks are off.
-    void setLedgerAccess(const QString &db, bool readOnly);
+    // The document's ledger is read-only: rollbacks are off.
+    void setReadOnly(bool readOnly);
 
 Q_SIGNALS:
     void revertRequested(const QString &db, qint64 runId, qint64 step);
@@ -65,5 +65,5 @@ private:
     std::vector<std::pair<long long, double>> m_efficacy; // (edit id, success) at the latest checkpoint, by id
     qint64 m_efficacyStep = -1;
     bool m_busy = false;
-    QString m_readOnlyDb; // the ledger the worker last reported read-only, if any
+    bool m_readOnly = false;
 };

@@ -334,8 +334,9 @@ void MainWindow::connectRuns()
     connect(m_worker, &EngineWorker::runFinished, m_runsView, &RunsView::showRunFinished);
     connect(m_worker, &EngineWorker::runNotStarted, m_runsView, &RunsView::showRunNotStarted);
     connect(m_worker, &EngineWorker::runsListed, m_runsView, &RunsView::showRuns);
-    connect(m_worker, &EngineWorker::ledgerAccessChecked, m_runsView, &RunsView::showAccess);
-    connect(m_worker, &EngineWorker::ledgerAccessChecked, m_historyView, &HistoryView::setLedgerAccess);
+    connect(m_worker, &EngineWorker::ledgerAccessChecked, m_document, &Document::onLedgerAccess);
+    connect(m_document, &Document::accessChanged, m_historyView,
+            [this] { m_historyView->setReadOnly(m_document->ledgerReadOnly()); });
     connect(m_worker, &EngineWorker::runsListed, m_compareView, &CompareView::showRuns);
     connect(m_worker, &EngineWorker::reportReady, m_retentionView, &RetentionView::showReport);
     connect(m_worker, &EngineWorker::reportReady, m_compareView, &CompareView::showReport);

@@ -294,8 +294,11 @@ void RetentionView::fillHeatmap(const oedit::runs::RunReport &report)
     data->setRange(QCPRange(0, matrix.columns - 1),
                    QCPRange(first, first + double(matrix.editsPerRow) * double(matrix.rows - 1)));
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    // At most about ten step labels, so they do not run into each other.
+    const int labelEvery = std::max(1, (matrix.columns + 9) / 10);
     for (int c = 0; c < matrix.columns; ++c) {
-        ticker->addTick(c, QString::number(matrix.steps[static_cast<size_t>(c)]));
+        if (c % labelEvery == 0 || c == matrix.columns - 1)
+            ticker->addTick(c, QString::number(matrix.steps[static_cast<size_t>(c)]));
         for (int r = 0; r < matrix.rows; ++r)
             data->setCell(c, r, matrix.cell(c, r));
     }
@@ -303,7 +306,7 @@ void RetentionView::fillHeatmap(const oedit::runs::RunReport &report)
     m_retention->xAxis->setRange(-0.5, matrix.columns - 0.5);
     m_retention->yAxis->setRange(0.5, double(matrix.edits) + 0.5);
     m_retention->yAxis->setLabel(matrix.editsPerRow > 1
-                                     ? tr("edit (in run order; a row is the mean of %1 edits)").arg(matrix.editsPerRow)
+                                     ? tr("edit (rows of %1, mean)").arg(matrix.editsPerRow)
                                      : tr("edit (in run order)"));
     m_retention->plotLayout()->setAutoMargins(QCP::msAll);
     m_retention->replot(QCustomPlot::rpQueuedReplot);

@@ -172,13 +172,22 @@ RunsView::RunsView(Document *document, QWidget *parent)
         updateButtons();
         m_document->setSelectedRuns(selectedRuns());
     });
+    // A read-only ledger (newer schema, no write permission) is named with
+    // the reason, and the buttons that would change it are off.
+    connect(m_document, &Document::accessChanged, this, [this] {
+        m_readOnly->setText(m_document->ledgerReadOnly()
+                                ? tr("Read-only: %1. The runs can be viewed, compared and exported; starting, "
+                                     "continuing or rolling back is off.")
+                                      .arg(m_document->readOnlyReason())
+                                : QString());
+        m_readOnly->setVisible(m_document->ledgerReadOnly());
+        updateButtons();
+    });
     // Another ledger: its runs replace the table.
     connect(m_document, &Document::ledgerChanged, this, [this](const QString &path) {
         m_ledger->setText(path);
         m_runs.clear();
         m_table->setRowCount(0);
-        m_ledgerReadOnly = false; // until the worker says otherwise
-        m_readOnly->setVisible(false);
         updateButtons();
         refresh();
     });
@@ -383,23 +392,10 @@ void RunsView::setBusy(bool busy)
     updateButtons();
 }
 
-void RunsView::showAccess(const QString &db, bool readOnly, const QString &reason)
-{
-    if (db != ledgerPath())
-        return;
-    m_ledgerReadOnly = readOnly;
-    m_readOnly->setText(readOnly ? tr("Read-only: %1. The runs can be viewed, compared and exported; starting, "
-                                      "continuing or rolling back is off.")
-                                       .arg(reason)
-                                 : QString());
-    m_readOnly->setVisible(readOnly);
-    updateButtons();
-}
-
 void RunsView::updateButtons()
 {
     // A new ledger file is made by the first run; an existing read-only one takes nothing.
-    const bool writable = !m_ledgerReadOnly;
+    const bool writable = !m_document->ledgerReadOnly();
     m_start->setEnabled(m_modelReady && !m_busy && !m_running && writable);
     const auto runs = selectedRuns();
     const auto *run = runs.isEmpty() ? nullptr : summaryOf(runs.first());

@@ -39,10 +39,6 @@ public Q_SLOTS:
     void setBusy(bool busy);
     void showProgress(long long done, long long total);
     void showRuns(const QString &db, const RunList &runs);
-    // Whether the ledger can be changed: a read-only one (newer schema, no
-    // write permission) is shown with the reason, and the buttons that would
-    // change it are off.
-    void showAccess(const QString &db, bool readOnly, const QString &reason);
     void showRunFinished(const QString &db, const oedit::runs::RunSummary &summary);
     void showRunNotStarted(const QString &db, const QString &message);
     // Asks for the ledger's runs again (after a run or a rollback).
@@ -76,8 +72,7 @@ private:
     QPushButton *m_cancel;
     QProgressBar *m_progress;
     QLabel *m_remaining;
-    QLabel *m_readOnly;
-    bool m_ledgerReadOnly = false;
+    QLabel *m_readOnly; // the document's ledger is read-only, and why
     QTableWidget *m_table;
     QPushButton *m_revert;
     QPushButton *m_undoRollback;

@@ -24,22 +24,6 @@ double conditionNumber(const torch::Tensor &W)
     return smallest > 0 ? singular.max().item<double>() / smallest : INFINITY;
 }
 
-double relativeNorm(const torch::Tensor &base, const torch::Tensor &sum)
-{
-    const double baseNorm = frobeniusNorm(base);
-    if (!(baseNorm > 0))
-        return 1.0;
-    const auto W = base.to(torch::kDouble) + sum;
-    return W.norm().item<double>() / baseNorm;
-}
-
-void accumulate(LayerWeights &sums, const edit::LayerUpdate &update)
-{
-    auto &sum = sums[update.layer];
-    const auto delta = update.matrix().to(torch::kDouble);
-    sum = sum.defined() ? sum + delta : delta;
-}
-
 namespace {
 
 // sum of squares in float64 of a float32 matrix.

@@ -24,14 +24,6 @@ double deltaNorm(const torch::Tensor &W, const torch::Tensor &W0);
 // sigma_max / sigma_min of W in float64; infinity when W is singular.
 double conditionNumber(const torch::Tensor &W);
 
-// ||W0 + sum||_F / ||W0||_F, with the sum of updates in float64; 1 when W0 is
-// zero. `base` is W0 in any dtype.
-double relativeNorm(const torch::Tensor &base, const torch::Tensor &sum);
-
-// Adds an update to the float64 running sum of its layer (the first update of
-// a layer starts the sum).
-void accumulate(LayerWeights &sums, const edit::LayerUpdate &update);
-
 // ||W_t||_F after each step of a sequence of updates of one layer, for runs
 // of 100,000 edits. Forming W_t and its norm at every step costs three passes
 // over a [d, d_k] matrix per edit (70 s for 100,000 edits of the default
