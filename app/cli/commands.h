@@ -58,6 +58,7 @@ void addRuns(Commands &commands);        // cmd_run.cpp
 void addReport(Commands &commands);      // cmd_run.cpp
 void addRollback(Commands &commands);    // cmd_run.cpp
 void addExport(Commands &commands);      // cmd_run.cpp
+void addMerge(Commands &commands);       // cmd_merge.cpp
 
 // Option helpers shared by the subcommands (commands.cpp). Each returns the
 // option, for ->type_name() and the like.

@@ -78,6 +78,7 @@ int main(int argc, char **argv)
     oedit::cli::addReport(commands);
     oedit::cli::addRollback(commands);
     oedit::cli::addExport(commands);
+    oedit::cli::addMerge(commands);
     oedit::cli::addWorld(commands);
     tool.footer("Run 'oedit <command> --help' for a command's options.");
 

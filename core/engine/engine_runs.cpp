@@ -2,6 +2,7 @@
 #include "run/ledger_codec.h"
 #include "oedit/runs.h"
 #include "oedit/ledger_access.h"
+#include "oedit/merge.h"
 
 #include "engine/engine_impl.h"
 #include "run/loaded_model.h"
@@ -10,6 +11,7 @@
 #include "eval/norms.h"
 #include "eval/subspace.h"
 #include "store/ledger.h"
+#include "store/ledger_merge.h"
 #include "run/rebuild.h"
 #include "run/runner.h"
 #include "model/checkpoint.h"
@@ -171,6 +173,42 @@ Expected<LedgerAccess> ledgerAccess(const std::string &db)
         access.readOnly = ledger->readOnly();
         access.reason = ledger->readOnlyReason();
         return access;
+    });
+}
+
+std::string MergeResult::toJson() const
+{
+    nlohmann::json out = {{"into", into}, {"created", created}, {"sources", nlohmann::json::array()}};
+    for (const auto &source : sources)
+        out["sources"].push_back({{"path", source.path},
+                                  {"added", source.added},
+                                  {"already_present", source.alreadyPresent},
+                                  {"edits", source.edits},
+                                  {"checkpoints", source.checkpoints},
+                                  {"rollbacks", source.rollbacks},
+                                  {"warnings", source.warnings}});
+    return out.dump();
+}
+
+Expected<MergeResult> mergeLedgers(const std::string &into, const std::vector<std::string> &sources)
+{
+    return guarded([&]() -> Expected<MergeResult> {
+        const auto summary = store::mergeLedgers(into, sources);
+        MergeResult out;
+        out.into = summary.target;
+        out.created = summary.created;
+        for (const auto &source : summary.sources) {
+            MergedLedger merged;
+            merged.path = source.path;
+            merged.added.assign(source.added.begin(), source.added.end());
+            merged.alreadyPresent.assign(source.alreadyPresent.begin(), source.alreadyPresent.end());
+            merged.edits = source.edits;
+            merged.checkpoints = source.checkpoints;
+            merged.rollbacks = source.rollbacks;
+            merged.warnings = source.warnings;
+            out.sources.push_back(std::move(merged));
+        }
+        return out;
     });
 }
 

@@ -121,6 +121,10 @@ void Statement::bindBlob(int index, const void *data, size_t size)
     check(sqlite3_bind_blob64(m_stmt, index, data, size, SQLITE_TRANSIENT), "bind");
 }
 void Statement::bindNull(int index) { check(sqlite3_bind_null(m_stmt, index), "bind"); }
+void Statement::bindColumn(int index, const Statement &from, int column)
+{
+    check(sqlite3_bind_value(m_stmt, index, sqlite3_column_value(from.m_stmt, column)), "bind");
+}
 
 bool Statement::step()
 {

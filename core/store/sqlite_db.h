@@ -57,6 +57,9 @@ public:
     void bind(int index, const std::string &value);
     void bindBlob(int index, const void *data, size_t size);
     void bindNull(int index);
+    // Binds column `column` of `from`'s current row as it is (any type, BLOBs
+    // without a copy into our own buffer): copies rows between two databases.
+    void bindColumn(int index, const Statement &from, int column);
 
     // Advances to the next row; false when done.
     bool step();
