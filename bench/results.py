@@ -2,7 +2,11 @@
 """The results benchmark: runs every editing method on the same sequences with
 `oedit`, keeps every run in one ledger, and writes docs/RESULTS.md from it.
 
-  bench/results.py run    [--out DIR] [--plan FILE] [--jobs N] [--stages ...] [--seeds 1,2]
+  bench/results.py run    [--out DIR] [--plan FILE] [--jobs N] [--stages ...] [--seeds 1,2] [--device cuda]
+  bench/results.py run    --backend slurm [--partition P] [--time T] [--gres gpu:1] [--cpus-per-task N]
+                          [--sbatch-arg ARG ...] [--no-wait]
+  bench/results.py status  [--out DIR]
+  bench/results.py collect [--out DIR]
   bench/results.py report [--out DIR] [--plan FILE] [--doc docs/RESULTS.md] [--figures docs/results]
 
 `run` is resumable: each run carries a label made of everything that defines
@@ -13,12 +17,24 @@ prefix (the sequence of a seed is a prefix of its longer sequence, and runs are
 deterministic). `report` reads only the ledger (and the machine description
 that `run` recorded); every number in the document comes from there.
 
+Backends. `local` (the default) runs `--jobs` runs at a time on this machine,
+all into the one ledger. `slurm` submits the runs that are not finished as one
+Slurm job array per stage (`sbatch --array`); each task runs one `oedit run`
+into a ledger of its own under OUT/ledgers/ (no two processes share a file on
+a cluster's file system), resuming the run that ledger already holds. The
+driver waits for the array (or, with --no-wait, returns; `status` shows the
+tasks and a later `run` goes on), then `collect` merges the finished ledgers
+into the one ledger with `oedit merge`. Calling `run` again after failures,
+cancels or time limits submits only what is missing, and a task whose run was
+stopped resumes it.
+
 Only the Python standard library is used.
 """
 
 import argparse
 import concurrent.futures
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -28,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("tune", "world", "ablation", "counterfact")
@@ -94,7 +111,7 @@ def canonical(overrides):
 class Job:
     """One sequential run: `oedit run` with these arguments."""
 
-    def __init__(self, method, overrides, edits, seed, every, model=None, dataset="world"):
+    def __init__(self, method, overrides, edits, seed, every, model=None, dataset="world", device=None):
         self.method = method
         self.overrides = dict(overrides)
         self.edits = int(edits)
@@ -102,13 +119,16 @@ class Job:
         self.every = int(every)
         self.model = model
         self.dataset = dataset
+        # A run on a GPU is another run (other rounding): its label says so.
+        self.device = device if device and device != "cpu" else None
 
     def prefix(self):
         # Everything but the length: a longer run with this prefix serves a shorter one.
         model = os.path.basename(os.path.normpath(self.model)) if self.model else "default"
         dataset = self.dataset if self.dataset == "world" else os.path.basename(self.dataset)
-        return "results|%s|%s|seed=%d|every=%d|model=%s|data=%s|" % (
-            self.method, canonical(self.overrides), self.seed, self.every, model, dataset)
+        return "results|%s|%s|seed=%d|every=%d|model=%s|data=%s|%s" % (
+            self.method, canonical(self.overrides), self.seed, self.every, model, dataset,
+            "device=%s|" % self.device if self.device else "")
 
     def label(self):
         return self.prefix() + "edits=%d" % self.edits
@@ -122,7 +142,18 @@ class Job:
             args += ["--model", self.model]
         if self.dataset != "world":
             args += ["--dataset", self.dataset]
+        if self.device:
+            args += ["--device", self.device]
         return args
+
+    def to_dict(self):
+        return {"method": self.method, "overrides": self.overrides, "edits": self.edits, "seed": self.seed,
+                "every": self.every, "model": self.model, "dataset": self.dataset, "device": self.device}
+
+    @staticmethod
+    def from_dict(d):
+        return Job(d["method"], d["overrides"], d["edits"], d["seed"], d["every"], d.get("model"),
+                   d.get("dataset", "world"), d.get("device"))
 
 
 def label_edits(label):
@@ -223,12 +254,13 @@ def world_model(plan):
 def world_job(plan, chosen, system, seed):
     world = plan["world"]
     return Job(system["method"], system_overrides(system, chosen), world["edits"], seed,
-               world["eval_every"], model=world_model(plan))
+               world["eval_every"], model=world_model(plan), device=plan.get("device"))
 
 
 def tuning_job(plan, method, overrides):
     tuning = plan["tuning"]
-    return Job(method, overrides, tuning["edits"], tuning["seed"], tuning["edits"], model=world_model(plan))
+    return Job(method, overrides, tuning["edits"], tuning["seed"], tuning["edits"], model=world_model(plan),
+               device=plan.get("device"))
 
 
 def tuning_jobs(plan):
@@ -277,7 +309,7 @@ def ablation_jobs(plan, chosen):
             overrides.pop(key, None)
         out.append((variant["name"], Job(variant.get("method", ablation["base"]), overrides,
                                          ablation["edits"], ablation["seed"], ablation["eval_every"],
-                                         model=world_model(plan))))
+                                         model=world_model(plan), device=plan.get("device"))))
     return out
 
 
@@ -294,7 +326,7 @@ def counterfact_job(plan, chosen, system, out_dir):
     cf = plan["counterfact"]
     data, model = counterfact_paths(plan, out_dir)
     return Job(system["method"], system_overrides(system, chosen), cf["edits"], 1, cf["eval_every"],
-               model=model, dataset=data)
+               model=model, dataset=data, device=plan.get("device"))
 
 
 def counterfact_jobs(plan, chosen, out_dir):
@@ -332,12 +364,20 @@ def train_counterfact_model(oedit, plan, out_dir, threads):
     oedit.call(["train", "--dataset", data, "--out", model, "--quiet"] + plan["counterfact"]["train_args"], threads)
 
 
-def run_parallel(oedit, jobs, workers, threads):
-    """Runs the jobs, `workers` at a time, longest first; raises after all ended if any failed."""
-    # A job that a longer one in the same batch will serve is not run twice.
+def without_served(jobs):
+    """The jobs less those a longer job of the same batch serves, one per label, longest first."""
     jobs = [job for job in jobs if not any(other is not job and other.prefix() == job.prefix() and
                                            other.edits > job.edits and serves(other.edits, job) for other in jobs)]
-    jobs = sorted({job.label(): job for job in jobs}.values(), key=lambda j: -j.edits)
+    return sorted({job.label(): job for job in jobs}.values(), key=lambda j: -j.edits)
+
+
+def counterfact_model_missing(plan, out_dir):
+    return not os.path.isfile(os.path.join(counterfact_paths(plan, out_dir)[1], "model.safetensors"))
+
+
+def run_parallel(oedit, jobs, workers, threads):
+    """Runs the jobs, `workers` at a time, longest first; raises after all ended if any failed."""
+    jobs = without_served(jobs)
     failures = []
     if jobs and not os.path.exists(oedit.ledger):
         # The first run creates the ledger alone: two processes must not both create its schema.
@@ -355,8 +395,294 @@ def run_parallel(oedit, jobs, workers, threads):
         raise DriverError("%d run(s) failed; run again to retry them:\n  %s" % (len(failures), "\n  ".join(failures)))
 
 
+class LocalBackend:
+    """Runs on this machine, `--jobs` runs at a time, all into the one ledger."""
+
+    def __init__(self, oedit, args, plan):
+        self.oedit = oedit
+        self.args = args
+        self.plan = plan
+
+    def run_stage(self, stage, jobs, train=False):
+        """Runs the jobs (and trains the CounterFact model beside them when
+        `train`); True once everything asked for is finished."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as trainer:
+            training = trainer.submit(train_counterfact_model, self.oedit, self.plan, self.args.out,
+                                      self.args.threads) if train else None
+            run_parallel(self.oedit, jobs, self.args.jobs - (1 if training else 0) or 1, self.args.threads)
+            if training:
+                training.result()
+        return True
+
+
+# ---------------------------------------------------------------------------
+# Slurm: one job array per stage, one ledger per run, merged by `collect`
+
+ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+                 "RESIZING", "SUSPENDED", "STAGE_OUT", "SIGNALING", "STOPPED"}
+
+
+def slurm_dir(out_dir):
+    return os.path.join(os.path.abspath(out_dir), "slurm")
+
+
+def run_ledger(out_dir, job):
+    """The ledger of one run of a Slurm sweep, named by its label."""
+    digest = hashlib.sha1(job.label().encode()).hexdigest()[:20]
+    return os.path.join(os.path.abspath(out_dir), "ledgers", digest + ".sqlite")
+
+
+def read_json(path, default):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+
+
+def write_json(path, value):
+    """Written whole or not at all: a kill in the middle leaves the old file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(tmp, path)
+
+
+def squeue_states(job_id):
+    """The states of a job's tasks as squeue lists them; [] once Slurm has forgotten it."""
+    try:
+        result = subprocess.run(["squeue", "-h", "-j", str(job_id), "-t", "all", "-o", "%T"], text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise DriverError("squeue is not on the PATH: run on a machine of the Slurm cluster (a login node)")
+    if result.returncode != 0:
+        if "Invalid job id" in result.stderr:
+            return []
+        raise DriverError("squeue -j %s failed: %s" % (job_id, result.stderr.strip()))
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def summarize_states(states):
+    counts = {}
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
+    return ", ".join("%d %s" % (n, state.lower()) for state, n in sorted(counts.items())) or "ended"
+
+
+def ledger_runs(oedit_binary, ledger):
+    if not os.path.exists(ledger):
+        return []
+    return Oedit(oedit_binary, ledger).runs()
+
+
+def collect(oedit, out_dir):
+    """Merges every per-run ledger whose runs are all finished into the one
+    ledger (`oedit merge`); a ledger merged before and unchanged since is not
+    read again. Returns how many runs were added."""
+    folder = os.path.join(os.path.abspath(out_dir), "ledgers")
+    if not os.path.isdir(folder):
+        return 0
+    record_path = os.path.join(folder, "merged.json")
+    merged = read_json(record_path, {})
+    ready = []
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".sqlite"):
+            continue
+        path = os.path.join(folder, name)
+        stat = os.stat(path)
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        if merged.get(name) == stamp:
+            continue
+        runs = ledger_runs(oedit.binary, path)
+        if runs and all(run["status"] == "finished" for run in runs):
+            ready.append((name, path, stamp))
+    added = 0
+    for begin in range(0, len(ready), 100):
+        chunk = ready[begin:begin + 100]
+        out = json.loads(oedit.call(["merge", "--into", oedit.ledger, "--json"] + [path for _n, path, _s in chunk]))
+        for source in out["sources"]:
+            added += len(source["added"])
+            for warning in source["warnings"]:
+                oedit.log("collect: %s: %s" % (source["path"], warning))
+        for name, _path, stamp in chunk:
+            merged[name] = stamp
+        write_json(record_path, merged)
+    if ready:
+        oedit.log("collect: %d ledger(s) read, %d run(s) added to %s" % (len(ready), added, oedit.ledger))
+    return added
+
+
+class SlurmBackend:
+    """Submits the runs that are not finished as a Slurm job array, each task
+    one `oedit run` into a ledger of its own; waits (unless --no-wait) and
+    merges the finished ledgers into the one ledger."""
+
+    def __init__(self, oedit, args, plan):
+        self.oedit = oedit
+        self.args = args
+        self.plan = plan
+        self.folder = slurm_dir(args.out)
+        os.makedirs(os.path.join(self.folder, "logs"), exist_ok=True)
+        self.submissions_path = os.path.join(self.folder, "submissions.json")
+
+    def active_submissions(self):
+        active = []
+        for submission in read_json(self.submissions_path, []):
+            states = squeue_states(submission["job_id"])
+            if any(state in ACTIVE_STATES for state in states):
+                active.append((submission, states))
+        return active
+
+    def wait(self, job_id):
+        last = None
+        while True:
+            states = squeue_states(job_id)
+            summary = summarize_states(states)
+            if summary != last:
+                self.oedit.log("slurm job %s: %s" % (job_id, summary))
+                last = summary
+            if not any(state in ACTIVE_STATES for state in states):
+                return states
+            time.sleep(self.args.poll)
+
+    def submit(self, stage, tasks):
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+        tasks_path = os.path.join(self.folder, "%s-%s.json" % (stage, stamp))
+        write_json(tasks_path, {"oedit": os.path.abspath(self.oedit.binary), "out": os.path.abspath(self.args.out),
+                                "tasks": tasks})
+        script = os.path.join(self.folder, "%s-%s.sh" % (stage, stamp))
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n# One task of a results sweep: bench/results.py task, run by Slurm's job array.\n"
+                    "exec \"${OEDIT_PYTHON:-python3}\" %s task --tasks %s --index \"$SLURM_ARRAY_TASK_ID\"\n" % (
+                        shlex.quote(os.path.abspath(__file__)), shlex.quote(tasks_path)))
+        os.chmod(script, 0o755)
+        array = "0-%d" % (len(tasks) - 1) + ("%%%d" % self.args.max_parallel if self.args.max_parallel else "")
+        command = ["sbatch", "--parsable", "--array=" + array, "--job-name=oedit-" + stage,
+                   "--output=" + os.path.join(self.folder, "logs", "%A_%a.log")]
+        for option, value in (("--partition", self.args.partition), ("--time", self.args.time),
+                              ("--gres", self.args.gres), ("--cpus-per-task", self.args.cpus_per_task)):
+            if value:
+                command.append("%s=%s" % (option, value))
+        for extra in self.args.sbatch_arg or []:
+            command += shlex.split(extra)
+        command.append(script)
+        try:
+            result = subprocess.run(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise DriverError("sbatch is not on the PATH: run on a machine of the Slurm cluster (a login node), "
+                              "or use --backend local")
+        if result.returncode != 0:
+            raise DriverError("sbatch refused the job array (%s): %s" % (
+                " ".join(shlex.quote(c) for c in command), result.stderr.strip()))
+        job_id = result.stdout.strip().split(";")[0]
+        submissions = read_json(self.submissions_path, [])
+        submissions.append({"job_id": job_id, "stage": stage, "tasks": tasks_path, "count": len(tasks),
+                            "submitted": stamp})
+        write_json(self.submissions_path, submissions)
+        self.oedit.log("slurm job %s: %d task(s) of stage %s submitted (logs in %s)" % (
+            job_id, len(tasks), stage, os.path.join(self.folder, "logs")))
+        return job_id
+
+    def run_stage(self, stage, jobs, train=False):
+        """Submits what of `jobs` (and the CounterFact model's training) is not
+        finished; True once all of it is, False when it was left to run
+        (--no-wait, or an earlier submission still runs)."""
+        active = self.active_submissions()
+        if active:
+            if self.args.no_wait:
+                for submission, states in active:
+                    self.oedit.log("slurm job %s (%s) is not done: %s; nothing more is submitted until it ends "
+                                   "(`results.py status --out %s`)" % (submission["job_id"], submission["stage"],
+                                                                      summarize_states(states), self.args.out))
+                return False
+            for submission, _states in active:
+                self.wait(submission["job_id"])
+        collect(self.oedit, self.args.out)
+        runs = self.oedit.runs()
+        missing = [job for job in without_served(jobs)
+                   if (find_run(runs, job) or {}).get("status") != "finished"]
+        tasks = [{"kind": "run", "job": job.to_dict(), "ledger": run_ledger(self.args.out, job)} for job in missing]
+        if train and counterfact_model_missing(self.plan, self.args.out):
+            tasks.append({"kind": "train", "plan": self.plan})
+        if not tasks:
+            return True
+        job_id = self.submit(stage, tasks)
+        if self.args.no_wait:
+            self.oedit.log("not waiting: `results.py status --out %s` shows the tasks; run this command again "
+                           "to go on once they end" % self.args.out)
+            return False
+        self.wait(job_id)
+        collect(self.oedit, self.args.out)
+        runs = self.oedit.runs()
+        failed = [job for job in missing if (find_run(runs, job) or {}).get("status") != "finished"]
+        problems = ["%s (ledger %s)" % (job.label(), run_ledger(self.args.out, job)) for job in failed]
+        if train and counterfact_model_missing(self.plan, self.args.out):
+            problems.append("the CounterFact model was not trained")
+        if problems:
+            raise DriverError("%d task(s) of slurm job %s did not finish (task logs in %s); run the same command "
+                              "again to submit only those, resuming their runs:\n  %s" % (
+                                  len(problems), job_id, os.path.join(self.folder, "logs"), "\n  ".join(problems)))
+        return True
+
+
+def command_task(args):
+    """One task of a Slurm job array: its run, started or resumed in its own ledger."""
+    spec = read_json(args.tasks, None)
+    if spec is None:
+        raise DriverError("no task file '%s'" % args.tasks)
+    index = args.index if args.index is not None else os.environ.get("SLURM_ARRAY_TASK_ID")
+    if index is None or not str(index).isdigit() or int(index) >= len(spec["tasks"]):
+        raise DriverError("task index %r is not one of the %d tasks of %s" % (index, len(spec["tasks"]), args.tasks))
+    task = spec["tasks"][int(index)]
+    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", "1") or 1)
+    if task["kind"] == "train":
+        train_counterfact_model(Oedit(spec["oedit"], None), task["plan"], spec["out"], threads)
+        return
+    os.makedirs(os.path.dirname(task["ledger"]), exist_ok=True)
+    run_id = execute(Oedit(spec["oedit"], task["ledger"]), Job.from_dict(task["job"]), threads)
+    print("run %d finished in %s" % (run_id, task["ledger"]))
+
+
+def command_status(args):
+    folder = slurm_dir(args.out)
+    submissions = read_json(os.path.join(folder, "submissions.json"), [])
+    if not submissions:
+        print("no Slurm submissions in %s" % folder)
+        return
+    for submission in submissions:
+        states = squeue_states(submission["job_id"])
+        spec = read_json(submission["tasks"], {"tasks": []})
+        finished = stopped = not_started = 0
+        lines = []
+        for task in spec["tasks"]:
+            if task["kind"] != "run":
+                continue
+            run = find_run(ledger_runs(args.oedit, task["ledger"]), Job.from_dict(task["job"]))
+            if run is None:
+                not_started += 1
+            elif run["status"] == "finished":
+                finished += 1
+            else:
+                stopped += 1
+                lines.append("    %s: %s after %d of %d edits" % (run["label"], run["status"], run["edits"],
+                                                                run["planned"]))
+        print("slurm job %s, stage %s, %d task(s): %s; runs finished %d, stopped or running %d, not started %d" % (
+            submission["job_id"], submission["stage"], submission["count"], summarize_states(states), finished,
+            stopped, not_started))
+        for line in lines:
+            print(line)
+
+
+def command_collect(args):
+    plan = load_plan(args.plan)
+    oedit = Oedit(args.oedit, os.path.join(args.out, plan["ledger"]))
+    added = collect(oedit, args.out)
+    print("%d run(s) added to %s" % (added, oedit.ledger))
+
+
 def command_run(args):
     plan = load_plan(args.plan)
+    plan["device"] = args.device
     os.makedirs(args.out, exist_ok=True)
     oedit = Oedit(args.oedit, os.path.join(args.out, plan["ledger"]))
     stages = args.stages.split(",") if args.stages else list(STAGES)
@@ -371,29 +697,30 @@ def command_run(args):
             raise DriverError("unknown system(s) %s; the plan has %s" % (
                 ", ".join(unknown), ", ".join(s["name"] for s in plan["systems"])))
         plan["systems"] = [s for s in plan["systems"] if s["name"] in wanted]
+    backend = (SlurmBackend if args.backend == "slurm" else LocalBackend)(oedit, args, plan)
+    machine = machine_description(oedit)
+    machine.update(backend=args.backend, device=args.device or "cpu")
     with open(os.path.join(args.out, "machine.json"), "w") as f:
-        json.dump(machine_description(oedit), f, indent=2)
+        json.dump(machine, f, indent=2)
     # Tuning first: every later stage uses its choices. The CounterFact model
-    # trains beside it (one worker), when that stage is asked for.
+    # trains beside it, when that stage is asked for.
     first = tuning_jobs(plan) if "tune" in stages else []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as trainer:
-        training = trainer.submit(train_counterfact_model, oedit, plan, args.out, args.threads) \
-            if "counterfact" in stages else None
-        run_parallel(oedit, first, args.jobs - (1 if training else 0) or 1, args.threads)
-        chosen = chosen_configs(oedit, plan)
-        missing = [s["method"] for s in plan["systems"] if s["method"] not in chosen]
-        if missing and any(s in stages for s in ("world", "ablation", "counterfact")):
-            raise DriverError("no finished tuning runs for %s: run the 'tune' stage first" % ", ".join(missing))
-        later = []
-        if "world" in stages:
-            later += world_jobs(plan, chosen, seeds)
-        if "ablation" in stages:
-            later += [job for _name, job in ablation_jobs(plan, chosen)]
-        if training:
-            training.result()
-        if "counterfact" in stages:
-            later += counterfact_jobs(plan, chosen, args.out)
-    run_parallel(oedit, later, args.jobs, args.threads)
+    train = "counterfact" in stages and counterfact_model_missing(plan, args.out)
+    if not backend.run_stage("tune", first, train=train):
+        return
+    chosen = chosen_configs(oedit, plan)
+    missing = [s["method"] for s in plan["systems"] if s["method"] not in chosen]
+    if missing and any(s in stages for s in ("world", "ablation", "counterfact")):
+        raise DriverError("no finished tuning runs for %s: run the 'tune' stage first" % ", ".join(missing))
+    later = []
+    if "world" in stages:
+        later += world_jobs(plan, chosen, seeds)
+    if "ablation" in stages:
+        later += [job for _name, job in ablation_jobs(plan, chosen)]
+    if "counterfact" in stages:
+        later += counterfact_jobs(plan, chosen, args.out)
+    if not backend.run_stage("later", later):
+        return
     oedit.log("all runs finished; ledger " + oedit.ledger)
 
 
@@ -515,6 +842,7 @@ def curve_points(results, jobs, metric):
 
 def command_report(args):
     plan = load_plan(args.plan)
+    plan["device"] = args.device
     oedit = Oedit(args.oedit, os.path.join(args.out, plan["ledger"]))
     if not os.path.exists(oedit.ledger):
         raise DriverError("no ledger at '%s': run `bench/results.py run --out %s` first" % (oedit.ledger, args.out))
@@ -783,30 +1111,53 @@ def command_report(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "report"):
+    for name in ("run", "report", "status", "collect"):
         p = sub.add_parser(name)
         p.add_argument("--out", default="results", help="folder of the ledger and the CounterFact model")
         p.add_argument("--plan", default=os.path.join(ROOT, "bench", "results-plan.json"))
         p.add_argument("--oedit", default=os.path.join(ROOT, "build", "app", "oedit"))
+    for name in ("run", "report"):
+        sub.choices[name].add_argument("--device", help="where the runs compute: cpu (default), cuda or cuda:N; a "
+                                                        "GPU run is labelled as such, so give the same to report")
     run = sub.choices["run"]
-    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time")
-    run.add_argument("--threads", type=int, default=1, help="threads per run")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time (local backend)")
+    run.add_argument("--threads", type=int, default=1, help="threads per run (local backend)")
     run.add_argument("--stages", help="comma-separated subset of " + ",".join(STAGES))
     run.add_argument("--seeds", help="comma-separated world seeds (default: the plan's)")
     run.add_argument("--systems", help="comma-separated system names of the plan (default: all)")
+    run.add_argument("--backend", choices=("local", "slurm"), default="local",
+                     help="local: runs on this machine; slurm: one job array per stage (sbatch)")
+    slurm = run.add_argument_group("slurm backend")
+    slurm.add_argument("--partition", help="sbatch --partition")
+    slurm.add_argument("--time", help="sbatch --time, per run (a run stopped by it resumes on the next call)")
+    slurm.add_argument("--gres", help="sbatch --gres, e.g. gpu:1 (with --device cuda)")
+    slurm.add_argument("--cpus-per-task", type=int, help="sbatch --cpus-per-task; also each run's threads")
+    slurm.add_argument("--max-parallel", type=int, help="at most this many tasks of an array at once (--array=...%%N)")
+    slurm.add_argument("--sbatch-arg", action="append", help="more sbatch arguments, e.g. --sbatch-arg=--account=A "
+                                                             "(repeatable)")
+    slurm.add_argument("--no-wait", action="store_true",
+                       help="return once submitted; `status` shows the tasks, the same `run` again goes on")
+    slurm.add_argument("--poll", type=float, default=5.0, help="seconds between squeue polls while waiting")
+    task = sub.add_parser("task", help=argparse.SUPPRESS)
+    task.add_argument("--tasks", required=True)
+    task.add_argument("--index", type=int)
     report = sub.choices["report"]
     report.add_argument("--doc", default=os.path.join(ROOT, "docs", "RESULTS.md"))
     report.add_argument("--figures", default=os.path.join(ROOT, "docs", "results"))
     report.add_argument("--discussion", default=os.path.join(ROOT, "bench", "results-discussion.md"))
     report.add_argument("--workbench", default=os.path.join(ROOT, "build", "app", "oedit-workbench"))
     args = parser.parse_args()
-    if not os.access(args.oedit, os.X_OK):
+    if args.command != "task" and not os.access(args.oedit, os.X_OK):
         print("results.py: no oedit at '%s': build the project or pass --oedit" % args.oedit, file=sys.stderr)
         return 2
     if args.command == "report" and args.workbench and not os.access(args.workbench, os.X_OK):
         args.workbench = None
+    if args.command == "run" and args.backend == "slurm" and args.cpus_per_task:
+        args.threads = args.cpus_per_task
+    commands = {"run": command_run, "report": command_report, "status": command_status,
+                "collect": command_collect, "task": command_task}
     try:
-        (command_run if args.command == "run" else command_report)(args)
+        commands[args.command](args)
     except DriverError as error:
         print("results.py: " + str(error), file=sys.stderr)
         return 1

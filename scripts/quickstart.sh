@@ -20,10 +20,13 @@ packages=(
   clang libclang-rt-14-dev
   dpkg-dev appstream
   python3
+  slurm-wlm munge
 )
 # clang and libclang-rt-14-dev (libFuzzer) build the fuzz targets in
 # tests/fuzz; dpkg-dev (dpkg-shlibdeps) and appstream serve the package test;
-# python3 runs bench/results.py (the results report's driver) and its test.
+# python3 runs bench/results.py (the results report's driver) and its test;
+# slurm-wlm and munge give its Slurm backend's test a cluster of one node
+# (the test starts and stops its own daemons; nothing is enabled as a service).
 # Node.js and npm run the GPT-2 reference encoder in tests/model. A machine's
 # own Node.js (NodeSource's bundles npm and conflicts with Debian's npm) is kept.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi

@@ -341,9 +341,16 @@ int runRun(const RunArguments &args)
 
     const bool json = args.json;
     bool printed = false;
+    // Ctrl-C, and the TERM a batch system (Slurm at a job's time limit, or
+    // scancel) sends before it kills: both stop after the edit in flight.
     std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
     struct RestoreSignal {
-        ~RestoreSignal() { std::signal(SIGINT, SIG_DFL); }
+        ~RestoreSignal()
+        {
+            std::signal(SIGINT, SIG_DFL);
+            std::signal(SIGTERM, SIG_DFL);
+        }
     } restore;
 
     if (args.resumeOption->count() > 0) {
