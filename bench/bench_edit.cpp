@@ -11,11 +11,21 @@
 // prepared before the timed edits, so they are not part of the latency.
 //
 // Usage: bench_edit [--model DIR] [--edits N] [--seed S] [--threads T]
-//                   [--methods ft,rome,...] [--cache DIR] [--verbose]
+//                   [--methods ft,rome,...] [--cache DIR] [--device cpu|cuda]
+//                   [--shape gpt2-small|llama-1b] [--verbose]
 // Without --model, uses the embedded default model (Engine::defaultModelDirectory).
+// --shape edits a random model of that shape instead (random_shapes.h), with
+// the model folder's tokenizer, world and statistics text: what an edit costs
+// at that size (its efficacy on random weights means nothing). Each method
+// holds its own copy: about 4.4 GB each for llama-1b.
+// --device puts every model copy there. The engine keeps the statistics' sums
+// and the closed-form solves on the CPU in float64 whatever the device, so
+// those parts stay CPU time. On CUDA each latency ends with a synchronize, so
+// the kernels an edit queued count to that edit.
 // The figure to read is the ratio of O-Edit+ to its base method: the machine
 // may be busy with other work, which moves absolute times but hardly ratios.
 #include "edit/editor.h"
+#include "random_shapes.h"
 #include "model/checkpoint.h"
 #include "model/model_config.h"
 #include "model/tokenizer.h"
@@ -63,6 +73,13 @@ std::vector<Variant> allVariants()
 double since(Clock::time_point start)
 {
     return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Kernels run asynchronously on CUDA: wait for them before reading the clock.
+void synchronize(torch::Device device)
+{
+    if (device.is_cuda())
+        torch::cuda::synchronize();
 }
 
 double median(std::vector<double> v)
@@ -114,7 +131,7 @@ struct Row {
 
 int main(int argc, char **argv)
 {
-    std::string modelDir, cacheDir, methodList;
+    std::string modelDir, cacheDir, methodList, deviceName = "cpu", shape;
     int edits = 10;
     uint32_t seed = 7;
     int threads = 0;
@@ -140,12 +157,16 @@ int main(int argc, char **argv)
             methodList = next();
         else if (arg == "--cache")
             cacheDir = next();
+        else if (arg == "--device")
+            deviceName = next();
+        else if (arg == "--shape")
+            shape = next();
         else if (arg == "--verbose")
             verbose = true;
         else {
             std::cerr << "unknown argument " << arg
                       << "\nusage: bench_edit [--model DIR] [--edits N] [--seed S] [--threads T] "
-                         "[--methods a,b,...] [--cache DIR] [--verbose]\n";
+                         "[--methods a,b,...] [--cache DIR] [--device cpu|cuda] [--shape gpt2-small|llama-1b] [--verbose]\n";
             return 2;
         }
     }
@@ -171,7 +192,25 @@ int main(int argc, char **argv)
     }
 
     try {
-        model::Transformer model(model::loadModelConfig(modelDir), model::loadStateDict(modelDir, torch::kFloat32));
+        const torch::Device device(deviceName);
+        const auto folderConfig = model::loadModelConfig(modelDir);
+        const auto randomShape = bench::namedShape(shape, folderConfig.vocabSize);
+        if (!shape.empty() && !randomShape) {
+            std::cerr << "bench_edit: --shape " << shape << ": give gpt2-small or llama-1b\n";
+            return 2;
+        }
+        // Every method edits an identical copy: the folder's weights, or the
+        // same random weights of --shape.
+        const auto makeModel = [&] {
+            auto copy = randomShape ? std::make_unique<model::Transformer>(*randomShape,
+                                                                           model::initialWeights(*randomShape, 0))
+                                    : std::make_unique<model::Transformer>(
+                                          folderConfig, model::loadStateDict(modelDir, torch::kFloat32));
+            copy->to(device, torch::kFloat32);
+            return copy;
+        };
+        const auto base = makeModel();
+        auto &model = *base;
         const auto tokenizer = model::loadTokenizer(modelDir);
         const auto loaded = world::loadWorld(modelDir);
         if (!loaded) {
@@ -180,9 +219,11 @@ int main(int argc, char **argv)
         }
         const auto &w = loaded.value();
         const auto &config = model.config();
-        std::cout << "model " << modelDir << ": " << config.layers << " layers, d " << config.hidden << ", d_k "
+        std::cout << "model " << (randomShape ? "random " + shape + " with the tokenizer of " : std::string()) << modelDir
+                  << ": " << config.layers << " layers, d " << config.hidden << ", d_k "
                   << config.intermediate << ", " << model.parameterCount() / 1e6 << "M params; " << w.facts.size()
-                  << " facts; threads " << torch::get_num_threads() << "; " << edits << " edits per method\n";
+                  << " facts; threads " << torch::get_num_threads() << "; device " << device.str() << "; " << edits
+                  << " edits per method\n";
 
         ContextOptions options;
         options.modelDir = modelDir;
@@ -224,8 +265,7 @@ int main(int argc, char **argv)
         for (const auto &v : variants) {
             Runner r;
             r.variant = &v;
-            r.model = std::make_unique<model::Transformer>(model::loadModelConfig(modelDir),
-                                                           model::loadStateDict(modelDir, torch::kFloat32));
+            r.model = makeModel();
             r.method = createEditMethod(v.method, v.overrides, config);
             r.context = std::make_unique<EditContext>(options);
             r.method->prepare(*r.model, *tokenizer, *r.context);
@@ -248,6 +288,7 @@ int main(int argc, char **argv)
                 }
                 const auto applyStart = Clock::now();
                 applyEdit(*r.model, result, r.context.get());
+                synchronize(device);
                 row.apply += since(applyStart);
                 row.latency.push_back(since(start));
                 row.key += result.timings.key;

@@ -3,8 +3,9 @@
 # evaluation checkpoints and ledger writes included), then the slowest
 # rollback on the finished run (bench_rollback).
 #
-# Usage: bench/bench_sequential.sh [BUILD_DIR] [EDITS] [EVAL_EVERY] [METHOD]
-#   defaults: build 2000 100 oedit+ (the default model, its world, seed 1)
+# Usage: bench/bench_sequential.sh [BUILD_DIR] [EDITS] [EVAL_EVERY] [METHOD] [DEVICE]
+#   defaults: build 2000 100 oedit+ cpu (the default model, its world, seed 1);
+#   DEVICE is `oedit run --device`: cpu, cuda or cuda:N
 # The ledger is left in $OEDIT_BENCH_DIR (default: a temporary folder) so the
 # run can be inspected with `oedit report` afterwards.
 set -euo pipefail
@@ -12,6 +13,7 @@ build=${1:-build}
 edits=${2:-2000}
 every=${3:-100}
 method=${4:-oedit+}
+device=${5:-cpu}
 out=${OEDIT_BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$out"
 db="$out/sequential.sqlite"
@@ -23,9 +25,9 @@ fi
 # One thread per process is faster for this model size on 2 cores (less
 # synchronisation than work in libtorch's small ops).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-echo "== $method, $edits edits, evaluation every $every, ledger $db"
+echo "== $method, $edits edits, evaluation every $every, device $device, ledger $db"
 /usr/bin/time -f "wall %e s, peak RSS %M KB" "$build/app/oedit" run --method "$method" --edits "$edits" \
-    --eval-every "$every" --seed 1 --db "$db" --json >"$out/run.json" 2>"$out/run.err" || {
+    --eval-every "$every" --seed 1 --device "$device" --db "$db" --json >"$out/run.json" 2>"$out/run.err" || {
     tail -c 2000 "$out/run.err" >&2
     exit 1
 }
