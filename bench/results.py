@@ -40,6 +40,7 @@ import math
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,22 @@ class DriverError(Exception):
     pass
 
 
+# The oedit processes running now: a batch system's TERM (a time limit,
+# scancel) is passed on to them, and the driver waits for them to stop after
+# the edit in flight, leaving their runs resumable and marked cancelled.
+CHILDREN = set()
+CHILDREN_LOCK = threading.Lock()
+
+
+def pass_term_on(signum, _frame):
+    with CHILDREN_LOCK:
+        for process in CHILDREN:
+            try:
+                process.send_signal(signum)
+            except OSError:
+                pass
+
+
 # ---------------------------------------------------------------------------
 # oedit calls
 
@@ -79,14 +96,20 @@ class Oedit:
         env = dict(os.environ)
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
-        result = subprocess.run([self.binary] + args, env=env, text=True,
-                                stdout=subprocess.PIPE if capture else None,
-                                stderr=subprocess.PIPE)
-        if result.returncode != 0:
-            tail = (result.stderr or "").strip().splitlines()[-3:]
+        process = subprocess.Popen([self.binary] + args, env=env, text=True,
+                                   stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE)
+        with CHILDREN_LOCK:
+            CHILDREN.add(process)
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            with CHILDREN_LOCK:
+                CHILDREN.discard(process)
+        if process.returncode != 0:
+            tail = (stderr or "").strip().splitlines()[-3:]
             raise DriverError("`oedit %s` failed (exit %d): %s" % (
-                " ".join(shlex.quote(a) for a in args[:4]), result.returncode, " / ".join(tail)))
-        return result.stdout
+                " ".join(shlex.quote(a) for a in args[:4]), process.returncode, " / ".join(tail)))
+        return stdout
 
     def runs(self):
         if not os.path.exists(self.ledger):
@@ -634,6 +657,10 @@ def command_task(args):
     if index is None or not str(index).isdigit() or int(index) >= len(spec["tasks"]):
         raise DriverError("task index %r is not one of the %d tasks of %s" % (index, len(spec["tasks"]), args.tasks))
     task = spec["tasks"][int(index)]
+    # Slurm sends TERM to every process of the task, then KILL: had this
+    # process died at once, Slurm would have taken the task for ended and
+    # killed oedit in the middle of an edit.
+    signal.signal(signal.SIGTERM, pass_term_on)
     threads = int(os.environ.get("SLURM_CPUS_PER_TASK", "1") or 1)
     if task["kind"] == "train":
         train_counterfact_model(Oedit(spec["oedit"], None), task["plan"], spec["out"], threads)

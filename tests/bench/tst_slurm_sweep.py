@@ -6,8 +6,9 @@ stopped at the end), on the mini model with a plan cut to five short runs:
   and `collect` merges them into the one ledger;
 - a run stopped part way (its ledger cut back to step 1, as a kill or a time
   limit leaves it) is resumed by its task, not started again;
-- --no-wait returns after submitting, `status` shows the job, and the same
-  `run` again waits for it and goes on; a last call submits nothing;
+- --no-wait returns after submitting, `status` shows the job; a task
+  cancelled part way (scancel: TERM) leaves its run cancelled, and the same
+  `run` again submits only it and resumes it; a last call submits nothing;
 - the merged ledger's reports equal those of the same plan run by the local
   backend into one ledger (ids and timings aside);
 - merging the per-run ledgers once more adds nothing.
@@ -24,6 +25,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -108,7 +110,8 @@ def main():
     plan["tuning"]["edits"] = 3
     plan["tuning"]["grids"] = {m: g[:2] for m, g in plan["tuning"]["grids"].items() if m in ("rome", "oedit+")}
     plan["systems"] = [s for s in plan["systems"] if s["name"] == "ROME"]
-    plan["world"].update(edits=4, eval_every=2, seeds=[1], checkpoints=[2, 4])
+    # Long enough to be cancelled part way (a few seconds).
+    plan["world"].update(edits=60, eval_every=20, seeds=[1], checkpoints=[20, 60])
     plan_path = os.path.join(work, "plan.json")
     with open(plan_path, "w") as f:
         json.dump(plan, f)
@@ -150,8 +153,34 @@ def main():
               "status lists both jobs: " + out + err)
         check("runs finished 4" in out, "status counts the finished tuning runs: " + out)
 
+        # scancel once the world run is part way: Slurm's TERM stops it after
+        # the edit in flight, and the next call resumes it.
+        with open(os.path.join(slurm_out, "slurm", "submissions.json")) as f:
+            world_submission = json.load(f)[-1]
+        with open(world_submission["tasks"]) as f:
+            world_ledger = json.load(f)["tasks"][0]["ledger"]
+        deadline = time.time() + 300
+        edits = 0
+        while edits < 2 and time.time() < deadline:
+            time.sleep(0.2)
+            if os.path.exists(world_ledger):
+                runs = oedit_json(oedit, "runs", "--db", world_ledger, "--json")["runs"]
+                edits = runs[0]["edits"] if runs else 0
+        subprocess.run(["scancel", world_submission["job_id"]], env=env, check=True)
+        cluster.wait(world_submission["job_id"], timeout=60)
+        runs = oedit_json(oedit, "runs", "--db", world_ledger, "--json")["runs"]
+        check(len(runs) == 1 and runs[0]["status"] == "cancelled" and runs[0]["edits"] < 60,
+              "the cancelled task stopped its run part way, as cancelled: %r" % runs)
+
         code, _out, err = driver(env, "run", *common, "--stages", "tune,world")
         check(code == 0, "the same run again waits and finishes: " + err[-2000:])
+        check("1 task(s) of stage later submitted" in err, "only the cancelled run was submitted again: " + err[-1500:])
+        with open(os.path.join(slurm_out, "slurm", "submissions.json")) as f:
+            again = json.load(f)[-1]
+        log_path = os.path.join(slurm_out, "slurm", "logs", "%s_0.log" % again["job_id"])
+        log_text = open(log_path).read() if os.path.exists(log_path) else ""
+        check(again["job_id"] != world_submission["job_id"] and "resume run 1" in log_text,
+              "the cancelled world run was resumed by its new task: " + log_text[-800:])
         code, _out, err = driver(env, "run", *common, "--stages", "tune,world")
         check(code == 0 and "submitted" not in err, "a last call submits nothing: " + err[-1500:])
 
