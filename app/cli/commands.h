@@ -59,6 +59,8 @@ void addReport(Commands &commands);      // cmd_run.cpp
 void addRollback(Commands &commands);    // cmd_run.cpp
 void addExport(Commands &commands);      // cmd_run.cpp
 void addMerge(Commands &commands);       // cmd_merge.cpp
+void addCulprits(Commands &commands);    // cmd_interference.cpp
+void addBlastRadius(Commands &commands); // cmd_interference.cpp
 
 // Option helpers shared by the subcommands (commands.cpp). Each returns the
 // option, for ->type_name() and the like.

@@ -79,6 +79,8 @@ int main(int argc, char **argv)
     oedit::cli::addRollback(commands);
     oedit::cli::addExport(commands);
     oedit::cli::addMerge(commands);
+    oedit::cli::addCulprits(commands);
+    oedit::cli::addBlastRadius(commands);
     oedit::cli::addWorld(commands);
     tool.footer("Run 'oedit <command> --help' for a command's options.");
 

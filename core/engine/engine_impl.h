@@ -10,6 +10,7 @@
 #include "edit/editor.h"
 #include "run/edit_session.h"
 #include "run/loaded_model.h"
+#include "store/ledger.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "oedit/engine.h"
@@ -68,5 +69,42 @@ struct Engine::Impl {
 // Device and dtype names as the facade takes them (engine.cpp).
 Expected<torch::Device> parseDevice(const std::string &name);
 Expected<torch::ScalarType> parseDtype(const std::string &name);
+
+// Runs `body` with the loaded model for a run and puts the open model's
+// session weights back afterwards, whatever happens.
+template <typename F>
+auto withRunModel(Engine::Impl &d, const std::string &modelDir, const std::string &device, const std::string &dtype,
+                  F &&body) -> decltype(body(std::declval<run::LoadedModel &>()))
+{
+    auto &loaded = d.modelFor(modelDir, device, dtype);
+    try {
+        auto result = body(loaded);
+        d.afterRun(loaded);
+        return result;
+    } catch (...) {
+        d.afterRun(loaded);
+        throw;
+    }
+}
+
+namespace runs {
+
+// The commands that only read or flip flags must not leave an empty ledger
+// behind a mistyped path, so they insist the file is there (engine_runs.cpp).
+std::unique_ptr<store::Ledger> openExisting(const std::string &db);
+
+// `body`'s result, or its exception's message as a failure: no exception
+// leaves the facade.
+template <typename F>
+auto guarded(F &&body) -> decltype(body())
+{
+    try {
+        return body();
+    } catch (const std::exception &error) {
+        return Status::failure(error.what());
+    }
+}
+
+} // namespace runs
 
 } // namespace oedit

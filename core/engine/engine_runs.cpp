@@ -34,18 +34,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The commands that only read or flip flags must not leave an empty ledger
-// behind a mistyped path, so they insist the file is there.
-std::unique_ptr<store::Ledger> openExisting(const std::string &db)
-{
-    std::error_code error;
-    if (db.empty())
-        throw store::LedgerError("no ledger given (--db FILE)");
-    if (!fs::is_regular_file(db, error))
-        throw store::LedgerError("no ledger at '" + db + "' (the file does not exist; `oedit run --db " + db +
-                                 "` creates one)");
-    return std::make_unique<store::Ledger>(db);
-}
 
 RunSummary summarize(store::Ledger &ledger, const store::RunInfo &info)
 {
@@ -101,17 +89,21 @@ nlohmann::json number(double value)
     return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
 }
 
-template <typename F>
-auto guarded(F &&body) -> decltype(body())
+} // namespace
+
+// The commands that only read or flip flags must not leave an empty ledger
+// behind a mistyped path, so they insist the file is there.
+std::unique_ptr<store::Ledger> openExisting(const std::string &db)
 {
-    try {
-        return body();
-    } catch (const std::exception &error) {
-        return Status::failure(error.what());
-    }
+    std::error_code error;
+    if (db.empty())
+        throw store::LedgerError("no ledger given (--db FILE)");
+    if (!fs::is_regular_file(db, error))
+        throw store::LedgerError("no ledger at '" + db + "' (the file does not exist; `oedit run --db " + db +
+                                 "` creates one)");
+    return std::make_unique<store::Ledger>(db);
 }
 
-} // namespace
 
 std::string RunReport::toJson() const
 {
@@ -522,26 +514,6 @@ run::LoadedModel &Engine::Impl::modelFor(const std::string &modelDir, const std:
     return *other;
 }
 
-namespace {
-
-// Runs `body` with the loaded model for a run and puts the open model's
-// session weights back afterwards, whatever happens.
-template <typename F>
-auto withRunModel(Engine::Impl &d, const std::string &modelDir, const std::string &device, const std::string &dtype,
-                  F &&body) -> decltype(body(std::declval<run::LoadedModel &>()))
-{
-    auto &loaded = d.modelFor(modelDir, device, dtype);
-    try {
-        auto result = body(loaded);
-        d.afterRun(loaded);
-        return result;
-    } catch (...) {
-        d.afterRun(loaded);
-        throw;
-    }
-}
-
-} // namespace
 
 Expected<runs::RunSummary> Engine::startRun(const std::string &db, const runs::RunRequest &request,
                                             const ProgressFn &progress)

@@ -31,7 +31,7 @@ function(expect_in what text)
   endforeach()
 endfunction()
 
-set(commands info train eval-facts edit predict check-device demo run runs report rollback export merge world)
+set(commands info train eval-facts edit predict check-device demo run runs report rollback export merge culprits blast-radius world)
 run_oedit(0 --help)
 expect_in("oedit --help" "${out}" "Usage:" "Options:" "Subcommands:" ${commands})
 foreach(command IN LISTS commands)

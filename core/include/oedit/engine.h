@@ -8,6 +8,7 @@
 #pragma once
 
 #include "oedit/editing.h"
+#include "oedit/interference.h"
 #include "oedit/runs.h"
 #include "oedit/status.h"
 
@@ -189,6 +190,20 @@ public:
     // restores their O-Edit state, detached from any ledger. The file is
     // checked first; on failure the weights and the run are unchanged.
     Status loadEditState(const std::string &path);
+
+    // --- The interference explorer (oedit/interference.h) ---
+    // Which active edits of run `query.runId` moved the fact, ranked by the
+    // first-order change each made to its margin, the top ones (and
+    // query.whatIf) scored again exactly without them. On the run's model,
+    // with its active edits as the ledger holds them now; the open model's
+    // session is put back afterwards. progress(edits ranked, active edits).
+    Expected<runs::FactExplanation> explainFact(const std::string &db, const runs::FactQuery &query,
+                                                const ProgressFn &progress = {});
+    // The facts edit `editId` of run `runId` hurts most: every fact of the
+    // model's world and every other active edit of the run, scored with the
+    // run's active edits and again without this one (exact).
+    Expected<runs::BlastRadius> blastRadius(const std::string &db, long long runId, long long editId, int top = 20,
+                                            const ProgressFn &progress = {});
 
     // Opaque to users of the facade (core/engine/engine_impl.h).
     struct Impl;
