@@ -29,6 +29,9 @@ EngineWorker::EngineWorker() : m_engine(std::make_unique<oedit::Engine>())
     qRegisterMetaType<FactList>();
     qRegisterMetaType<oedit::runs::SubspaceReport>();
     qRegisterMetaType<oedit::runs::PrincipalAngles>();
+    qRegisterMetaType<oedit::runs::FactQuery>();
+    qRegisterMetaType<oedit::runs::FactExplanation>();
+    qRegisterMetaType<oedit::runs::BlastRadius>();
     qRegisterMetaType<QList<qint64>>();
 }
 
@@ -358,6 +361,41 @@ void EngineWorker::compareFacts(const QString &db, const QList<qint64> &runIds)
         return;
     }
     Q_EMIT factsCompared(db, runIds, facts.value());
+}
+
+void EngineWorker::explainFact(const QString &db, const oedit::runs::FactQuery &query)
+{
+    const auto job = beginJob();
+    Q_EMIT busyChanged(true, tr("Ranking the edits of run %1 for the fact…").arg(query.runId));
+    const auto explanation = m_engine->explainFact(db.toStdString(), query, [this, job](long long done, long long total) {
+        Q_EMIT progress(done, total);
+        return !cancelled(job);
+    });
+    Q_EMIT busyChanged(false, QString());
+    if (!explanation) {
+        Q_EMIT failed(tr("Cannot explain the fact: %1").arg(QString::fromStdString(explanation.message())));
+        return;
+    }
+    Q_EMIT factExplained(db, explanation.value());
+}
+
+void EngineWorker::blastRadius(const QString &db, qint64 runId, qint64 editId, int top)
+{
+    const auto job = beginJob();
+    Q_EMIT busyChanged(true, tr("Scoring the facts with and without edit %1…").arg(editId));
+    const auto radius = m_engine->blastRadius(db.toStdString(), runId, editId, top,
+                                              [this, job](long long done, long long total) {
+                                                  Q_EMIT progress(done, total);
+                                                  return !cancelled(job);
+                                              });
+    Q_EMIT busyChanged(false, QString());
+    if (!radius) {
+        Q_EMIT failed(tr("Cannot compute the blast radius of edit %1: %2")
+                          .arg(editId)
+                          .arg(QString::fromStdString(radius.message())));
+        return;
+    }
+    Q_EMIT blastRadiusReady(db, radius.value());
 }
 
 void EngineWorker::exportCsv(const QString &db, qint64 runId, const QString &path)

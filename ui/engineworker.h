@@ -68,6 +68,9 @@ Q_DECLARE_METATYPE(NormList)
 Q_DECLARE_METATYPE(FactList)
 Q_DECLARE_METATYPE(oedit::runs::SubspaceReport)
 Q_DECLARE_METATYPE(oedit::runs::PrincipalAngles)
+Q_DECLARE_METATYPE(oedit::runs::FactQuery)
+Q_DECLARE_METATYPE(oedit::runs::FactExplanation)
+Q_DECLARE_METATYPE(oedit::runs::BlastRadius)
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -124,6 +127,9 @@ public Q_SLOTS:
     void principalAngles(const QString &db, qint64 editA, qint64 editB);
     void normGrowth(const QString &db, qint64 runId);
     void compareFacts(const QString &db, const QList<qint64> &runIds);
+    // The interference explorer (cancellable: announce them with announceJob).
+    void explainFact(const QString &db, const oedit::runs::FactQuery &query);
+    void blastRadius(const QString &db, qint64 runId, qint64 editId, int top);
     // Writes the run's checkpoint metrics as CSV (through a temporary file).
     void exportCsv(const QString &db, qint64 runId, const QString &path);
     // Writes the run's current weights as a checkpoint folder.
@@ -164,6 +170,8 @@ Q_SIGNALS:
     // The norm curve of the run was left unfinished for a write (announceWrite); ask again.
     void normGrowthInterrupted(const QString &db, qint64 runId);
     void factsCompared(const QString &db, const QList<qint64> &runIds, const FactList &facts);
+    void factExplained(const QString &db, const oedit::runs::FactExplanation &explanation);
+    void blastRadiusReady(const QString &db, const oedit::runs::BlastRadius &radius);
     void exported(const QString &path, const QString &what);
     // Something worth a line in the status bar, no error.
     void notice(const QString &message);

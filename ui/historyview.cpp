@@ -39,7 +39,8 @@ QString factText(const oedit::runs::EditEntry &edit)
 HistoryView::HistoryView(QWidget *parent)
     : QWidget(parent), m_title(new QLabel), m_table(new QTableView), m_model(new CellTableModel(this)),
       m_revert(new QPushButton(tr("Revert to Selected Step"))), m_remove(new QPushButton(tr("Remove Selected Edit"))),
-      m_undo(new QPushButton(tr("Undo"))), m_redo(new QPushButton(tr("Redo")))
+      m_undo(new QPushButton(tr("Undo"))), m_redo(new QPushButton(tr("Redo"))),
+      m_explain(new QPushButton(tr("What Weakened It?"))), m_blast(new QPushButton(tr("What Did It Break?")))
 {
     setObjectName(QStringLiteral("historyView"));
     m_title->setObjectName(QStringLiteral("historyTitle"));
@@ -48,6 +49,10 @@ HistoryView::HistoryView(QWidget *parent)
     m_remove->setObjectName(QStringLiteral("historyRemove"));
     m_undo->setObjectName(QStringLiteral("historyUndo"));
     m_redo->setObjectName(QStringLiteral("historyRedo"));
+    m_explain->setObjectName(QStringLiteral("historyExplain"));
+    m_blast->setObjectName(QStringLiteral("historyBlastRadius"));
+    m_explain->setToolTip(tr("In the Interference tab: which edits of the run moved the selected edit's own fact"));
+    m_blast->setToolTip(tr("In the Interference tab: the facts and edits the selected edit lowered most"));
 
     m_title->setText(tr("Select a run in the Runs tab, or apply an edit in the Facts tab, to see its history."));
     m_title->setWordWrap(true);
@@ -67,6 +72,8 @@ HistoryView::HistoryView(QWidget *parent)
     refresh->setObjectName(QStringLiteral("historyRefresh"));
     auto *actions = new QHBoxLayout;
     actions->addWidget(refresh);
+    actions->addWidget(m_explain);
+    actions->addWidget(m_blast);
     actions->addStretch();
     actions->addWidget(m_revert);
     actions->addWidget(m_remove);
@@ -90,6 +97,15 @@ HistoryView::HistoryView(QWidget *parent)
     connect(m_remove, &QPushButton::clicked, this, [this] {
         if (const auto *edit = selectedEdit())
             Q_EMIT removeRequested(m_db, m_runId, edit->editId, edit->step);
+    });
+    connect(m_explain, &QPushButton::clicked, this, [this] {
+        if (const auto *edit = selectedEdit())
+            Q_EMIT explainRequested(QString::fromStdString(edit->subject), QString::fromStdString(edit->prompt),
+                                    QString::fromStdString(edit->targetNew));
+    });
+    connect(m_blast, &QPushButton::clicked, this, [this] {
+        if (const auto *edit = selectedEdit())
+            Q_EMIT blastRadiusRequested(edit->editId);
     });
     updateButtons();
 }
@@ -256,6 +272,8 @@ void HistoryView::updateButtons()
     // The facade refuses a revert that takes nothing out and a removal of an inactive edit.
     m_revert->setEnabled(!m_readOnly && edit && laterActive);
     m_remove->setEnabled(!m_readOnly && edit && edit->active);
+    m_explain->setEnabled(edit != nullptr);
+    m_blast->setEnabled(edit && edit->active);
     m_undo->setEnabled(m_stack && m_stack->canUndo());
     m_redo->setEnabled(m_stack && m_stack->canRedo());
 }

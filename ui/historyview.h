@@ -44,6 +44,10 @@ Q_SIGNALS:
     void revertRequested(const QString &db, qint64 runId, qint64 step);
     void removeRequested(const QString &db, qint64 runId, qint64 editId, qint64 step);
     void refreshRequested(const QString &db, qint64 runId);
+    // The selected edit's own fact, to the Interference tab: which edits weakened it.
+    void explainRequested(const QString &subject, const QString &prompt, const QString &target);
+    // The selected edit, to the Interference tab: what it hurt.
+    void blastRadiusRequested(qint64 editId);
 
 private:
     void fill();
@@ -58,6 +62,8 @@ private:
     QPushButton *m_remove;
     QPushButton *m_undo;
     QPushButton *m_redo;
+    QPushButton *m_explain;
+    QPushButton *m_blast;
     QUndoStack *m_stack = nullptr;
     QString m_db;
     qint64 m_runId = -1;

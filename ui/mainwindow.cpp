@@ -5,6 +5,7 @@
 #include "editpanel.h"
 #include "factsview.h"
 #include "historyview.h"
+#include "interferenceview.h"
 #include "modelpanel.h"
 #include "retentionview.h"
 #include "rollbackcommands.h"
@@ -62,7 +63,7 @@ MainWindow::MainWindow(QWidget *parent)
     : QMainWindow(parent), m_worker(new EngineWorker), m_document(new Document(this)),
       m_tabs(new QTabWidget(this)), m_modelPanel(new ModelPanel), m_factsView(new FactsView),
       m_runsView(new RunsView(m_document)), m_historyView(new HistoryView), m_subspaceView(new SubspaceView),
-      m_retentionView(new RetentionView), m_compareView(new CompareView)
+      m_retentionView(new RetentionView), m_compareView(new CompareView), m_interferenceView(new InterferenceView)
 {
     registerResources();
     setObjectName(QStringLiteral("mainWindow"));
@@ -160,6 +161,7 @@ MainWindow::MainWindow(QWidget *parent)
     connectDocument();
     connectRuns();
     connectHistory();
+    connectInterference();
     m_workerThread.setObjectName(QStringLiteral("engine worker"));
     m_workerThread.start();
 
@@ -198,6 +200,7 @@ void MainWindow::createViews()
     m_tabs->addTab(m_subspaceView, tr("Subspace"));
     m_tabs->addTab(m_retentionView, tr("Retention"));
     m_tabs->addTab(m_compareView, tr("Compare"));
+    m_tabs->addTab(m_interferenceView, tr("Interference"));
     setCentralWidget(m_tabs);
 }
 
@@ -407,6 +410,47 @@ void MainWindow::connectHistory()
     });
     // A Facts edit (or its undo) landed in the ledger: its run shows it.
     connect(m_document, &Document::sessionRecorded, this, [this] { refreshCurrentRun(); });
+}
+
+void MainWindow::connectInterference()
+{
+    connect(this, &MainWindow::explainFactRequested, m_worker, &EngineWorker::explainFact);
+    connect(this, &MainWindow::blastRadiusRequested, m_worker, &EngineWorker::blastRadius);
+    connect(m_worker, &EngineWorker::factExplained, m_interferenceView, &InterferenceView::showExplanation);
+    connect(m_worker, &EngineWorker::blastRadiusReady, m_interferenceView, &InterferenceView::showBlastRadius);
+    connect(m_worker, &EngineWorker::busyChanged, m_interferenceView, &InterferenceView::setBusy);
+    // Announced before queued, so Cancel reaches them.
+    connect(m_interferenceView, &InterferenceView::explainRequested, this,
+            [this](const QString &db, const oedit::runs::FactQuery &query) {
+                m_worker->announceJob();
+                Q_EMIT explainFactRequested(db, query);
+            });
+    connect(m_interferenceView, &InterferenceView::blastRadiusRequested, this,
+            [this](const QString &db, qint64 runId, qint64 editId, int top) {
+                m_worker->announceJob();
+                Q_EMIT blastRadiusRequested(db, runId, editId, top);
+            });
+    // Removing a culprit is History's removal: one undoable rollback.
+    connect(m_interferenceView, &InterferenceView::removeRequested, this,
+            [this](const QString &db, qint64 runId, qint64 editId, qint64 step) {
+                if (db == m_document->ledgerPath())
+                    m_document->removeEdit(runId, editId, step);
+            });
+    connect(m_document, &Document::currentRunChanged, m_interferenceView, &InterferenceView::setRun);
+    connect(m_document, &Document::accessChanged, m_interferenceView,
+            [this] { m_interferenceView->setReadOnly(m_document->ledgerReadOnly()); });
+    connect(m_worker, &EngineWorker::rolledBack, m_interferenceView, [this] { m_interferenceView->markStale(); });
+    connect(m_document, &Document::sessionRecorded, m_interferenceView, &InterferenceView::markStale);
+    // From History: the selected edit's own fact, or what it hurt.
+    connect(m_historyView, &HistoryView::explainRequested, this,
+            [this](const QString &subject, const QString &prompt, const QString &target) {
+                m_tabs->setCurrentWidget(m_interferenceView);
+                m_interferenceView->explain(subject, prompt, target);
+            });
+    connect(m_historyView, &HistoryView::blastRadiusRequested, this, [this](qint64 editId) {
+        m_tabs->setCurrentWidget(m_interferenceView);
+        m_interferenceView->blastRadiusOf(editId);
+    });
 }
 
 void MainWindow::connectDocument()

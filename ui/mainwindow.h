@@ -21,6 +21,7 @@ class CompareView;
 class Document;
 class FactsView;
 class HistoryView;
+class InterferenceView;
 class ModelPanel;
 class RetentionView;
 class RunsView;
@@ -64,6 +65,8 @@ Q_SIGNALS:
     void anglesRequested(const QString &db, qint64 editA, qint64 editB);
     void normGrowthRequested(const QString &db, qint64 runId);
     void compareFactsRequested(const QString &db, const QList<qint64> &runIds);
+    void explainFactRequested(const QString &db, const oedit::runs::FactQuery &query);
+    void blastRadiusRequested(const QString &db, qint64 runId, qint64 editId, int top);
     void exportCsvRequested(const QString &db, qint64 runId, const QString &path);
     void exportModelRequested(const QString &db, qint64 runId, const QString &directory);
 
@@ -74,6 +77,7 @@ private:
     void shutDownWorker();
     void connectRuns();
     void connectHistory();
+    void connectInterference();
     void connectDocument();
     void refreshCurrentRun();
     // Reads of runs for the views. Those asked for in one turn of the event
@@ -99,6 +103,7 @@ private:
     SubspaceView *m_subspaceView;
     RetentionView *m_retentionView;
     CompareView *m_compareView;
+    InterferenceView *m_interferenceView;
     QMenu *m_recentLedgers = nullptr;
     bool m_quietErrors = false;
     struct PendingRead {

@@ -130,9 +130,28 @@ void ScreenshotTour::showViews()
                                    norms->graphCount() > 0 && facts->model()->columnCount() == 5 &&
                                    curves->graphCount() == 2 && top->rowCount() > 0;
                         },
-                        [this] { shoot(0); }, 120);
+                        [this] { showInterference(); }, 120);
             },
             30);
+}
+
+void ScreenshotTour::showInterference()
+{
+    // The first edit's fact through History's "What Weakened It?", then the
+    // blast radius of its top culprit.
+    auto *history = m_window->findChild<QTableView *>(QStringLiteral("historyTable"));
+    history->selectRow(0);
+    m_window->findChild<QPushButton *>(QStringLiteral("historyExplain"))->click();
+    auto *culprits = m_window->findChild<QTableWidget *>(QStringLiteral("culpritTable"));
+    auto *hurt = m_window->findChild<QTableWidget *>(QStringLiteral("blastRadiusTable"));
+    auto *blast = m_window->findChild<QPushButton *>(QStringLiteral("culpritBlastRadius"));
+    waitFor(QStringLiteral("the culprits"), [=] { return culprits->rowCount() > 0 && blast->isEnabled(); },
+            [=] {
+                blast->click();
+                waitFor(QStringLiteral("the blast radius"), [hurt] { return hurt->rowCount() > 0; },
+                        [this] { shoot(0); }, 120);
+            },
+            120);
 }
 
 void ScreenshotTour::shoot(int tab)

@@ -1,6 +1,6 @@
 // `oedit-workbench --screenshot DIR`: opens a model, makes two small runs in a
 // temporary ledger (O-Edit+ and ROME, 6 edits each, evaluated every 2), shows
-// each view on them and saves one PNG per tab into DIR, so the views can be
+// each view on them (the Interference tab on the first edit's fact) and saves one PNG per tab into DIR, so the views can be
 // reviewed as pictures. Drives the window only through its widgets and the
 // worker's signals, as a user would. GUI thread only.
 #pragma once
@@ -31,6 +31,7 @@ Q_SIGNALS:
 private:
     void startRun(const QString &method);
     void showViews();
+    void showInterference();
     void shoot(int tab);
     void fail(const QString &why);
     // Calls `then` once `ready` holds (checked every 100 ms), or fails after `seconds`.

@@ -32,7 +32,7 @@ private Q_SLOTS:
 
         const QStringList views = {QStringLiteral("model"),   QStringLiteral("facts"),     QStringLiteral("runs"),
                                    QStringLiteral("history"), QStringLiteral("subspace"), QStringLiteral("retention"),
-                                   QStringLiteral("compare")};
+                                   QStringLiteral("compare"), QStringLiteral("interference")};
         for (const auto &view : views) {
             const QString file = QDir(dir.filePath(QStringLiteral("shots"))).filePath(view + QStringLiteral(".png"));
             QVERIFY2(QFileInfo::exists(file), qPrintable(file));

@@ -4,6 +4,7 @@
 #include "compareview.h"
 #include "document.h"
 #include "historyview.h"
+#include "interferenceview.h"
 #include "mainwindow.h"
 #include "retentionview.h"
 #include "runsview.h"
@@ -525,6 +526,85 @@ private Q_SLOTS:
     }
 
     // Two runs in one ledger, compared; a third cancelled midway stays in the table.
+    // The Interference tab on a 20-edit ROME run of the mini model: History's
+    // "What Weakened It?" ranks the culprits of the first edit's fact, "Its
+    // Blast Radius" lists what the top one hurt, and removing it is one
+    // undoable rollback of the ledger.
+    void interferenceTabFindsCulpritsAndRemovesOne()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+        {
+            oedit::Engine engine;
+            oedit::runs::RunRequest request;
+            request.modelDir = OEDIT_MINI_MODEL_DIR;
+            request.method = "rome";
+            request.edits = 20;
+            request.evalEvery = 20;
+            request.seed = 3;
+            const auto run = engine.startRun(db.toStdString(), request);
+            QVERIFY2(run, run.message().c_str());
+        }
+        MainWindow window;
+        window.setQuietErrors(true);
+        QSignalSpy failed(window.worker(), &EngineWorker::failed);
+        QSignalSpy explained(window.worker(), &EngineWorker::factExplained);
+        QSignalSpy radius(window.worker(), &EngineWorker::blastRadiusReady);
+        QSignalSpy rolledBack(window.worker(), &EngineWorker::rolledBack);
+        const auto lastFailure = [&failed] { return failed.isEmpty() ? QString() : failed.last().first().toString(); };
+        window.show();
+        auto *ledger = window.findChild<QLineEdit *>(QStringLiteral("ledgerPath"));
+        ledger->setText(db);
+        QMetaObject::invokeMethod(ledger, "editingFinished");
+        auto *runsTable = window.findChild<QTableWidget *>(QStringLiteral("runsTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(runsTable->rowCount(), 1, 10000);
+        runsTable->selectRow(0);
+        auto *history = window.findChild<QTableView *>(QStringLiteral("historyTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(history->model()->rowCount(), 20, 10000);
+        auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("views"));
+        tabs->setCurrentWidget(window.findChild<HistoryView *>(QStringLiteral("historyView")));
+        history->selectRow(0);
+        auto *explain = window.findChild<QPushButton *>(QStringLiteral("historyExplain"));
+        QTRY_VERIFY_WITH_TIMEOUT(explain->isEnabled(), 5000);
+        QTest::mouseClick(explain, Qt::LeftButton);
+        QCOMPARE(tabs->currentWidget(), window.findChild<InterferenceView *>(QStringLiteral("interferenceView")));
+        QTRY_VERIFY2_WITH_TIMEOUT(explained.count() == 1, qPrintable(lastFailure()), 120000);
+        auto *culprits = window.findChild<QTableWidget *>(QStringLiteral("culpritTable"));
+        QTRY_COMPARE_WITH_TIMEOUT(culprits->rowCount(), 10, 5000);
+        for (int row = 1; row < culprits->rowCount(); ++row)
+            QVERIFY(culprits->item(row - 1, 4)->text().toDouble() <= culprits->item(row, 4)->text().toDouble());
+        auto *summary = window.findChild<QLabel *>(QStringLiteral("culpritSummary"));
+        QVERIFY(summary->text().contains(QStringLiteral("after 20 edits")));
+
+        auto *blast = window.findChild<QPushButton *>(QStringLiteral("culpritBlastRadius"));
+        QTRY_VERIFY_WITH_TIMEOUT(blast->isEnabled(), 5000);
+        QTest::mouseClick(blast, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(radius.count() == 1, qPrintable(lastFailure()), 120000);
+        QTRY_VERIFY_WITH_TIMEOUT(window.findChild<QTableWidget *>(QStringLiteral("blastRadiusTable"))->rowCount() > 0,
+                                 5000);
+
+        // Remove the top culprit, then undo: the ledger follows both.
+        culprits->selectRow(0);
+        const qint64 edit = culprits->item(0, 1)->text().toLongLong();
+        auto *remove = window.findChild<QPushButton *>(QStringLiteral("removeCulprit"));
+        QTRY_VERIFY_WITH_TIMEOUT(remove->isEnabled(), 5000);
+        QTest::mouseClick(remove, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 1, qPrintable(lastFailure()), 30000);
+        const auto active = [&] {
+            const auto edits = oedit::runs::listEdits(db.toStdString(), 1);
+            for (const auto &e : edits.value())
+                if (e.editId == edit)
+                    return e.active;
+            return true;
+        };
+        QVERIFY(!active());
+        QTRY_VERIFY_WITH_TIMEOUT(summary->text().startsWith(QStringLiteral("(The run changed")), 5000);
+        window.document()->undoStack()->undo();
+        QTRY_VERIFY2_WITH_TIMEOUT(rolledBack.count() == 2, qPrintable(lastFailure()), 30000);
+        QVERIFY(active());
+    }
+
     void compareTwoRunsAndCancelOne()
     {
         QTemporaryDir dir;
