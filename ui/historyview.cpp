@@ -18,13 +18,24 @@
 
 namespace {
 
-enum Column { ColStep, ColFact, ColMethod, ColActive, ColEfficacy, ColSeconds, ColCreated, ColumnCount };
+enum Column {
+    ColStep,
+    ColFact,
+    ColMethod,
+    ColActive,
+    ColEfficacy,
+    ColUpdateNorm,
+    ColKeyOverlap,
+    ColSeconds,
+    ColCreated,
+    ColumnCount
+};
 
 QStringList headers()
 {
-    return {HistoryView::tr("Step"),      HistoryView::tr("Fact"),         HistoryView::tr("Method"),
-            HistoryView::tr("In effect"), HistoryView::tr("Efficacy now"), HistoryView::tr("Edit time"),
-            HistoryView::tr("Made")};
+    return {HistoryView::tr("Step"),         HistoryView::tr("Fact"),         HistoryView::tr("Method"),
+            HistoryView::tr("In effect"),    HistoryView::tr("Efficacy now"), HistoryView::tr("Update ‖ΔW‖"),
+            HistoryView::tr("Key overlap"), HistoryView::tr("Edit time"),    HistoryView::tr("Made")};
 }
 
 QString factText(const oedit::runs::EditEntry &edit)
@@ -200,8 +211,22 @@ void HistoryView::fill()
 QVariant HistoryView::cell(int row, int column, int role) const
 {
     const auto &edit = m_edits[static_cast<size_t>(row)];
-    if (role == Qt::ForegroundRole)
-        return edit.active ? QVariant() : QVariant(QColor(140, 140, 140));
+    if (role == Qt::ForegroundRole) {
+        if (!edit.active)
+            return QColor(140, 140, 140);
+        return edit.outlier && column == ColUpdateNorm ? QVariant(QColor(190, 20, 20)) : QVariant();
+    }
+    if (role == Qt::ToolTipRole && column == ColUpdateNorm)
+        return edit.outlier
+                   ? tr("Over ten times the run's median update norm: an edit that may have disabled the model "
+                        "(the Retention tab's norm curve jumps at its step). Remove it here, or ask the Interference "
+                        "tab what it broke.")
+                   : tr("The Frobenius norm of this edit's update to the weights, all layers together. The value "
+                        "shift its optimisation found: %1")
+                         .arg(edit.valueShiftNorm, 0, 'g', 4);
+    if (role == Qt::ToolTipRole && column == ColKeyOverlap)
+        return tr("The largest |cos| between this edit's key and an earlier edit's key in the same layer: near 1, "
+                  "the two facts are read from the same place and their updates compete");
     if (role == Qt::ToolTipRole && column == ColFact)
         return tr("subject: %1\nprompt: %2\nnew target: %3\nold target: %4")
             .arg(QString::fromStdString(edit.subject), QString::fromStdString(edit.prompt),
@@ -224,6 +249,12 @@ QVariant HistoryView::cell(int row, int column, int role) const
                    ? QStringLiteral("–")
                    : (efficacy->second > 0.5 ? tr("kept") : tr("lost"));
     }
+    case ColUpdateNorm:
+        return edit.updateNorm > 0 ? (edit.outlier ? QStringLiteral("⚠ ") : QString()) +
+                                         QString::number(edit.updateNorm, 'g', 4)
+                                   : QStringLiteral("–");
+    case ColKeyOverlap:
+        return edit.keyOverlap > 0 ? QString::number(edit.keyOverlap, 'f', 3) : QStringLiteral("–");
     case ColSeconds:
         return QStringLiteral("%1 s").arg(edit.seconds, 0, 'f', 2);
     case ColCreated:

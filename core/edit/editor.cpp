@@ -66,7 +66,7 @@ nlohmann::json EditResult::summaryJson() const
             {"diagnostics",
              {{"loss_curve", diagnostics.lossCurve},
               {"final_target_nll", diagnostics.finalTargetNll},
-              {"delta_norm", diagnostics.deltaNorm},
+              {"value_shift_norm", diagnostics.valueShiftNorm},
               {"update_norms", diagnostics.updateNorms},
               {"max_abs_cos_with_earlier", diagnostics.maxAbsCosWithEarlier},
               {"max_key_cos_with_earlier", diagnostics.maxKeyCosWithEarlier},
@@ -134,7 +134,8 @@ EditResult EditResult::read(torch::serialize::InputArchive &archive)
     const auto &d = j["diagnostics"];
     r.diagnostics.lossCurve = d["loss_curve"].get<std::vector<double>>();
     r.diagnostics.finalTargetNll = d["final_target_nll"];
-    r.diagnostics.deltaNorm = d["delta_norm"];
+    // Named delta_norm before it was called what it is.
+    r.diagnostics.valueShiftNorm = d.value("value_shift_norm", d.value("delta_norm", 0.0));
     r.diagnostics.updateNorms = d["update_norms"].get<std::vector<double>>();
     r.diagnostics.maxAbsCosWithEarlier = d["max_abs_cos_with_earlier"];
     r.diagnostics.maxKeyCosWithEarlier = d.value("max_key_cos_with_earlier", 0.0); // absent in older results

@@ -80,7 +80,7 @@ struct LayerUpdate {
 struct EditDiagnostics {
     std::vector<double> lossCurve;     // total loss per optimisation step
     double finalTargetNll = 0;         // mean target NLL at the last step
-    double deltaNorm = 0;              // ||delta|| (value shift) at the end
+    double valueShiftNorm = 0;         // ||delta||: the value shift the optimisation found (not the update's norm)
     std::vector<double> updateNorms;   // ||DeltaW||_F per edited layer
     double maxAbsCosWithEarlier = 0;   // largest |cos|_F with earlier applied updates of the same layer
     double maxKeyCosWithEarlier = 0;   // largest |cos| of the key-side factor with earlier rank-one updates'

@@ -92,7 +92,7 @@ void LocateEditMethod::finish(EditResult &result, const ValueOutcome &value, Edi
 {
     result.diagnostics.lossCurve = value.lossCurve;
     result.diagnostics.finalTargetNll = value.finalNll;
-    result.diagnostics.deltaNorm = value.delta.norm().item<double>();
+    result.diagnostics.valueShiftNorm = value.delta.norm().item<double>();
     result.id = context.nextEditId();
 }
 

@@ -276,7 +276,7 @@ std::string EditOutcome::toJson() const
                            {{"loss_curve", g.lossCurve},
                             {"steps", g.lossCurve.size()},
                             {"final_target_nll", g.finalTargetNll},
-                            {"delta_norm", g.deltaNorm},
+                            {"value_shift_norm", g.valueShiftNorm},
                             {"max_abs_cos_with_earlier", g.maxAbsCosWithEarlier},
                             {"max_key_cos_with_earlier", g.maxKeyCosWithEarlier},
                             {"max_abs_cos_with_protected", g.maxAbsCosWithProtected},
@@ -401,7 +401,7 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
         const auto &g = result.diagnostics;
         outcome.diagnostics.lossCurve = g.lossCurve;
         outcome.diagnostics.finalTargetNll = g.finalTargetNll;
-        outcome.diagnostics.deltaNorm = g.deltaNorm;
+        outcome.diagnostics.valueShiftNorm = g.valueShiftNorm;
         outcome.diagnostics.maxAbsCosWithEarlier = g.maxAbsCosWithEarlier;
         outcome.diagnostics.maxKeyCosWithEarlier = g.maxKeyCosWithEarlier;
         outcome.diagnostics.maxAbsCosWithProtected = g.maxAbsCosWithProtected;

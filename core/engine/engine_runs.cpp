@@ -326,8 +326,29 @@ EditEntry entryOf(const store::EditRow &row)
         e.maxAbsCosWithProtected = row.diagnostics.value("max_abs_cos_with_protected", 0.0);
         e.protectedRank = row.diagnostics.value("protected_rank", int64_t(0));
         e.remainingCapacity = row.diagnostics.value("remaining_capacity", int64_t(-1));
+        double squares = 0;
+        for (const double norm : row.diagnostics.value("update_norms", std::vector<double>{}))
+            squares += norm * norm;
+        e.updateNorm = std::sqrt(squares);
+        e.valueShiftNorm = row.diagnostics.value("value_shift_norm", row.diagnostics.value("delta_norm", 0.0));
+        e.keyOverlap = row.diagnostics.value("max_key_cos_with_earlier", 0.0);
     }
     return e;
+}
+
+// Flags the edits whose update norm is over ten times the run's median.
+void flagOutliers(std::vector<EditEntry> &edits)
+{
+    std::vector<double> norms;
+    for (const auto &e : edits)
+        if (e.updateNorm > 0)
+            norms.push_back(e.updateNorm);
+    if (norms.size() < 5) // too few to say what is usual
+        return;
+    std::nth_element(norms.begin(), norms.begin() + static_cast<long>(norms.size() / 2), norms.end());
+    const double median = norms[norms.size() / 2];
+    for (auto &e : edits)
+        e.outlier = median > 0 && e.updateNorm > 10 * median;
 }
 
 } // namespace
@@ -340,6 +361,7 @@ Expected<std::vector<EditEntry>> listEdits(const std::string &db, long long runI
         std::vector<EditEntry> out;
         for (const auto &row : ledger->listEdits(runId))
             out.push_back(entryOf(row));
+        flagOutliers(out);
         return out;
     });
 }

@@ -131,7 +131,7 @@ edit::EditResult fromRecord(const store::EditRecord &record)
     try {
         result.diagnostics.lossCurve = d.value("loss_curve", std::vector<double>{});
         result.diagnostics.finalTargetNll = d.value("final_target_nll", 0.0);
-        result.diagnostics.deltaNorm = d.value("delta_norm", 0.0);
+        result.diagnostics.valueShiftNorm = d.value("value_shift_norm", d.value("delta_norm", 0.0)); // older ledgers: delta_norm
         result.diagnostics.updateNorms = d.value("update_norms", std::vector<double>{});
         result.diagnostics.maxAbsCosWithEarlier = d.value("max_abs_cos_with_earlier", 0.0);
         result.diagnostics.maxKeyCosWithEarlier = d.value("max_key_cos_with_earlier", 0.0);

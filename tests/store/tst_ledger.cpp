@@ -75,7 +75,7 @@ EditResult toyResult(int64_t id, const std::string &method = "oedit")
     }
     r.diagnostics.lossCurve = {3.5, 1.25, 0.125 + static_cast<double>(id)};
     r.diagnostics.finalTargetNll = 0.1 * static_cast<double>(id);
-    r.diagnostics.deltaNorm = 1.5;
+    r.diagnostics.valueShiftNorm = 1.5;
     for (const auto &u : r.layers)
         r.diagnostics.updateNorms.push_back(u.matrix().norm().item<double>());
     r.diagnostics.protectedRank = 3;

@@ -49,7 +49,7 @@ struct EditOutcome {
     struct Diagnostics {
         std::vector<double> lossCurve; // total loss per optimisation step
         double finalTargetNll = 0;     // mean target NLL at the last step
-        double deltaNorm = 0;          // norm of the optimised value shift (0 for ft)
+        double valueShiftNorm = 0;     // norm of the optimised value shift (0 for ft); the update's own norm is in layers
         double maxAbsCosWithEarlier = 0;   // largest |cos|_F with earlier updates of the same layers in this run
         double maxKeyCosWithEarlier = 0;   // largest |cos| between this edit's key direction and earlier edits'
                                            // (near 1: the new key is close to an earlier edit's key)

@@ -113,6 +113,12 @@ struct EditEntry {
     double maxAbsCosWithProtected = 0; // largest |cos| of the update with the protected basis
     long long protectedRank = 0;       // rank of the protected basis used (max over layers)
     long long remainingCapacity = -1;  // edit directions left after it (-1: not O-Edit)
+    double updateNorm = 0;     // ||DeltaW||_F of its update, all layers together
+    double valueShiftNorm = 0; // ||delta||, the value shift its optimisation found (0 for ft)
+    double keyOverlap = 0;     // largest |cos| of its key with an earlier edit's key (near 1: the same place)
+    // Its update norm is over ten times the run's median: an edit that may have
+    // disabled the model (Gupta et al., "Rebuilding ROME", 2024).
+    bool outlier = false;
 };
 // Every edit of the run, inactive ones included, in step order.
 Expected<std::vector<EditEntry>> listEdits(const std::string &db, long long runId);
