@@ -65,8 +65,24 @@ void FactsView::requestPrediction()
     Q_EMIT predictRequested(prompt, m_topK->value());
 }
 
+void FactsView::modelChanged()
+{
+    if (m_shownPrompt.isEmpty())
+        return;
+    m_table->setEnabled(false);
+    m_continuation->setEnabled(false);
+    m_table->setToolTip(tr("The model changed: predicting again…"));
+    if (m_predict->isEnabled())
+        Q_EMIT predictRequested(m_shownPrompt, m_shownTopK);
+}
+
 void FactsView::showPrediction(const QString &prompt, const oedit::Prediction &prediction)
 {
+    m_shownPrompt = prompt;
+    m_shownTopK = static_cast<int>(prediction.top.size());
+    m_table->setEnabled(true);
+    m_continuation->setEnabled(true);
+    m_table->setToolTip(QString());
     m_table->setRowCount(static_cast<int>(prediction.top.size()));
     for (int row = 0; row < static_cast<int>(prediction.top.size()); ++row) {
         const auto &token = prediction.top[static_cast<size_t>(row)];

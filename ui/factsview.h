@@ -1,5 +1,8 @@
 // Facts view: type a prompt, see the model's top next tokens with their
-// probabilities and its greedy continuation.
+// probabilities and its greedy continuation. When the open model changes (an
+// edit, its undo or redo, a rollback it follows, another model) the shown
+// prediction is greyed out and asked for again, so it never shows a model
+// that is no longer open.
 #pragma once
 
 #include "engineworker.h"
@@ -23,6 +26,8 @@ public:
 public Q_SLOTS:
     void showPrediction(const QString &prompt, const oedit::Prediction &prediction);
     void setModelReady(bool ready);
+    // The open model's weights changed: the prediction shown is out of date.
+    void modelChanged();
 
 Q_SIGNALS:
     void predictRequested(const QString &prompt, int topK);
@@ -36,4 +41,6 @@ private:
     QTableWidget *m_table;
     QLabel *m_continuation;
     EditPanel *m_editPanel;
+    QString m_shownPrompt; // the prompt of the prediction shown, empty when none
+    int m_shownTopK = 0;
 };

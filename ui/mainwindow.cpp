@@ -125,6 +125,14 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_worker, &EngineWorker::edited, edits, &EditPanel::showOutcome);
     connect(m_worker, &EngineWorker::editUndone, edits, &EditPanel::showUndone);
     connect(m_worker, &EngineWorker::editRedone, edits, &EditPanel::showSynced);
+    // The prediction shown follows the open model: after an edit, its undo or
+    // redo, a rollback (the open model follows one of its session's run) or
+    // another model, it is greyed out and predicted again.
+    for (const auto signal : {&EngineWorker::editUndone, &EngineWorker::editRedone})
+        connect(m_worker, signal, m_factsView, &FactsView::modelChanged);
+    connect(m_worker, &EngineWorker::edited, m_factsView, &FactsView::modelChanged);
+    connect(m_worker, &EngineWorker::rolledBack, m_factsView, &FactsView::modelChanged);
+    connect(m_worker, &EngineWorker::modelOpened, m_factsView, &FactsView::modelChanged);
     connect(m_document, &Document::sessionSynced, edits, &EditPanel::showSynced);
     connect(m_document->undoStack(), &QUndoStack::indexChanged, edits,
             [this, edits] { edits->setUndoAvailable(m_document->canUndoEdit()); });

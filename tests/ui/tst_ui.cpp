@@ -326,6 +326,16 @@ private Q_SLOTS:
         const std::string newTarget = relation.objects[(fact.object + 1) % relation.objects.size()];
         QSignalSpy edited(window.worker(), &EngineWorker::edited);
         QSignalSpy undone(window.worker(), &EngineWorker::editUndone);
+        // The fact's own prompt predicted first: the panel must follow the edit and its undo.
+        prompt->clear();
+        QTest::keyClicks(prompt, QString::fromStdString(oedit::world::factPrompt(world.value(), fact)));
+        QTest::keyClick(prompt, Qt::Key_Return);
+        QTRY_COMPARE_WITH_TIMEOUT(predicted.count(), 2, 30000);
+        const auto shown = [table] {
+            return table->rowCount() ? table->item(0, 0)->text() + table->item(0, 1)->text() : QString();
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(!shown().isEmpty(), 5000);
+        const QString beforeEdit = shown();
         window.findChild<QLineEdit *>(QStringLiteral("editSubject"))->setText(QString::fromStdString(world->subjectName(fact)));
         window.findChild<QComboBox *>(QStringLiteral("editPrompt"))->setCurrentText(QString::fromStdString(relation.templates[0]));
         window.findChild<QLineEdit *>(QStringLiteral("editTarget"))->setText(QString::fromStdString(newTarget));
@@ -340,11 +350,17 @@ private Q_SLOTS:
         auto *probes = window.findChild<QTableWidget *>(QStringLiteral("editProbes"));
         QTRY_VERIFY_WITH_TIMEOUT(probes->rowCount() >= 1, 5000);
         QCOMPARE(probes->item(0, 0)->text(), QStringLiteral("prompt"));
+        // The top tokens were predicted again on the edited model, without a click.
+        QTRY_COMPARE_WITH_TIMEOUT(predicted.count(), 3, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(table->isEnabled() && shown() != beforeEdit, 5000);
         auto *undo = window.findChild<QPushButton *>(QStringLiteral("undoEdit"));
         QTRY_VERIFY_WITH_TIMEOUT(undo->isEnabled(), 5000);
         QTest::mouseClick(undo, Qt::LeftButton);
         QTRY_COMPARE_WITH_TIMEOUT(undone.count(), 1, 30000);
         QCOMPARE(undone.first().first().toInt(), 0);
+        // And again after the undo: the unedited model's prediction, exactly.
+        QTRY_COMPARE_WITH_TIMEOUT(predicted.count(), 4, 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(shown(), beforeEdit, 5000);
         QTRY_VERIFY_WITH_TIMEOUT(!undo->isEnabled(), 5000);
 
         // The same fact edited twice (same key): the panel warns when the new
