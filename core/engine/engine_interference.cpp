@@ -19,11 +19,7 @@ namespace {
 // (the open one, or the one kept for later runs) as they found it.
 class KeepWeights {
 public:
-    explicit KeepWeights(model::Transformer &model) : m_model(model)
-    {
-        for (int64_t layer = 0; layer < model.config().layers; ++layer)
-            m_saved[layer] = model.mlpOutWeight(layer);
-    }
+    explicit KeepWeights(model::Transformer &model) : m_model(model), m_saved(run::captureBaseWeights(model)) {}
     ~KeepWeights()
     {
         for (const auto &[layer, weight] : m_saved)
@@ -34,7 +30,7 @@ public:
 
 private:
     model::Transformer &m_model;
-    std::map<int64_t, torch::Tensor> m_saved;
+    run::BaseWeights m_saved;
 };
 
 // Sets each layer an edit changed to `current` minus the edit's update,
@@ -70,14 +66,6 @@ private:
     const std::map<int64_t, torch::Tensor> &m_current;
     std::vector<int64_t> m_layers;
 };
-
-std::map<int64_t, torch::Tensor> currentWeights(const model::Transformer &model)
-{
-    std::map<int64_t, torch::Tensor> out;
-    for (int64_t layer = 0; layer < model.config().layers; ++layer)
-        out[layer] = model.mlpOutWeight(layer);
-    return out;
-}
 
 // The loaded model for run `info`, its weights set to the run's active edits.
 void requireRunModel(run::LoadedModel &loaded, const store::RunInfo &info)
@@ -210,7 +198,7 @@ Expected<runs::FactExplanation> Engine::explainFact(const std::string &db, const
             const auto &tokenizer = *loaded.tokenizer;
             KeepWeights keep(model);
             run::rebuildWeights(model, loaded.base, *ledger, query.runId);
-            const auto current = currentWeights(model);
+            const auto current = run::captureBaseWeights(model); // the run's weights now
 
             eval::MarginProbe probe;
             probe.prompt = edit::tokenizePrompt(tokenizer, query.prompt, query.subject).ids;
@@ -315,7 +303,7 @@ Expected<runs::BlastRadius> Engine::blastRadius(const std::string &db, long long
             const auto &tokenizer = *loaded.tokenizer;
             KeepWeights keep(model);
             run::rebuildWeights(model, loaded.base, *ledger, runId);
-            const auto current = currentWeights(model);
+            const auto current = run::captureBaseWeights(model); // the run's weights now
 
             std::vector<ScoredFact> facts;
             std::vector<runs::AffectedFact> described;
