@@ -238,8 +238,8 @@ void addWorld(Commands &commands)
     required(command->add_option("--out", args->out, "the world folder to write")->type_name("DIR"),
              "--out DIR is required");
     args->presetOption =
-        command->add_option("--preset", args->preset, "default (600 subjects, seed 1) or mini (30 subjects)")
-            ->type_name("default|mini");
+        command->add_option("--preset", args->preset, "default (600 subjects, seed 1), shared-names (the same, names made of shared parts) or mini (30 subjects)")
+            ->type_name("default|shared-names|mini");
     args->seedOption =
         addWholeNumber(*command, "--seed", args->seed, "generator seed, 0..2^64-1 (default: the preset's)");
     args->subjectsOption =

@@ -299,7 +299,7 @@ Words distinctPicks(Rng &rng, const Words &from, int count)
 
 class NameMaker {
 public:
-    explicit NameMaker(uint64_t seed, const std::vector<Relation> &relations) : m_rng(seed, 1)
+    NameMaker(uint64_t seed, const std::vector<Relation> &relations, int sharedParts) : m_rng(seed, 1)
     {
         // Real words that an invented part must not collide with.
         for (const Words *list :
@@ -318,6 +318,13 @@ public:
                 m_reserved.insert(lower(given));
             }
         }
+        // Shared last words, drawn after the given names so that a world
+        // without them keeps its names exactly.
+        while (static_cast<int>(m_sharedParts.size()) < sharedParts) {
+            const std::string part = word(2, 3);
+            if (m_reserved.insert(lower(part)).second)
+                m_sharedParts.push_back(part);
+        }
     }
 
     // Every name ends with a word of the subject's own, used by no other
@@ -325,8 +332,16 @@ public:
     // "FC Quissar", "University of Brandel"): the subject's last token is
     // what tells it apart, as in most real entity names, and where a
     // locate-then-edit method writes.
+    // With shared parts the last word is one of the pool's and only the whole
+    // name is unique; when a kind's few prefixes have used up the pool, the
+    // name falls back to a word of its own.
     std::string make(const std::string &kind)
     {
+        for (int attempt = 0; !m_sharedParts.empty() && attempt < 1000; ++attempt) {
+            std::string name = candidate(kind, m_rng.pick(m_sharedParts));
+            if (m_used.insert(name).second)
+                return name;
+        }
         for (;;) {
             const std::string own = word(2, 3);
             if (!m_ownWords.insert(own).second)
@@ -395,6 +410,7 @@ private:
     Rng m_rng;
     std::unordered_set<std::string> m_reserved;
     std::vector<std::string> m_givenNames;
+    std::vector<std::string> m_sharedParts;
     std::set<std::string> m_ownWords;
     std::set<std::string> m_used;
 };
@@ -577,7 +593,7 @@ bool applies(const Relation &relation, const std::string &kind)
 
 std::vector<std::string> worldPresetNames()
 {
-    return {"default", "mini"};
+    return {"default", "shared-names", "mini"};
 }
 
 Expected<WorldOptions> worldPreset(const std::string &name)
@@ -585,12 +601,16 @@ Expected<WorldOptions> worldPreset(const std::string &name)
     WorldOptions options;
     if (name == "default")
         return options;
+    if (name == "shared-names") {
+        options.sharedNameParts = 60;
+        return options;
+    }
     if (name == "mini") {
         options.subjects = 30;
         options.generalTextBytes = 24000;
         return options;
     }
-    return Status::failure("unknown world preset '" + name + "' (known: default, mini)");
+    return Status::failure("unknown world preset '" + name + "' (known: default, shared-names, mini)");
 }
 
 int suggestedVocabSize(const WorldOptions &options)
@@ -658,13 +678,16 @@ Expected<World> generateWorld(const WorldOptions &options)
     if (options.heldoutPercent < 1 || options.heldoutPercent > 50)
         return Status::failure("world options: heldoutPercent must be between 1 and 50, not " +
                                std::to_string(options.heldoutPercent));
+    if (options.sharedNameParts < 0 || options.sharedNameParts > 100000)
+        return Status::failure("world options: sharedNameParts must be between 0 and 100000, not " +
+                               std::to_string(options.sharedNameParts));
 
     World world;
     world.options = options;
     world.kinds = kKinds;
     world.relations = relationTable();
 
-    NameMaker names(options.seed, world.relations);
+    NameMaker names(options.seed, world.relations, options.sharedNameParts);
     for (int i = 0; i < options.subjects; ++i) {
         const std::string &kind = kKindPattern[static_cast<size_t>(i) % kKindPattern.size()];
         world.subjects.push_back({names.make(kind), kind});

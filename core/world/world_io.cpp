@@ -230,6 +230,9 @@ World parseWorld(const std::string &text)
     world.options.generalTextBytes =
         static_cast<int>(integerField(generator, "generator", "generalTextBytes", 0, 100000000));
     world.options.heldoutPercent = static_cast<int>(integerField(generator, "generator", "heldoutPercent", 1, 50));
+    if (generator.contains("sharedNameParts"))
+        world.options.sharedNameParts =
+            static_cast<int>(integerField(generator, "generator", "sharedNameParts", 0, 100000));
 
     world.kinds = stringList(root, "", "kinds");
     const std::set<std::string> kinds(world.kinds.begin(), world.kinds.end());
@@ -373,6 +376,9 @@ std::string worldJson(const World &world)
     generator["subjects"] = world.options.subjects;
     generator["generalTextBytes"] = world.options.generalTextBytes;
     generator["heldoutPercent"] = world.options.heldoutPercent;
+    // Written only when used, so worlds without shared parts keep their bytes.
+    if (world.options.sharedNameParts > 0)
+        generator["sharedNameParts"] = world.options.sharedNameParts;
     appendValue(out, "generator", generator);
     appendValue(out, "kinds", world.kinds);
 

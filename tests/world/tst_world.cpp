@@ -551,6 +551,51 @@ private Q_SLOTS:
 
     // Pinned: the default world's biographies are the shipped model's
     // training text; a change must be deliberate (then retrain the model).
+    // With shared parts the last word of a name no longer tells the subject
+    // apart: each is one of the pool's, shared by several subjects, and only
+    // the whole name is unique. Everything else is the default world's.
+    void sharedNamePartsMakeOnlyTheWholeNameUnique()
+    {
+        const WorldOptions options = preset("shared-names");
+        QCOMPARE(options.sharedNameParts, 60);
+        QCOMPARE(options.subjects, preset("default").subjects);
+        const World w = generated(options);
+        QCOMPARE(worldJson(generated(options)), worldJson(w));
+        QCOMPARE(w.facts.size(), m_default.facts.size());
+        std::set<std::string> names;
+        std::map<std::string, int> lastWords;
+        for (const Subject &subject : w.subjects) {
+            QVERIFY2(names.insert(subject.name).second, subject.name.c_str());
+            QVERIFY2(wordCount(subject.name) >= 2, subject.name.c_str());
+            ++lastWords[subject.name.substr(subject.name.rfind(' ') + 1)];
+        }
+        QCOMPARE(lastWords.size(), size_t(60));
+        int shared = 0;
+        for (const auto &[word, count] : lastWords)
+            shared += count >= 2;
+        QCOMPARE(shared, 60);
+        // The default world is untouched by the option's existence.
+        QCOMPARE(m_default.subjects[0].name, std::string("Teihe Rilo"));
+
+        // world.json records the option and a saved world reads it back.
+        const std::string json = worldJson(w);
+        QVERIFY(json.find("\"sharedNameParts\":60") != std::string::npos);
+        QVERIFY(worldJson(m_default).find("sharedNameParts") == std::string::npos);
+        QTemporaryDir tmp;
+        QVERIFY(tmp.isValid());
+        QVERIFY(saveWorld(w, tmp.filePath("w").toStdString()).ok());
+        const auto loaded = loadWorld(tmp.filePath("w").toStdString());
+        QVERIFY2(loaded.ok(), loaded.message().c_str());
+        QCOMPARE(loaded.value().options.sharedNameParts, 60);
+        QCOMPARE(worldJson(loaded.value()), json);
+
+        WorldOptions bad = options;
+        bad.sharedNameParts = -1;
+        const auto refused = generateWorld(bad);
+        QVERIFY(!refused);
+        QVERIFY2(refused.message().find("sharedNameParts") != std::string::npos, refused.message().c_str());
+    }
+
     void defaultBiographiesArePinned()
     {
         uint64_t hash = 1469598103934665603ULL; // FNV-1a

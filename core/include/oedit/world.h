@@ -36,11 +36,18 @@ struct WorldOptions {
     int generalTextBytes = 320000;
     // Share of the general text's lines that go to the held-out part, in %.
     int heldoutPercent = 10;
+    // 0: every name ends with a word of the subject's own, so its last token
+    // alone tells the subject apart. N > 0: that word is drawn from a shared
+    // pool of N surnames (place names, ...), and only the whole name is
+    // unique, as with real names ("Anna Torvalen", "Paul Torvalen"): a model
+    // must combine the name's tokens before it can look a fact up.
+    int sharedNameParts = 0;
 };
 
 // Named presets: "default" (600 subjects, seed 1: >= 500 subjects, >= 6,000
-// facts) and "mini" (30 subjects covering every kind and relation, ~300
-// facts, small general text; for tests). Unknown names give an error listing
+// facts), "shared-names" (the default world's size, names made of shared
+// parts: sharedNameParts 60) and "mini" (30 subjects covering every kind and
+// relation, ~300 facts, small general text; for tests). Unknown names give an error listing
 // the known ones.
 Expected<WorldOptions> worldPreset(const std::string &name);
 std::vector<std::string> worldPresetNames();
