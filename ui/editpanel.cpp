@@ -29,6 +29,7 @@ QString factKey(const QString &subject, const QString &prompt)
 EditPanel::EditPanel(QWidget *parent)
     : QWidget(parent), m_subject(new QLineEdit), m_prompt(new QComboBox), m_target(new QLineEdit),
       m_method(new QComboBox), m_apply(new QPushButton(tr("Apply Edit"))), m_undo(new QPushButton(tr("Undo Last Edit"))),
+      m_traceFact(new QPushButton(tr("Where Does It Live?"))),
       m_warning(new QLabel), m_probes(new QTableWidget(0, 6)), m_diagnostics(new QLabel),
       m_subjectCompleter(new QCompleter(this))
 {
@@ -39,6 +40,9 @@ EditPanel::EditPanel(QWidget *parent)
     m_method->setObjectName(QStringLiteral("editMethod"));
     m_apply->setObjectName(QStringLiteral("applyEdit"));
     m_undo->setObjectName(QStringLiteral("undoEdit"));
+    m_traceFact->setObjectName(QStringLiteral("traceFact"));
+    m_traceFact->setToolTip(tr("Causal trace of this prompt (Trace tab): which layer and token carry the answer, "
+                               "so you know where to edit"));
     m_probes->setObjectName(QStringLiteral("editProbes"));
     m_diagnostics->setObjectName(QStringLiteral("editDiagnostics"));
     m_warning->setObjectName(QStringLiteral("editWarning"));
@@ -75,6 +79,7 @@ EditPanel::EditPanel(QWidget *parent)
     auto *buttons = new QHBoxLayout;
     buttons->addWidget(m_apply);
     buttons->addWidget(m_undo);
+    buttons->addWidget(m_traceFact);
     buttons->addStretch();
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -87,6 +92,9 @@ EditPanel::EditPanel(QWidget *parent)
     connect(m_apply, &QPushButton::clicked, this, &EditPanel::requestApply);
     connect(m_target, &QLineEdit::returnPressed, this, &EditPanel::requestApply);
     connect(m_undo, &QPushButton::clicked, this, &EditPanel::undoRequested);
+    connect(m_traceFact, &QPushButton::clicked, this, [this] {
+        Q_EMIT traceRequested(m_subject->text().trimmed(), m_prompt->currentText().trimmed());
+    });
     const auto warnIfEditedBefore = [this] {
         const bool before = m_editedFacts.contains(factKey(m_subject->text(), m_prompt->currentText()));
         m_warning->setText(before ? tr("This subject and prompt were edited before in this run: a second edit "
@@ -126,6 +134,7 @@ void EditPanel::updateButtons()
 {
     m_apply->setEnabled(m_ready && !m_busy);
     m_undo->setEnabled(m_ready && !m_busy && m_undoAvailable);
+    m_traceFact->setEnabled(m_ready && !m_busy);
 }
 
 void EditPanel::requestApply()
@@ -162,12 +171,30 @@ void EditPanel::showOutcome(const oedit::EditOutcome &outcome, int editCount)
             m_probes->setItem(row, column, new QTableWidgetItem(cells[column]));
     }
     const auto &d = outcome.diagnostics;
-    QString text = tr("<b>%1</b> edit #%2 %3 in %4 s. Largest |cos| with earlier updates: %5.")
+    const QString target = QString::fromStdString(outcome.targetNew).toHtmlEscaped();
+    const QString verdict =
+        outcome.succeeded()
+            ? tr("succeeded: '%1' is now the prompt's most likely continuation").arg(target)
+            : tr("<b>did not succeed</b>: '%1' is not the prompt's most likely continuation").arg(target);
+    QString text = tr("<b>%1</b> edit #%2 %3 (%4 s). Largest |cos| with earlier updates: %5.")
                        .arg(QString::fromStdString(outcome.method))
                        .arg(outcome.id)
-                       .arg(outcome.succeeded() ? tr("succeeded") : tr("did not make the new target win"))
+                       .arg(verdict)
                        .arg(outcome.timings.total, 0, 'f', 2)
                        .arg(d.maxAbsCosWithEarlier, 0, 'g', 3);
+    // A target of several tokens, token by token: the one that does not move shows.
+    if (outcome.targetPieces.size() > 1 && !outcome.probes.empty()) {
+        const auto &prompt = outcome.probes.front();
+        QStringList pieces;
+        for (size_t i = 0; i < outcome.targetPieces.size(); ++i)
+            pieces << tr("'%1' %2 → %3")
+                          .arg(QString::fromStdString(outcome.targetPieces[i]).toHtmlEscaped(),
+                               probability(i < prompt.pieceProbsBefore.size() ? prompt.pieceProbsBefore[i] : -1),
+                               probability(i < prompt.pieceProbsAfter.size() ? prompt.pieceProbsAfter[i] : -1));
+        text += QStringLiteral("<br>") + tr("Target spelled as %n token(s), P on the prompt: ", nullptr,
+                                              static_cast<int>(outcome.targetPieces.size())) +
+                pieces.join(QStringLiteral(" · "));
+    }
     if (d.remainingCapacity >= 0)
         text += tr(" Protected rank %1, capacity left %2.").arg(d.protectedRank).arg(d.remainingCapacity);
     if (!d.capacityNote.empty())
@@ -182,6 +209,11 @@ void EditPanel::showOutcome(const oedit::EditOutcome &outcome, int editCount)
                               "earlier edit in History, or use O-Edit+ with side 'input' to keep keys apart.")
                                .arg(d.maxKeyCosWithEarlier, 0, 'f', 2));
     updateButtons();
+}
+
+void EditPanel::showRefused(const QString &message)
+{
+    m_diagnostics->setText(tr("Edit not made: %1").arg(message.toHtmlEscaped()));
 }
 
 void EditPanel::showUndone(int editCount)

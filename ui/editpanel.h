@@ -26,6 +26,8 @@ public Q_SLOTS:
     void setModelReady(bool ready);
     void setBusy(bool busy);
     void showOutcome(const oedit::EditOutcome &outcome, int editCount);
+    // An edit the engine refused (nothing changed), with its reason.
+    void showRefused(const QString &message);
     void showUndone(int editCount);
     // A rollback in the ledger brought the open model to `editCount` edits.
     void showSynced(int editCount);
@@ -35,6 +37,8 @@ public Q_SLOTS:
 Q_SIGNALS:
     void applyRequested(const oedit::EditSpec &spec);
     void undoRequested();
+    // "Where Does It Live?": trace the entered fact before editing it.
+    void traceRequested(const QString &subject, const QString &prompt);
 
 private:
     void requestApply();
@@ -46,6 +50,7 @@ private:
     QComboBox *m_method;
     QPushButton *m_apply;
     QPushButton *m_undo;
+    QPushButton *m_traceFact;
     QLabel *m_warning;
     QTableWidget *m_probes;
     QLabel *m_diagnostics;

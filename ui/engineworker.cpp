@@ -18,6 +18,8 @@ EngineWorker::EngineWorker() : m_engine(std::make_unique<oedit::Engine>())
     qRegisterMetaType<oedit::EditOutcome>();
     qRegisterMetaType<oedit::Engine::SessionInfo>();
     qRegisterMetaType<WorldSummary>();
+    qRegisterMetaType<oedit::PromptTraceQuery>();
+    qRegisterMetaType<oedit::PromptTrace>();
     qRegisterMetaType<oedit::runs::RunRequest>();
     qRegisterMetaType<oedit::runs::RunSummary>();
     qRegisterMetaType<RunList>();
@@ -148,6 +150,10 @@ void EngineWorker::applyEdit(const QString &db, const oedit::EditSpec &spec)
         return !cancelled(job);
     });
     Q_EMIT busyChanged(false, QString());
+    if (!outcome && outcome.status().kind() == oedit::FailureKind::UnfamiliarTarget) {
+        Q_EMIT editRefusedUnfamiliarTarget(spec, QString::fromStdString(outcome.message()));
+        return;
+    }
     if (!outcome) {
         Q_EMIT failed(QString::fromStdString(outcome.message()));
         return;
@@ -377,6 +383,26 @@ void EngineWorker::explainFact(const QString &db, const oedit::runs::FactQuery &
         return;
     }
     Q_EMIT factExplained(db, explanation.value());
+}
+
+void EngineWorker::tracePrompt(const oedit::PromptTraceQuery &query)
+{
+    const auto job = beginJob();
+    if (cancelled(job)) {
+        Q_EMIT notice(tr("Trace cancelled before it started."));
+        return;
+    }
+    Q_EMIT busyChanged(true, tr("Tracing '%1'…").arg(QString::fromStdString(query.prompt)));
+    const auto trace = m_engine->tracePrompt(query, [this, job](long long done, long long total) {
+        Q_EMIT progress(done, total);
+        return !cancelled(job);
+    });
+    Q_EMIT busyChanged(false, QString());
+    if (!trace) {
+        Q_EMIT failed(tr("Cannot trace the prompt: %1").arg(QString::fromStdString(trace.message())));
+        return;
+    }
+    Q_EMIT promptTraced(trace.value());
 }
 
 void EngineWorker::blastRadius(const QString &db, qint64 runId, qint64 editId, int top)

@@ -71,6 +71,8 @@ Q_DECLARE_METATYPE(oedit::runs::PrincipalAngles)
 Q_DECLARE_METATYPE(oedit::runs::FactQuery)
 Q_DECLARE_METATYPE(oedit::runs::FactExplanation)
 Q_DECLARE_METATYPE(oedit::runs::BlastRadius)
+Q_DECLARE_METATYPE(oedit::PromptTraceQuery)
+Q_DECLARE_METATYPE(oedit::PromptTrace)
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -130,6 +132,8 @@ public Q_SLOTS:
     // The interference explorer (cancellable: announce them with announceJob).
     void explainFact(const QString &db, const oedit::runs::FactQuery &query);
     void blastRadius(const QString &db, qint64 runId, qint64 editId, int top);
+    // The causal trace of one prompt on the open model (cancellable).
+    void tracePrompt(const oedit::PromptTraceQuery &query);
     // Writes the run's checkpoint metrics as CSV (through a temporary file).
     void exportCsv(const QString &db, qint64 runId, const QString &path);
     // Writes the run's current weights as a checkpoint folder.
@@ -141,6 +145,10 @@ Q_SIGNALS:
     // The checkpoint was refused for weights that are not numbers (after no
     // `failed`): the window may offer to open it anyway.
     void openRefusedNonFinite(const QString &directory, const QString &device, const QString &message);
+    // applyEdit refused a target the world model has never read (see
+    // EditSpec::allowUnfamiliarTarget); the window may ask and send `spec`
+    // again with allowUnfamiliarTarget set.
+    void editRefusedUnfamiliarTarget(const oedit::EditSpec &spec, const QString &message);
     void predicted(const QString &prompt, const oedit::Prediction &prediction);
     void worldLoaded(const WorldSummary &world);
     void edited(const oedit::EditOutcome &outcome, int editCount);
@@ -171,6 +179,7 @@ Q_SIGNALS:
     void normGrowthInterrupted(const QString &db, qint64 runId);
     void factsCompared(const QString &db, const QList<qint64> &runIds, const FactList &facts);
     void factExplained(const QString &db, const oedit::runs::FactExplanation &explanation);
+    void promptTraced(const oedit::PromptTrace &trace);
     void blastRadiusReady(const QString &db, const oedit::runs::BlastRadius &radius);
     void exported(const QString &path, const QString &what);
     // Something worth a line in the status bar, no error.

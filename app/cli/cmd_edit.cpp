@@ -37,6 +37,7 @@ const char *const kEditNotes =
 struct EditArguments {
     std::string model, method, subject, prompt, target, trueTarget, hparams, statsText, device, dtype, db, run;
     bool allowNonFinite = false;
+    bool allowUnfamiliarTarget = false;
     bool json = false;
 };
 
@@ -76,6 +77,20 @@ std::string probability(double p)
     return out.str();
 }
 
+// A target of several tokens, each with its probability after the edit on the
+// prompt (given the pieces before it), so one piece that will not move shows.
+void printPieces(const EditOutcome &o)
+{
+    if (o.targetPieces.size() < 2 || o.probes.empty())
+        return;
+    const auto &prompt = o.probes.front();
+    std::cout << "\ntarget spelled as " << o.targetPieces.size() << " tokens, P on the prompt before -> after:\n";
+    for (size_t i = 0; i < o.targetPieces.size(); ++i)
+        std::cout << "  '" << o.targetPieces[i] << "'  "
+                  << probability(i < prompt.pieceProbsBefore.size() ? prompt.pieceProbsBefore[i] : -1) << " -> "
+                  << probability(i < prompt.pieceProbsAfter.size() ? prompt.pieceProbsAfter[i] : -1) << "\n";
+}
+
 void printOutcome(const EditOutcome &o)
 {
     std::cout << "edit " << o.id << ": " << o.method << ", '" << o.subject << "' -> '" << o.targetNew << "'";
@@ -102,6 +117,8 @@ void printOutcome(const EditOutcome &o)
                   << p.continuationBefore << "\n"
                   << "  " << std::setw(10) << "" << " after:  " << p.text << p.continuationAfter << "\n";
 
+    printPieces(o);
+
     const auto &g = o.diagnostics;
     std::cout << "\ndiagnostics\n";
     if (!g.lossCurve.empty())
@@ -121,10 +138,16 @@ void printOutcome(const EditOutcome &o)
     const auto &t = o.timings;
     std::cout << std::fixed << std::setprecision(3) << "\ntimings (s): statistics " << t.statistics << ", key "
               << t.key << ", value " << t.value << ", update " << t.update << ", apply " << t.apply << ", probes "
-              << t.probes << ", total " << t.total << "\n"
-              << (o.succeeded() ? "the edit holds: P(new) > P(old) on the prompt\n"
-                                : "the edit does not hold on the prompt: P(new) <= P(old)\n");
+              << t.probes << ", total " << t.total << "\n";
+    std::cout << std::defaultfloat;
+    if (o.succeeded())
+        std::cout << "succeeded: '" << o.targetNew << "' is now the prompt's most likely continuation\n";
+    else
+        std::cout << "did not succeed: '" << o.targetNew << "' is not the prompt's most likely continuation ("
+                  << "it says '" << (o.probes.empty() ? std::string() : o.probes.front().continuationAfter)
+                  << "')\n";
 }
+
 
 int runEdit(const EditArguments &args)
 {
@@ -139,6 +162,7 @@ int runEdit(const EditArguments &args)
         return 2;
     if (!args.statsText.empty())
         spec.statisticsText = args.statsText;
+    spec.allowUnfamiliarTarget = args.allowUnfamiliarTarget;
     const bool json = args.json;
     long long runId = 0;
     if (!args.run.empty()) {
@@ -274,6 +298,9 @@ void addEdit(Commands &commands)
     command->add_flag("--allow-nonfinite", args->allowNonFinite,
                       "open a model whose weights hold NaN or infinities (refused otherwise); edits whose result is "
                       "not finite are still refused");
+    command->add_flag("--allow-unfamiliar-target", args->allowUnfamiliarTarget,
+                      "edit a world model towards a word it has never read (refused otherwise: it is spelled from "
+                      "fragments the model has no meaning for)");
     command
         ->add_option("--db", args->db,
                      "also record the edit in this ledger: a new run of data set 'manual', or with --run the next step")

@@ -7,10 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <unordered_set>
 
 namespace oedit {
 
@@ -133,15 +136,91 @@ void scoreProbes(const model::Transformer &model, const model::Tokenizer &tokeni
                  std::vector<ProbePlan> &plans, bool after)
 {
     torch::NoGradGuard noGrad;
+    const auto targetIds = tokenizer.encode(" " + targetNew);
     for (auto &plan : plans) {
         auto &p = plan.probe;
-        const double pNew = edit::targetProbability(model, tokenizer, plan.ids, targetNew);
+        const auto score = model.scoreContinuations({plan.ids}, {targetIds}, tokenizer.eosId().value_or(0)).at(0);
+        std::vector<double> pieces;
+        for (double logProb : score.tokenLogProbs)
+            pieces.push_back(std::exp(logProb));
+        const bool top = !score.tokenIsArgmax.empty() &&
+                         std::all_of(score.tokenIsArgmax.begin(), score.tokenIsArgmax.end(), [](bool b) { return b; });
         const double pOld = p.oldTarget.empty() ? -1.0 : edit::targetProbability(model, tokenizer, plan.ids, p.oldTarget);
         const auto continuation = greedyContinuation(model, tokenizer, plan.ids);
-        (after ? p.newAfter : p.newBefore) = pNew;
+        (after ? p.newAfter : p.newBefore) = std::exp(score.meanLogProb());
+        (after ? p.pieceProbsAfter : p.pieceProbsBefore) = std::move(pieces);
+        (after ? p.newIsTopAfter : p.newIsTopBefore) = top;
         (after ? p.oldAfter : p.oldBefore) = pOld;
         (after ? p.continuationAfter : p.continuationBefore) = continuation;
     }
+}
+
+// The words of `text` without the punctuation around them, lower-cased.
+std::vector<std::string> wordsOf(const std::string &text)
+{
+    std::vector<std::string> words;
+    std::string word;
+    auto flush = [&] {
+        const auto begin = std::find_if(word.begin(), word.end(), [](unsigned char c) { return std::isalnum(c); });
+        const auto end = std::find_if(word.rbegin(), word.rend(), [](unsigned char c) { return std::isalnum(c); });
+        if (begin != word.end())
+            words.emplace_back(begin, end.base());
+        word.clear();
+    };
+    for (unsigned char c : text) {
+        if (std::isspace(c))
+            flush();
+        else
+            word += static_cast<char>(std::tolower(c));
+    }
+    flush();
+    return words;
+}
+
+// The words of `target` that appear nowhere in what a world model was trained
+// on (its names, prompts, objects and general text): it has no meaning for
+// them, only for the fragments the tokenizer spells them with.
+std::vector<std::string> wordsNeverRead(const world::World &w, const std::string &target)
+{
+    std::vector<std::string> unknown;
+    const auto wanted = wordsOf(target);
+    if (wanted.empty())
+        return unknown;
+    std::unordered_set<std::string> known;
+    auto add = [&](const std::string &text) {
+        for (auto &word : wordsOf(text))
+            known.insert(std::move(word));
+    };
+    for (const auto &subject : w.subjects)
+        add(subject.name);
+    for (const auto &relation : w.relations) {
+        for (const auto &object : relation.objects)
+            add(object);
+        for (const auto &form : relation.templates)
+            add(form);
+    }
+    for (const auto &line : w.generalTrain)
+        add(line);
+    for (const auto &word : wanted)
+        if (!known.count(word) && std::find(unknown.begin(), unknown.end(), word) == unknown.end())
+            unknown.push_back(word);
+    return unknown;
+}
+
+std::vector<std::string> piecesOf(const model::Tokenizer &tokenizer, const std::string &target)
+{
+    std::vector<std::string> pieces;
+    for (int64_t id : tokenizer.encode(" " + target))
+        pieces.push_back(tokenizer.decode({id}));
+    return pieces;
+}
+
+std::string joinedPieces(const std::vector<std::string> &pieces)
+{
+    std::string out;
+    for (const auto &piece : pieces)
+        out += (out.empty() ? "" : " · ") + trim(piece);
+    return out;
 }
 
 // The object the model names now: its greedy continuation up to the first
@@ -228,10 +307,7 @@ std::vector<std::string> editMethods()
 
 bool EditOutcome::succeeded() const
 {
-    if (probes.empty())
-        return false;
-    const auto &p = probes.front();
-    return p.oldAfter < 0 ? p.newAfter > 0.5 : p.newAfter > p.oldAfter;
+    return !probes.empty() && probes.front().newIsTopAfter;
 }
 
 std::string EditOutcome::toJson() const
@@ -246,7 +322,11 @@ std::string EditOutcome::toJson() const
                                 {"p_new_before", p.newBefore},
                                 {"p_new_after", p.newAfter},
                                 {"continuation_before", p.continuationBefore},
-                                {"continuation_after", p.continuationAfter}};
+                                {"continuation_after", p.continuationAfter},
+                                {"piece_probs_before", p.pieceProbsBefore},
+                                {"piece_probs_after", p.pieceProbsAfter},
+                                {"new_is_top_before", p.newIsTopBefore},
+                                {"new_is_top_after", p.newIsTopAfter}};
         if (!p.oldTarget.empty()) {
             probe["old_target"] = p.oldTarget;
             probe["p_old_before"] = p.oldBefore;
@@ -266,6 +346,7 @@ std::string EditOutcome::toJson() const
                           {"subject", subject},
                           {"prompt", prompt},
                           {"target_new", targetNew},
+                          {"target_pieces", targetPieces},
                           {"old_target", oldTarget},
                           {"old_target_source", oldTargetSource},
                           {"succeeded", succeeded()},
@@ -337,6 +418,20 @@ Expected<EditOutcome> Engine::applyEdit(const EditSpec &spec, const ProgressFn &
             request.targetTrue.reset();
         }
         edit::validateRequest(model, tokenizer, request);
+        outcome.targetPieces = piecesOf(tokenizer, spec.targetNew);
+        if (w && !spec.allowUnfamiliarTarget) {
+            const auto unknown = wordsNeverRead(*w, spec.targetNew);
+            if (!unknown.empty())
+                return Status::failure(
+                    "'" + trim(spec.targetNew) + "' is not a word this model has read: '" + unknown.front() +
+                        "' appears nowhere in its world or training text, and its tokenizer spells the target from " +
+                        std::to_string(outcome.targetPieces.size()) + " fragments (" +
+                        joinedPieces(outcome.targetPieces) +
+                        ") it has no meaning for. One edit cannot teach a new word: the model would most likely say "
+                        "neither the old object nor this. Choose a word of its world (one of the relation's objects), "
+                        "or edit anyway (the workbench asks; oedit edit --allow-unfamiliar-target). Nothing was changed",
+                    FailureKind::UnfamiliarTarget);
+        }
 
         if (session.hasContext() && !spec.statisticsText.empty() && spec.statisticsText != session.statisticsText())
             return Status::failure("this run takes its statistics from '" +

@@ -127,6 +127,8 @@ private Q_SLOTS:
         QVERIFY2(p.oldBefore > p.newBefore, "before the edit the model prefers the old object");
         QVERIFY2(p.newAfter > p.oldAfter, qPrintable(QString("P(new) %1, P(old) %2").arg(p.newAfter).arg(p.oldAfter)));
         QVERIFY(outcome->succeeded());
+        QVERIFY(p.newIsTopAfter && !p.newIsTopBefore);
+        QCOMPARE(p.pieceProbsAfter.size(), outcome->targetPieces.size());
         QVERIFY(p.continuationAfter.find(spec.targetNew) != std::string::npos);
         QVERIFY(!outcome->diagnostics.lossCurve.empty());
         // Fine-tuning changes a dense matrix; the locate-then-edit methods make rank-one updates.
@@ -186,6 +188,7 @@ private Q_SLOTS:
         QTest::newRow("hyperparameters not JSON") << "hparams" << "{layer: 1" << "not valid JSON";
         QTest::newRow("hyperparameters not an object") << "hparams" << "[1, 2]" << "must be a JSON object";
         QTest::newRow("empty method") << "method" << "" << "unknown editing method";
+        QTest::newRow("target the model never read") << "target" << "Klingonese" << "not a word this model has read";
     }
     void badInputChangesNothing()
     {
@@ -215,6 +218,47 @@ private Q_SLOTS:
         QVERIFY2(outcome.message().find(expected.toStdString()) != std::string::npos, outcome.message().c_str());
         QCOMPARE(engine.editCount(), 0);
         QCOMPARE(maxDifference(topProbabilities(engine, prompt), before), 0.0);
+    }
+
+    // A word the world model never read is refused unless confirmed; made
+    // anyway, it is shown token by token, and "succeeded" is what the greedy
+    // continuation says, not P(new) > P(old) between two near-zero numbers.
+    void unfamiliarTargetNeedsConfirmation()
+    {
+        Engine engine;
+        QVERIFY(engine.openModel(kModel));
+        auto spec = factEdit("rome");
+        spec.targetNew = "Klingonese";
+        const auto refused = engine.applyEdit(spec);
+        QVERIFY(!refused.ok());
+        QVERIFY(refused.status().kind() == FailureKind::UnfamiliarTarget);
+        QVERIFY2(refused.message().find("'klingonese'") != std::string::npos, refused.message().c_str());
+        QVERIFY2(refused.message().find(" · ") != std::string::npos, refused.message().c_str()); // its pieces
+        QCOMPARE(engine.editCount(), 0);
+        // A word of the world in another case is a word it read.
+        auto known = factEdit("rome");
+        known.targetNew = QString::fromStdString(known.targetNew).toLower().toStdString();
+        const auto lowered = engine.applyEdit(known);
+        QVERIFY(lowered.ok() || lowered.status().kind() != FailureKind::UnfamiliarTarget);
+        if (lowered.ok())
+            QVERIFY(engine.undoLastEdit().ok());
+
+        spec.allowUnfamiliarTarget = true;
+        const auto outcome = engine.applyEdit(spec);
+        QVERIFY2(outcome.ok(), outcome.message().c_str());
+        QVERIFY2(outcome->targetPieces.size() > 1, "the word is spelled from several tokens");
+        std::string spelled;
+        for (const auto &piece : outcome->targetPieces)
+            spelled += piece;
+        QCOMPARE(spelled, std::string(" Klingonese"));
+        const auto &p = outcome->probes.front();
+        QCOMPARE(p.pieceProbsBefore.size(), outcome->targetPieces.size());
+        QCOMPARE(p.pieceProbsAfter.size(), outcome->targetPieces.size());
+        // The verdict agrees with the model's own greedy continuation.
+        const bool saysIt = p.continuationAfter.rfind(" Klingonese", 0) == 0;
+        QCOMPARE(outcome->succeeded(), saysIt);
+        QCOMPARE(outcome->succeeded(), p.newIsTopAfter);
+        QVERIFY(outcome->toJson().find("\"target_pieces\"") != std::string::npos);
     }
 
     void hparamsOverrideRejectsUnknownNames()

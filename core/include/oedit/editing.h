@@ -35,6 +35,12 @@ struct EditSpec {
     // (second moments, O-Edit's implicit-knowledge basis); empty: the model
     // folder's general_train.txt. Fixed for a run by its first edit.
     std::string statisticsText;
+    // A world model (one whose folder holds its world) is refused an edit
+    // towards a word it has never read ("Klingonese"): the tokenizer spells
+    // such a word from fragments the model has no meaning for, and one edit
+    // cannot teach it. The failure's kind is FailureKind::UnfamiliarTarget and
+    // its message names the word and its pieces; true edits anyway.
+    bool allowUnfamiliarTarget = false;
 };
 
 struct EditOutcome {
@@ -78,6 +84,12 @@ struct EditOutcome {
         double newBefore = 0, newAfter = 0;   // P(target new)
         double oldBefore = -1, oldAfter = -1; // P(old target); -1 when there is none
         std::string continuationBefore, continuationAfter; // greedy, a few tokens
+        // P of each piece of the new target (EditOutcome::targetPieces), given
+        // the prompt and the pieces before it.
+        std::vector<double> pieceProbsBefore, pieceProbsAfter;
+        // Every piece of the new target is the model's most likely next token
+        // in turn: the prompt's greedy continuation begins with the target.
+        bool newIsTopBefore = false, newIsTopAfter = false;
     };
 
     int id = 0; // unique within the run (the engine's currently opened model)
@@ -88,6 +100,7 @@ struct EditOutcome {
     std::string method;
     std::string hparamsJson; // every hyperparameter used, defaults included
     std::string subject, prompt, targetNew;
+    std::vector<std::string> targetPieces; // the tokens " " + targetNew is spelled with, as text
     std::string oldTarget;       // empty when none could be found
     std::string oldTargetSource; // "given", "world", "model" or "none"
     std::vector<Layer> layers;
@@ -95,7 +108,10 @@ struct EditOutcome {
     Timings timings;
     std::vector<Probe> probes; // the prompt first; paraphrase and neighbour only for world facts
 
-    // The edit prompt's probe says P(new) > P(old) after the edit (efficacy).
+    // The new target became the edit prompt's most likely continuation, piece
+    // by piece (Probe::newIsTopAfter of the prompt). Stricter than the
+    // literature's efficacy P(new) > P(old), which two near-zero
+    // probabilities can satisfy while the model says something else.
     bool succeeded() const;
     // Everything above as one JSON object (what `oedit edit --json` prints).
     std::string toJson() const;

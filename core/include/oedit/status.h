@@ -12,8 +12,9 @@ namespace oedit {
 
 // What kind of failure, where a caller offers something other than the
 // message (the workbench offers to open a checkpoint with non-finite weights
-// anyway). Almost every failure is General.
-enum class FailureKind { General, NonFiniteWeights };
+// anyway, and to edit towards a word the model has never read). Almost every
+// failure is General.
+enum class FailureKind { General, NonFiniteWeights, UnfamiliarTarget };
 
 class Status {
 public:
