@@ -5,7 +5,9 @@
 #include "editpanel.h"
 #include "factsview.h"
 #include "historyview.h"
+#include "glossary.h"
 #include "interferenceview.h"
+#include "traceview.h"
 #include "modelpanel.h"
 #include "retentionview.h"
 #include "rollbackcommands.h"
@@ -63,7 +65,8 @@ MainWindow::MainWindow(QWidget *parent)
     : QMainWindow(parent), m_worker(new EngineWorker), m_document(new Document(this)),
       m_tabs(new QTabWidget(this)), m_modelPanel(new ModelPanel), m_factsView(new FactsView),
       m_runsView(new RunsView(m_document)), m_historyView(new HistoryView), m_subspaceView(new SubspaceView),
-      m_retentionView(new RetentionView), m_compareView(new CompareView), m_interferenceView(new InterferenceView)
+      m_retentionView(new RetentionView), m_compareView(new CompareView), m_interferenceView(new InterferenceView),
+      m_traceView(new TraceView)
 {
     registerResources();
     setObjectName(QStringLiteral("mainWindow"));
@@ -120,6 +123,31 @@ MainWindow::MainWindow(QWidget *parent)
             rememberLedger(m_document->ledgerPath());
         m_document->applyEdit(spec);
     });
+    connect(m_worker, &EngineWorker::editRefusedUnfamiliarTarget, this,
+            [this, edits](const oedit::EditSpec &spec, const QString &message) {
+                edits->showRefused(message);
+                if (m_quietErrors) {
+                    showError(message);
+                    return;
+                }
+                QMessageBox box(QMessageBox::Warning, tr("O-Edit Workbench"),
+                                tr("The model has never read '%1'.").arg(QString::fromStdString(spec.targetNew)),
+                                QMessageBox::Cancel, this);
+                box.setInformativeText(message);
+                QPushButton *anyway = box.addButton(tr("Edit Anyway"), QMessageBox::AcceptRole);
+                box.setDefaultButton(QMessageBox::Cancel);
+                box.exec();
+                if (box.clickedButton() != anyway) {
+                    statusBar()->showMessage(tr("Edit not made: '%1' is not a word of this model's world.")
+                                                 .arg(QString::fromStdString(spec.targetNew)),
+                                             10000);
+                    return;
+                }
+                oedit::EditSpec again = spec;
+                again.allowUnfamiliarTarget = true;
+                m_worker->announceJob();
+                m_document->applyEdit(again);
+            });
     connect(edits, &EditPanel::undoRequested, m_document, &Document::undoLastEdit);
     connect(m_worker, &EngineWorker::worldLoaded, edits, &EditPanel::setWorld);
     connect(m_worker, &EngineWorker::edited, edits, &EditPanel::showOutcome);
@@ -170,6 +198,7 @@ MainWindow::MainWindow(QWidget *parent)
     connectRuns();
     connectHistory();
     connectInterference();
+    connectTrace();
     m_workerThread.setObjectName(QStringLiteral("engine worker"));
     m_workerThread.start();
 
@@ -209,6 +238,7 @@ void MainWindow::createViews()
     m_tabs->addTab(m_retentionView, tr("Retention"));
     m_tabs->addTab(m_compareView, tr("Compare"));
     m_tabs->addTab(m_interferenceView, tr("Interference"));
+    m_tabs->addTab(m_traceView, tr("Trace"));
     setCentralWidget(m_tabs);
 }
 
@@ -281,6 +311,13 @@ void MainWindow::createMenus()
     edit->addAction(undo);
     edit->addAction(redo);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
+    QAction *glossary = help->addAction(tr("&Glossary"), this, [this] {
+        QMessageBox box(QMessageBox::NoIcon, tr("Glossary"), glossaryHtml(), QMessageBox::Close, this);
+        box.setTextFormat(Qt::RichText);
+        box.exec();
+    });
+    glossary->setObjectName(QStringLiteral("glossaryAction"));
+    glossary->setShortcut(QKeySequence::HelpContents);
     help->addAction(tr("&About"), this, [this] {
         QMessageBox::about(this, tr("About O-Edit Workbench"),
                            tr("O-Edit Workbench %1\nSequential knowledge editing with orthogonal subspaces.")
@@ -459,6 +496,34 @@ void MainWindow::connectInterference()
         m_tabs->setCurrentWidget(m_interferenceView);
         m_interferenceView->blastRadiusOf(editId);
     });
+}
+
+void MainWindow::connectTrace()
+{
+    connect(this, &MainWindow::tracePromptRequested, m_worker, &EngineWorker::tracePrompt);
+    connect(m_worker, &EngineWorker::promptTraced, m_traceView, &TraceView::showTrace);
+    connect(m_worker, &EngineWorker::busyChanged, m_traceView, &TraceView::setBusy);
+    connect(m_worker, &EngineWorker::worldLoaded, m_traceView, &TraceView::setWorld);
+    connect(m_worker, &EngineWorker::modelOpened, m_traceView, [this] {
+        m_traceView->setModelReady(true);
+        m_traceView->markStale();
+    });
+    // Announced before queued, so Cancel reaches it.
+    connect(m_traceView, &TraceView::traceRequested, this, [this](const oedit::PromptTraceQuery &query) {
+        m_worker->announceJob();
+        Q_EMIT tracePromptRequested(query);
+    });
+    // The trace is of the open model: any change to it makes the trace shown stale.
+    for (const auto signal : {&EngineWorker::editUndone, &EngineWorker::editRedone})
+        connect(m_worker, signal, m_traceView, &TraceView::markStale);
+    connect(m_worker, &EngineWorker::edited, m_traceView, &TraceView::markStale);
+    connect(m_worker, &EngineWorker::rolledBack, m_traceView, &TraceView::markStale);
+    // From the Facts tab: trace the fact before editing it.
+    connect(m_factsView->editPanel(), &EditPanel::traceRequested, this,
+            [this](const QString &subject, const QString &prompt) {
+                m_tabs->setCurrentWidget(m_traceView);
+                m_traceView->trace(subject, prompt);
+            });
 }
 
 void MainWindow::connectDocument()

@@ -22,6 +22,7 @@ class Document;
 class FactsView;
 class HistoryView;
 class InterferenceView;
+class TraceView;
 class ModelPanel;
 class RetentionView;
 class RunsView;
@@ -66,6 +67,7 @@ Q_SIGNALS:
     void normGrowthRequested(const QString &db, qint64 runId);
     void compareFactsRequested(const QString &db, const QList<qint64> &runIds);
     void explainFactRequested(const QString &db, const oedit::runs::FactQuery &query);
+    void tracePromptRequested(const oedit::PromptTraceQuery &query);
     void blastRadiusRequested(const QString &db, qint64 runId, qint64 editId, int top);
     void exportCsvRequested(const QString &db, qint64 runId, const QString &path);
     void exportModelRequested(const QString &db, qint64 runId, const QString &directory);
@@ -78,6 +80,7 @@ private:
     void connectRuns();
     void connectHistory();
     void connectInterference();
+    void connectTrace();
     void connectDocument();
     void refreshCurrentRun();
     // Reads of runs for the views. Those asked for in one turn of the event
@@ -104,6 +107,7 @@ private:
     RetentionView *m_retentionView;
     CompareView *m_compareView;
     InterferenceView *m_interferenceView;
+    TraceView *m_traceView;
     QMenu *m_recentLedgers = nullptr;
     bool m_quietErrors = false;
     struct PendingRead {

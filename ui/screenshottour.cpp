@@ -4,11 +4,13 @@
 #include "mainwindow.h"
 #include "runsview.h"
 #include "stallmonitor.h"
+#include "traceview.h"
 
 #include <qcustomplot.h>
 
 #include <QApplication>
 #include <QComboBox>
+#include <QCompleter>
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QLineEdit>
@@ -149,9 +151,22 @@ void ScreenshotTour::showInterference()
             [=] {
                 blast->click();
                 waitFor(QStringLiteral("the blast radius"), [hurt] { return hurt->rowCount() > 0; },
-                        [this] { shoot(0); }, 120);
+                        [this] { showTrace(); }, 120);
             },
             120);
+}
+
+void ScreenshotTour::showTrace()
+{
+    // The world's first subject (a person) on the first relation's prompt.
+    auto *trace = m_window->findChild<TraceView *>(QStringLiteral("traceView"));
+    const QCompleter *subjects = m_window->findChild<QLineEdit *>(QStringLiteral("traceSubject"))->completer();
+    const QCompleter *prompts = m_window->findChild<QLineEdit *>(QStringLiteral("tracePrompt"))->completer();
+    if (!subjects || !prompts || subjects->model()->rowCount() == 0 || prompts->model()->rowCount() == 0)
+        return fail(QStringLiteral("the Trace tab has no world subjects or prompts to offer"));
+    trace->trace(subjects->model()->index(0, 0).data().toString(), prompts->model()->index(0, 0).data().toString());
+    waitFor(QStringLiteral("the trace"), [trace] { return !trace->shownTrace().tokens.empty(); },
+            [this] { shoot(0); }, 120);
 }
 
 void ScreenshotTour::shoot(int tab)

@@ -32,6 +32,7 @@ private:
     void startRun(const QString &method);
     void showViews();
     void showInterference();
+    void showTrace();
     void shoot(int tab);
     void fail(const QString &why);
     // Calls `then` once `ready` holds (checked every 100 ms), or fails after `seconds`.

@@ -2,6 +2,7 @@
 // tracing and linear probes, core/eval/causal_trace.h).
 #include "commands.h"
 
+#include "oedit/engine.h"
 #include "oedit/world_model.h"
 
 #include <cmath>
@@ -13,10 +14,19 @@ namespace oedit::cli {
 
 namespace {
 
+int usageError(const std::string &message)
+{
+    std::cerr << "oedit trace: " << message << "\nrun 'oedit trace --help' for the options\n";
+    return 2;
+}
+
 struct TraceArguments {
     std::string model, world;
     CausalTraceOptions options;
     bool json = false;
+    bool samplesGiven = false;
+    // One prompt instead of the world's facts.
+    std::string prompt, subject, object;
 };
 
 // Progress on stderr, one line rewritten in place.
@@ -49,11 +59,64 @@ void printTable(const char *title, const std::vector<std::string> &groups, const
     }
 }
 
+// --prompt: one prompt traced token by token on the model, as the
+// workbench's Trace tab shows it.
+int runPromptTrace(const TraceArguments &args, const std::string &modelDir)
+{
+    if (!args.world.empty() || args.options.facts != CausalTraceOptions().facts)
+        return usageError("--prompt traces one prompt; --world and --facts belong to the trace over a world");
+    if (args.subject.empty())
+        return usageError("--prompt needs --subject: the subject whose tokens are corrupted");
+    Engine engine;
+    if (const Status opened = engine.openModel(modelDir); !opened) {
+        std::cerr << "oedit trace: " << opened.message() << "\n";
+        return 1;
+    }
+    PromptTraceQuery query;
+    query.prompt = args.prompt;
+    query.subject = args.subject;
+    query.object = args.object;
+    if (args.samplesGiven)
+        query.samples = static_cast<int>(args.options.samples);
+    const auto trace = engine.tracePrompt(query, args.json ? ProgressFn{} : progressLine("noise draws"));
+    if (!trace) {
+        std::cerr << "oedit trace: " << trace.message() << "\n";
+        return 1;
+    }
+    if (args.json) {
+        printJsonWithModel(trace->toJson(), modelDir);
+        return 0;
+    }
+    std::vector<std::string> tokens;
+    for (size_t t = 0; t < trace->tokens.size(); ++t) {
+        const bool inSubject = static_cast<int>(t) >= trace->subjectFirst && static_cast<int>(t) <= trace->subjectLast;
+        tokens.push_back("'" + trace->tokens[t] + "'" + (inSubject ? " *" : ""));
+    }
+    std::cout << "model " << modelDir << "\n"
+              << "answer '" << trace->object << "', " << trace->samples << " noise draws, noise std "
+              << std::setprecision(3) << trace->noiseStd << " (* marks the subject's tokens)\n"
+              << std::fixed << std::setprecision(3) << "P(answer): clean " << trace->cleanProbability
+              << ", subject corrupted " << trace->corruptedProbability << "\n\n";
+    printTable("P(answer) with one hidden state restored (token x layer):", tokens, trace->hidden);
+    std::cout << "\n";
+    printTable("P(answer) with one MLP output restored (token x layer):", tokens, trace->mlp);
+    std::cout << "\n";
+    printTable("P(answer) with one attention output restored (token x layer):", tokens, trace->attention);
+    if (trace->peakMlpLayer() >= 0)
+        std::cout << "\nthe MLP output at the subject's last token restores most at layer " << trace->peakMlpLayer()
+                  << "\n";
+    return 0;
+}
+
 int runTrace(const TraceArguments &args)
 {
     const std::string modelDir = modelOrDefault(args.model, "trace");
     if (modelDir.empty())
         return 2;
+    if (!args.prompt.empty())
+        return runPromptTrace(args, modelDir);
+    if (!args.subject.empty() || !args.object.empty())
+        return usageError("--subject and --object go with --prompt");
     const auto trace = traceFacts(modelDir, args.world, args.options, args.json ? ProgressFn{} : progressLine("traced"));
     if (!trace) {
         std::cerr << "oedit trace: " << trace.message() << "\n";
@@ -129,8 +192,19 @@ void addTrace(Commands &commands)
     command->add_option("--world", args->world, "the world whose facts to trace (default: the model's own)")
         ->type_name("DIR");
     addWholeNumber(*command, "--facts", args->options.facts, "facts to trace, spread over the world (default 200)");
-    addWholeNumber(*command, "--samples", args->options.samples, "noise draws per fact (default 3)");
+    const CLI::Option *samples =
+        addWholeNumber(*command, "--samples", args->options.samples,
+                       "noise draws per fact (default 3; with --prompt 10)");
+    command->add_option("--prompt", args->prompt,
+                        "trace this one prompt token by token instead (with {} where the subject goes, or the "
+                        "subject written in it)")
+        ->type_name("TEXT");
+    command->add_option("--subject", args->subject, "with --prompt: the subject whose tokens are corrupted")
+        ->type_name("S");
+    command->add_option("--object", args->object, "with --prompt: the answer to trace (default: the model's own)")
+        ->type_name("O");
     command->add_flag("--json", args->json, "print JSON");
+    command->parse_complete_callback([args, samples] { args->samplesGiven = samples->count() > 0; });
 }
 
 void addProbe(Commands &commands)

@@ -60,6 +60,83 @@ std::vector<int> groupsOf(const SubjectSpan &span)
     return groups;
 }
 
+// The clean run's activations a sweep restores, captured at every layer.
+model::ForwardHooks captureAll(int64_t layers, bool withAttention)
+{
+    model::ForwardHooks hooks;
+    for (int64_t l = 0; l < layers; ++l) {
+        hooks.captureBlockOut.push_back(l);
+        hooks.captureMlpValues.push_back(l);
+        if (withAttention)
+            hooks.captureAttnOut.push_back(l);
+    }
+    return hooks;
+}
+
+// One noise draw: P(object) at the prompt's end with the subject corrupted
+// (`corrupted`), and with one clean activation restored at a time, per layer
+// a [T] tensor for each site: the hidden state after the block, the MLP
+// output and (when asked) the attention output at each token.
+struct RestoreSweep {
+    double corrupted = 0;
+    std::vector<torch::Tensor> hidden, mlp, attention;
+};
+
+RestoreSweep restoreSweep(const model::Transformer &model, const torch::Tensor &noisy, model::ForwardHooks &clean,
+                          int64_t objectToken, bool withAttention)
+{
+    const int64_t layers = model.config().layers;
+    const int64_t length = noisy.size(1);
+    auto probabilityAtEnd = [&](const torch::Tensor &hidden) {
+        const auto logits = model.headLogits(hidden.select(1, length - 1).unsqueeze(1)).squeeze(1);
+        return torch::softmax(logits.to(torch::kFloat64), -1).select(1, objectToken).cpu();
+    };
+    RestoreSweep sweep;
+    model::ForwardHooks corrupted = captureAll(layers, withAttention);
+    sweep.corrupted = probabilityAtEnd(model.forwardFrom(0, noisy, {}, &corrupted)).item<double>();
+    // Restoring at layer l changes nothing below it: start each batch from the
+    // corrupted residual entering l. Rows 0..T-1 restore the hidden state
+    // after block l at token t, rows T..2T-1 the MLP output, 2T..3T-1 the
+    // attention output.
+    const int64_t sites = withAttention ? 3 : 2;
+    for (int64_t l = 0; l < layers; ++l) {
+        const auto entering = l == 0 ? noisy : corrupted.blockOut.at(l - 1);
+        model::ForwardHooks restore;
+        std::vector<model::Intervention> interventions(static_cast<size_t>(sites));
+        const model::Site kinds[] = {model::Site::BlockOut, model::Site::MlpOut, model::Site::AttnOut};
+        for (int64_t k = 0; k < sites; ++k) {
+            auto &intervention = interventions[static_cast<size_t>(k)];
+            intervention.layer = l;
+            intervention.site = kinds[k];
+            for (int64_t t = 0; t < length; ++t) {
+                intervention.rows.push_back(k * length + t);
+                intervention.positions.push_back(t);
+            }
+        }
+        interventions[0].delta = (clean.blockOut.at(l) - corrupted.blockOut.at(l))[0];
+        interventions[1].delta = (clean.mlpValues.at(l) - corrupted.mlpValues.at(l))[0];
+        if (withAttention)
+            interventions[2].delta = (clean.attnOut.at(l) - corrupted.attnOut.at(l))[0];
+        restore.interventions = std::move(interventions);
+        const auto restored = probabilityAtEnd(
+            model.forwardFrom(l, entering.expand({sites * length, length, entering.size(2)}).contiguous(), {}, &restore));
+        sweep.hidden.push_back(restored.slice(0, 0, length));
+        sweep.mlp.push_back(restored.slice(0, length, 2 * length));
+        if (withAttention)
+            sweep.attention.push_back(restored.slice(0, 2 * length, 3 * length));
+    }
+    return sweep;
+}
+
+// Gaussian noise of `std` on the subject's input embeddings.
+torch::Tensor corruptSubject(const torch::Tensor &embedded, const SubjectSpan &span, double std)
+{
+    auto noisy = embedded.clone();
+    noisy.slice(1, span.first, span.last + 1)
+        .add_(torch::randn({1, span.last - span.first + 1, embedded.size(2)}, embedded.options()) * std);
+    return noisy;
+}
+
 } // namespace
 
 std::vector<std::string> traceTokenGroups()
@@ -111,11 +188,7 @@ CausalTrace causalTrace(const model::Transformer &model, const model::Tokenizer 
             return torch::softmax(logits.to(torch::kFloat64), -1).select(1, objectToken).cpu();
         };
 
-        model::ForwardHooks clean;
-        for (int64_t l = 0; l < layers; ++l) {
-            clean.captureBlockOut.push_back(l);
-            clean.captureMlpValues.push_back(l);
-        }
+        model::ForwardHooks clean = captureAll(layers, false);
         const auto embedded = model.residualBefore(ids, {}, 0);
         const auto cleanHidden = model.forwardFrom(0, embedded, {}, &clean);
         const auto cleanLogits = model.headLogits(cleanHidden.select(1, length - 1).unsqueeze(1)).squeeze(1);
@@ -135,44 +208,18 @@ CausalTrace causalTrace(const model::Transformer &model, const model::Tokenizer 
         double corruptedProbability = 0;
 
         for (int s = 0; s < options.samples; ++s) {
-            auto noisy = embedded.clone();
-            noisy.slice(1, span.first, span.last + 1)
-                .add_(torch::randn({1, span.last - span.first + 1, embedded.size(2)}, embedded.options()) *
-                      trace.noiseStd);
-            model::ForwardHooks corrupted;
-            corrupted.captureBlockOut = clean.captureBlockOut;
-            corrupted.captureMlpValues = clean.captureMlpValues;
-            corruptedProbability += probabilityAtEnd(model.forwardFrom(0, noisy, {}, &corrupted)).item<double>();
-
-            // Restoring at layer l changes nothing below it: start each batch
-            // from the corrupted residual entering l. Rows 0..T-1 restore the
-            // hidden state after block l at token t, rows T..2T-1 the MLP output.
+            const auto sweep =
+                restoreSweep(model, corruptSubject(embedded, span, trace.noiseStd), clean, objectToken, false);
+            corruptedProbability += sweep.corrupted;
             for (int64_t l = 0; l < layers; ++l) {
-                const auto entering = l == 0 ? noisy : corrupted.blockOut.at(l - 1);
-                model::ForwardHooks restore;
-                model::Intervention hiddenRestore, mlpRestore;
-                hiddenRestore.layer = mlpRestore.layer = l;
-                hiddenRestore.site = model::Site::BlockOut;
-                mlpRestore.site = model::Site::MlpOut;
-                for (int64_t t = 0; t < length; ++t) {
-                    hiddenRestore.rows.push_back(t);
-                    hiddenRestore.positions.push_back(t);
-                    mlpRestore.rows.push_back(length + t);
-                    mlpRestore.positions.push_back(t);
-                }
-                hiddenRestore.delta = (clean.blockOut.at(l) - corrupted.blockOut.at(l))[0];
-                mlpRestore.delta = (clean.mlpValues.at(l) - corrupted.mlpValues.at(l))[0];
-                restore.interventions = {hiddenRestore, mlpRestore};
-                const auto restored =
-                    probabilityAtEnd(model.forwardFrom(l, entering.expand({2 * length, length, entering.size(2)}).contiguous(),
-                                                       {}, &restore));
-                const auto values = restored.accessor<double, 1>();
+                const auto hidden = sweep.hidden[static_cast<size_t>(l)].accessor<double, 1>();
+                const auto mlp = sweep.mlp[static_cast<size_t>(l)].accessor<double, 1>();
                 for (int64_t t = 0; t < length; ++t) {
                     const int g = groups[static_cast<size_t>(t)];
                     if (g < 0)
                         continue;
-                    hiddenFact[static_cast<size_t>(g)][static_cast<size_t>(l)] += values[t];
-                    mlpFact[static_cast<size_t>(g)][static_cast<size_t>(l)] += values[length + t];
+                    hiddenFact[static_cast<size_t>(g)][static_cast<size_t>(l)] += hidden[t];
+                    mlpFact[static_cast<size_t>(g)][static_cast<size_t>(l)] += mlp[t];
                 }
             }
         }
@@ -215,6 +262,79 @@ CausalTrace causalTrace(const model::Transformer &model, const model::Tokenizer 
         trace.cleanProbability /= double(trace.facts);
         trace.corruptedProbability /= double(trace.facts);
     }
+    return trace;
+}
+
+PromptTrace tracePrompt(const model::Transformer &model, const model::Tokenizer &tokenizer, const TraceCase &c,
+                        const CausalTraceOptions &options, const ProgressFn &progress)
+{
+    torch::NoGradGuard noGrad;
+    const int64_t layers = model.config().layers;
+    const auto span = locateSubject(tokenizer, c.promptTemplate, c.subject);
+    const int64_t length = static_cast<int64_t>(span.ids.size());
+    PromptTrace trace;
+    trace.subjectFirst = span.first;
+    trace.subjectLast = span.last;
+    for (int64_t id : span.ids)
+        trace.tokens.push_back(tokenizer.decode({id}));
+
+    const auto ids = torch::tensor(span.ids, torch::kLong).unsqueeze(0).to(model.device());
+    model::ForwardHooks clean = captureAll(layers, true);
+    const auto embedded = model.residualBefore(ids, {}, 0);
+    const auto cleanHidden = model.forwardFrom(0, embedded, {}, &clean);
+    const auto cleanProbabilities =
+        torch::softmax(model.headLogits(cleanHidden.select(1, length - 1).unsqueeze(1)).squeeze(1).to(torch::kFloat64),
+                       -1)[0]
+            .cpu();
+    int64_t objectToken = cleanProbabilities.argmax().item<int64_t>();
+    if (!c.object.empty()) {
+        const auto objectIds = tokenizer.encode(" " + c.object);
+        if (!objectIds.empty())
+            objectToken = objectIds[0];
+    }
+    trace.object = c.object.empty() ? tokenizer.decode({objectToken}) : c.object;
+    trace.cleanProbability = cleanProbabilities[objectToken].item<double>();
+    trace.noiseStd = options.noiseFactor * embedded[0]
+                                               .slice(0, span.first, span.last + 1)
+                                               .to(torch::kFloat64)
+                                               .std()
+                                               .item<double>();
+
+    const auto sum = [&](std::vector<torch::Tensor> &into, const std::vector<torch::Tensor> &add) {
+        if (into.empty())
+            into = add;
+        else
+            for (size_t l = 0; l < into.size(); ++l)
+                into[l] = into[l] + add[l];
+    };
+    std::vector<torch::Tensor> hidden, mlp, attention;
+    torch::manual_seed(options.seed);
+    for (int s = 0; s < options.samples; ++s) {
+        const auto sweep = restoreSweep(model, corruptSubject(embedded, span, trace.noiseStd), clean, objectToken, true);
+        trace.corruptedProbability += sweep.corrupted;
+        sum(hidden, sweep.hidden);
+        sum(mlp, sweep.mlp);
+        sum(attention, sweep.attention);
+        ++trace.samples;
+        if (progress && !progress(s + 1, options.samples))
+            break;
+    }
+    if (!trace.samples)
+        return trace;
+    trace.corruptedProbability /= trace.samples;
+    const auto table = [&](const std::vector<torch::Tensor> &perLayer) {
+        std::vector<std::vector<double>> out(static_cast<size_t>(length), std::vector<double>(static_cast<size_t>(layers)));
+        for (int64_t l = 0; l < layers; ++l) {
+            const auto values = perLayer[static_cast<size_t>(l)].contiguous();
+            const auto v = values.accessor<double, 1>();
+            for (int64_t t = 0; t < length; ++t)
+                out[static_cast<size_t>(t)][static_cast<size_t>(l)] = v[t] / trace.samples;
+        }
+        return out;
+    };
+    trace.hidden = table(hidden);
+    trace.mlp = table(mlp);
+    trace.attention = table(attention);
     return trace;
 }
 

@@ -64,6 +64,27 @@ CausalTrace causalTrace(const model::Transformer &model, const model::Tokenizer 
                         const std::vector<TraceCase> &cases, const CausalTraceOptions &options,
                         const ProgressFn &progress = {});
 
+// One prompt traced token by token, for the workbench's trace view: the same
+// procedure as causalTrace, with the attention outputs restored too and
+// nothing averaged over tokens.
+struct PromptTrace {
+    std::vector<std::string> tokens; // the prompt's tokens as text
+    int64_t subjectFirst = 0, subjectLast = 0;
+    std::string object;       // the answer traced: the case's object, or the clean model's top token
+    double noiseStd = 0;      // noiseFactor x the std of this subject's input embeddings
+    double cleanProbability = 0, corruptedProbability = 0;
+    int samples = 0;          // noise draws averaged (fewer than asked when cancelled)
+    // [token][layer]: mean P(object) with that one activation restored.
+    std::vector<std::vector<double>> hidden, mlp, attention;
+};
+
+// Traces one case; an empty object traces the clean model's top next token.
+// progress(done, samples) may cancel after any draw (samples() says how many
+// were averaged; none gives an empty trace). Throws std::runtime_error on a
+// prompt without "{}".
+PromptTrace tracePrompt(const model::Transformer &model, const model::Tokenizer &tokenizer, const TraceCase &c,
+                        const CausalTraceOptions &options, const ProgressFn &progress = {});
+
 // One relation's probe data: the subjects and their objects (class indices).
 struct ProbeRelation {
     std::string relation;

@@ -384,6 +384,14 @@ torch::Tensor Transformer::attention(const Layer &l, const torch::Tensor &x, con
     return attend(l, projectHeads(l, x, positions), 0, keyMask);
 }
 
+torch::Tensor Transformer::attentionOut(torch::Tensor out, int64_t index, ForwardHooks *hooks)
+{
+    applyInterventions(out, index, Site::AttnOut, hooks);
+    if (hooks && contains(hooks->captureAttnOut, index))
+        hooks->attnOut[index] = out;
+    return out;
+}
+
 torch::Tensor Transformer::mlp(const Layer &l, const torch::Tensor &x, int64_t index, ForwardHooks *hooks) const
 {
     torch::Tensor key, value;
@@ -429,7 +437,7 @@ torch::Tensor Transformer::runLayers(torch::Tensor x, int64_t from, int64_t to, 
 {
     for (int64_t i = from; i < to; ++i) {
         const Layer &l = m_layers[i];
-        x = x + attention(l, norm(x, l.norm1W, l.norm1B), positions, keyMask);
+        x = x + attentionOut(attention(l, norm(x, l.norm1W, l.norm1B), positions, keyMask), i, hooks);
         x = x + mlp(l, norm(x, l.norm2W, l.norm2B), i, hooks);
         applyInterventions(x, i, Site::BlockOut, hooks);
         if (hooks && contains(hooks->captureBlockOut, i))
@@ -537,7 +545,7 @@ torch::Tensor Transformer::forwardSuffix(const FrozenPrefix &frozen, ForwardHook
         const auto j = static_cast<size_t>(i - frozen.layer);
         heads.k = torch::cat({frozen.keys[j], heads.k}, 2);
         heads.v = torch::cat({frozen.values[j], heads.v}, 2);
-        x = x + attend(l, heads, frozen.start, frozen.keyMask);
+        x = x + attentionOut(attend(l, heads, frozen.start, frozen.keyMask), i, hooks);
         x = x + mlp(l, norm(x, l.norm2W, l.norm2B), i, hooks);
         applyInterventions(x, i, Site::BlockOut, hooks);
         if (hooks && contains(hooks->captureBlockOut, i))

@@ -30,6 +30,7 @@ using TensorMap = std::unordered_map<std::string, torch::Tensor>;
 enum class Site {
     MlpOut,   // the MLP's output (after the output projection), before the residual add
     BlockOut, // the residual stream after the whole block
+    AttnOut,  // the attention's output (after its output projection), before the residual add
 };
 
 // Adds `delta` ([d], or [n, d] one row per entry) at (rows[i], positions[i])
@@ -48,11 +49,13 @@ struct ForwardHooks {
     std::vector<int64_t> captureMlpKeys;   // input of the MLP output projection, [B, T, d_k]
     std::vector<int64_t> captureMlpValues; // output of the MLP output projection, [B, T, d]
     std::vector<int64_t> captureBlockOut;  // residual stream after the block, [B, T, d]
+    std::vector<int64_t> captureAttnOut;   // attention output, before the residual add, [B, T, d]
     std::vector<Intervention> interventions;
 
     std::unordered_map<int64_t, torch::Tensor> mlpKeys;
     std::unordered_map<int64_t, torch::Tensor> mlpValues;
     std::unordered_map<int64_t, torch::Tensor> blockOut;
+    std::unordered_map<int64_t, torch::Tensor> attnOut;
 };
 
 // A batch of token sequences, right- or left-padded, with its attention mask
@@ -180,6 +183,8 @@ private:
     torch::Tensor attention(const Layer &layer, const torch::Tensor &x, const torch::Tensor &positions,
                             const torch::Tensor &keyMask) const;
     torch::Tensor mlp(const Layer &layer, const torch::Tensor &x, int64_t index, ForwardHooks *hooks) const;
+    // The attention output of layer `index` with the hooks' interventions and capture applied.
+    static torch::Tensor attentionOut(torch::Tensor out, int64_t index, ForwardHooks *hooks);
     // Attention in two halves, so keys and values of frozen positions can be reused.
     struct Heads {
         torch::Tensor q, k, v; // [B, heads, T, headDim], RoPE applied, key/value heads repeated

@@ -32,7 +32,8 @@ private Q_SLOTS:
 
         const QStringList views = {QStringLiteral("model"),   QStringLiteral("facts"),     QStringLiteral("runs"),
                                    QStringLiteral("history"), QStringLiteral("subspace"), QStringLiteral("retention"),
-                                   QStringLiteral("compare"), QStringLiteral("interference")};
+                                   QStringLiteral("compare"), QStringLiteral("interference"),
+                                   QStringLiteral("trace")};
         for (const auto &view : views) {
             const QString file = QDir(dir.filePath(QStringLiteral("shots"))).filePath(view + QStringLiteral(".png"));
             QVERIFY2(QFileInfo::exists(file), qPrintable(file));

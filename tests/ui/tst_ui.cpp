@@ -5,6 +5,7 @@
 #include "document.h"
 #include "historyview.h"
 #include "interferenceview.h"
+#include "traceview.h"
 #include "mainwindow.h"
 #include "retentionview.h"
 #include "runsview.h"
@@ -383,6 +384,42 @@ private Q_SLOTS:
         // shows the outcome once the GUI thread has run the queued call.
         QTRY_VERIFY2_WITH_TIMEOUT(warning->text().contains(QStringLiteral("key is close to an earlier edit")),
                                   qPrintable(warning->text()), 5000);
+
+        // A word the model never read is refused (quietly here; a dialog offers
+        // "Edit Anyway" otherwise) and nothing is edited.
+        QSignalSpy refused(window.worker(), &EngineWorker::editRefusedUnfamiliarTarget);
+        window.findChild<QLineEdit *>(QStringLiteral("editTarget"))->setText(QStringLiteral("Klingonese"));
+        QTRY_VERIFY_WITH_TIMEOUT(apply->isEnabled(), 5000);
+        QTest::mouseClick(apply, Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(refused.count(), 1, 30000);
+        QCOMPARE(edited.count(), 3);
+        auto *diagnostics = window.findChild<QLabel *>(QStringLiteral("editDiagnostics"));
+        QTRY_VERIFY2_WITH_TIMEOUT(diagnostics->text().contains(QStringLiteral("Edit not made")) &&
+                                      diagnostics->text().contains(QStringLiteral("Klingonese")),
+                                  qPrintable(diagnostics->text()), 5000);
+
+        // "Where Does It Live?" traces the entered fact in the Trace tab.
+        QSignalSpy traced(window.worker(), &EngineWorker::promptTraced);
+        auto *traceFact = window.findChild<QPushButton *>(QStringLiteral("traceFact"));
+        QTRY_VERIFY_WITH_TIMEOUT(traceFact->isEnabled(), 5000);
+        QTest::mouseClick(traceFact, Qt::LeftButton);
+        auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("views"));
+        auto *traceView = window.findChild<TraceView *>(QStringLiteral("traceView"));
+        QCOMPARE(tabs->currentWidget(), traceView);
+        QTRY_VERIFY2_WITH_TIMEOUT(traced.count() == 1,
+                                  qPrintable(failed.isEmpty() ? QString() : failed.last().first().toString()), 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(!traceView->shownTrace().tokens.empty(), 5000);
+        const auto &shownTrace = traceView->shownTrace();
+        QCOMPARE(shownTrace.mlp.size(), shownTrace.tokens.size());
+        QCOMPARE(shownTrace.attention.size(), shownTrace.tokens.size());
+        QCOMPARE(static_cast<int>(shownTrace.hidden.front().size()), shownTrace.layers);
+        QVERIFY(shownTrace.subjectLast >= shownTrace.subjectFirst);
+        auto *traceSummary = window.findChild<QLabel *>(QStringLiteral("traceSummary"));
+        QVERIFY2(traceSummary->text().contains(QStringLiteral("layer")), qPrintable(traceSummary->text()));
+        // Undo changes the model: the trace shown is marked stale.
+        QTRY_VERIFY_WITH_TIMEOUT(undo->isEnabled(), 5000);
+        QTest::mouseClick(undo, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(traceSummary->text().contains(QStringLiteral("changed since")), 30000);
 
         // A folder that is not a model gives a message, not a crash, and keeps the model.
         window.openModel(QStringLiteral("/no/such/folder"));

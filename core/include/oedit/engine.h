@@ -11,6 +11,7 @@
 #include "oedit/interference.h"
 #include "oedit/runs.h"
 #include "oedit/status.h"
+#include "oedit/trace.h"
 
 #include <memory>
 #include <optional>
@@ -204,6 +205,12 @@ public:
     // run's active edits and again without this one (exact).
     Expected<runs::BlastRadius> blastRadius(const std::string &db, long long runId, long long editId, int top = 20,
                                             const ProgressFn &progress = {});
+
+    // --- Where a fact lives (oedit/trace.h) ---
+    // The causal trace of one prompt on the open model, its session's edits
+    // included. progress(draws done, draws) may cancel: the draws made so far
+    // are averaged; none is a failure saying it was cancelled.
+    Expected<PromptTrace> tracePrompt(const PromptTraceQuery &query, const ProgressFn &progress = {});
 
     // Opaque to users of the facade (core/engine/engine_impl.h).
     struct Impl;
