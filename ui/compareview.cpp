@@ -1,4 +1,6 @@
 #include "compareview.h"
+
+#include "glossary.h"
 #include "celltablemodel.h"
 #include "runstyle.h"
 
@@ -160,6 +162,8 @@ void CompareView::showReport(const QString &db, const oedit::runs::RunReport &re
         const QSignalBlocker blocker(m_metric);
         m_metric->clear();
         m_metric->addItems(names);
+        for (int i = 0; i < names.size(); ++i)
+            m_metric->setItemData(i, metricDescription(names[i]), Qt::ToolTipRole);
         const int keep = m_metric->findText(current.isEmpty() ? QStringLiteral("ES") : current);
         m_metric->setCurrentIndex(keep >= 0 ? keep : 0);
     }

@@ -1,4 +1,6 @@
 #include "retentionview.h"
+
+#include "glossary.h"
 #include "retentionmatrix.h"
 #include "plotrender.h"
 #include "runstyle.h"
@@ -173,6 +175,7 @@ void RetentionView::rebuildMetricList()
         auto *item = new QListWidgetItem(name, m_metrics);
         item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
         item->setCheckState(kDefaultMetrics.contains(name) ? Qt::Checked : Qt::Unchecked);
+        item->setToolTip(metricDescription(name));
     }
 }
 

@@ -3,6 +3,7 @@
 // function only for the cells a view wants, and the heatmap bins edits
 // (mean success per bin) once a run has more edits than rows.
 #include "celltablemodel.h"
+#include "glossary.h"
 #include "retentionmatrix.h"
 
 #include <QtTest>
@@ -30,6 +31,22 @@ class TestViewModels : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    // Every metric a run records has a line for its tooltip and the glossary.
+    void everyMetricIsExplained()
+    {
+        for (const char *name : {"ES", "EM", "PS", "PM", "NS", "NM", "score", "token_acc", "para_token_acc", "gen_EM",
+                                 "unedited_acc", "unedited_n", "heldout_ppl", "fluency", "active_edits",
+                                 "eval_seconds"}) {
+            const QString description = metricDescription(QString::fromLatin1(name));
+            QVERIFY2(description.size() > 20, name);
+            QVERIFY2(glossaryHtml().contains(QStringLiteral("<b>%1</b>").arg(QString::fromLatin1(name))), name);
+        }
+        QVERIFY(metricDescription(QStringLiteral("delta_norm_L3")).contains(QStringLiteral("layer 3")));
+        QVERIFY(metricDescription(QStringLiteral("cond_L0")).contains(QStringLiteral("Condition number")));
+        QVERIFY(metricDescription(QStringLiteral("no_such_metric")).isEmpty());
+        QVERIFY(metricDescription(QStringLiteral("delta_norm_Lx")).isEmpty());
+    }
+
     void cellModelAsksOnlyForTheCellsWanted()
     {
         CellTableModel model;
