@@ -16,7 +16,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libsqlite3-dev nlohmann-json3-dev libsentencepiece-dev libcli11-dev
   libicu-dev sentencepiece
-  xvfb xauth
+  xvfb xauth xdotool
   clang libclang-rt-14-dev
   dpkg-dev appstream
   python3
@@ -24,6 +24,7 @@ packages=(
 )
 # clang and libclang-rt-14-dev (libFuzzer) build the fuzz targets in
 # tests/fuzz; dpkg-dev (dpkg-shlibdeps) and appstream serve the package test;
+# xdotool types into the workbench's real window on Xvfb in the gui_x11 test;
 # python3 runs bench/results.py (the results report's driver) and its test;
 # slurm-wlm and munge give its Slurm backend's test a cluster of one node
 # (the test starts and stops its own daemons; nothing is enabled as a service).

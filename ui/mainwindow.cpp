@@ -72,6 +72,21 @@ MainWindow::MainWindow(QWidget *parent)
     setObjectName(QStringLiteral("mainWindow"));
     setWindowTitle(tr("O-Edit Workbench"));
     setWindowIcon(QIcon(QStringLiteral(":/icons/oedit-workbench.svg")));
+    // Below this the forms and plots overlap and labels are cut off.
+    setMinimumSize(900, 600);
+    // A control greyed out while the worker is busy (a prediction refreshing
+    // after an undo, a button) hands its focus to the next widget, often a
+    // text field; there Ctrl+Z and Ctrl+Shift+Z undo typing instead of the
+    // window's edits, so the user's next keystroke would be lost. The focus
+    // goes to the current tab's page instead, where shortcuts reach the window.
+    connect(qApp, &QApplication::focusChanged, this, [this](QWidget *old, QWidget *now) {
+        if (!old || !now || old->isEnabled() || !isAncestorOf(now) || !now->inherits("QLineEdit"))
+            return;
+        if (QWidget *page = m_tabs->currentWidget()) {
+            page->setFocusPolicy(Qt::ClickFocus);
+            page->setFocus(Qt::OtherFocusReason);
+        }
+    });
 
     // The worker has no parent: it is moved to its thread and deleted there.
     m_worker->moveToThread(&m_workerThread);

@@ -71,7 +71,11 @@ RunsView::RunsView(Document *document, QWidget *parent)
                               "made on); further edits in the Facts tab are appended to it"));
 
     m_ledger->setText(m_document->ledgerPath());
-    m_ledger->setToolTip(tr("The SQLite ledger that keeps runs, edits and checkpoints; created when missing"));
+    m_ledger->setToolTip(tr("The SQLite ledger that keeps runs, edits and checkpoints; created when missing. "
+                            "By default %1")
+                             .arg(QDir::toNativeSeparators(
+                                 QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation))
+                                     .filePath(QStringLiteral("runs.sqlite")))));
     auto *browse = new QPushButton(tr("Choose…"));
     browse->setObjectName(QStringLiteral("chooseLedger"));
     auto *ledgerRow = new QHBoxLayout;
