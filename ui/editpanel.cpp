@@ -1,5 +1,7 @@
 #include "editpanel.h"
 
+#include "hparamsdialog.h"
+
 #include <QComboBox>
 #include <QCompleter>
 #include <QFormLayout>
@@ -28,7 +30,7 @@ QString factKey(const QString &subject, const QString &prompt)
 
 EditPanel::EditPanel(QWidget *parent)
     : QWidget(parent), m_subject(new QLineEdit), m_prompt(new QComboBox), m_target(new QLineEdit),
-      m_method(new QComboBox), m_apply(new QPushButton(tr("Apply Edit"))), m_undo(new QPushButton(tr("Undo Last Edit"))),
+      m_method(new QComboBox), m_hparams(new HparamsButton), m_apply(new QPushButton(tr("Apply Edit"))), m_undo(new QPushButton(tr("Undo Last Edit"))),
       m_traceFact(new QPushButton(tr("Where Does It Live?"))),
       m_warning(new QLabel), m_probes(new QTableWidget(0, 6)), m_diagnostics(new QLabel),
       m_subjectCompleter(new QCompleter(this))
@@ -38,6 +40,8 @@ EditPanel::EditPanel(QWidget *parent)
     m_prompt->setObjectName(QStringLiteral("editPrompt"));
     m_target->setObjectName(QStringLiteral("editTarget"));
     m_method->setObjectName(QStringLiteral("editMethod"));
+    m_hparams->setObjectName(QStringLiteral("editHparams"));
+    m_hparams->setEnabled(false);
     m_apply->setObjectName(QStringLiteral("applyEdit"));
     m_undo->setObjectName(QStringLiteral("undoEdit"));
     m_traceFact->setObjectName(QStringLiteral("traceFact"));
@@ -59,6 +63,8 @@ EditPanel::EditPanel(QWidget *parent)
     for (const auto &method : oedit::editMethods())
         m_method->addItem(QString::fromStdString(method));
     m_method->setCurrentText(QStringLiteral("oedit+"));
+    m_hparams->setMethod(m_method->currentText());
+    connect(m_method, &QComboBox::currentTextChanged, m_hparams, &HparamsButton::setMethod);
     m_warning->setStyleSheet(QStringLiteral("color: #a15c00"));
     m_warning->setWordWrap(true);
     m_diagnostics->setWordWrap(true);
@@ -75,7 +81,10 @@ EditPanel::EditPanel(QWidget *parent)
     form->addRow(tr("Subject:"), m_subject);
     form->addRow(tr("Prompt:"), m_prompt);
     form->addRow(tr("New target:"), m_target);
-    form->addRow(tr("Method:"), m_method);
+    auto *methodRow = new QHBoxLayout;
+    methodRow->addWidget(m_method, 1);
+    methodRow->addWidget(m_hparams);
+    form->addRow(tr("Method:"), methodRow);
     auto *buttons = new QHBoxLayout;
     buttons->addWidget(m_apply);
     buttons->addWidget(m_undo);
@@ -130,6 +139,11 @@ void EditPanel::setBusy(bool busy)
     updateButtons();
 }
 
+void EditPanel::setModelDir(const QString &dir)
+{
+    m_hparams->setModelDir(dir);
+}
+
 void EditPanel::updateButtons()
 {
     m_apply->setEnabled(m_ready && !m_busy);
@@ -143,6 +157,7 @@ void EditPanel::requestApply()
         return;
     oedit::EditSpec spec;
     spec.method = m_method->currentText().toStdString();
+    spec.hparamsJson = m_hparams->overrides(m_method->currentText()).toStdString();
     spec.subject = m_subject->text().trimmed().toStdString();
     spec.prompt = m_prompt->currentText().trimmed().toStdString();
     spec.targetNew = m_target->text().trimmed().toStdString();

@@ -9,6 +9,7 @@
 #include <QSet>
 #include <QWidget>
 
+class HparamsButton;
 class QComboBox;
 class QCompleter;
 class QLabel;
@@ -24,6 +25,8 @@ public:
 public Q_SLOTS:
     void setWorld(const WorldSummary &world);
     void setModelReady(bool ready);
+    // The open model's folder, whose hyperparameters the Hyperparameters button shows.
+    void setModelDir(const QString &dir);
     void setBusy(bool busy);
     void showOutcome(const oedit::EditOutcome &outcome, int editCount);
     // An edit the engine refused (nothing changed), with its reason.
@@ -48,6 +51,7 @@ private:
     QComboBox *m_prompt;
     QLineEdit *m_target;
     QComboBox *m_method;
+    HparamsButton *m_hparams;
     QPushButton *m_apply;
     QPushButton *m_undo;
     QPushButton *m_traceFact;

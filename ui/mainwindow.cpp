@@ -369,7 +369,11 @@ void MainWindow::fillRecentLedgers()
 
 void MainWindow::connectRuns()
 {
-    connect(m_worker, &EngineWorker::modelOpened, m_runsView, [this] { m_runsView->setModelReady(true); });
+    connect(m_worker, &EngineWorker::modelOpened, m_runsView, [this](const oedit::ModelInfo &info) {
+        m_runsView->setModelReady(true);
+        m_runsView->setModelDir(QString::fromStdString(info.path));
+        m_factsView->editPanel()->setModelDir(QString::fromStdString(info.path));
+    });
     connect(m_worker, &EngineWorker::busyChanged, m_runsView, [this](bool busy) { m_runsView->setBusy(busy); });
     connect(m_worker, &EngineWorker::progress, m_runsView, &RunsView::showProgress);
     connect(m_runsView, &RunsView::cancelRequested, this, [this] { m_worker->requestCancel(); });

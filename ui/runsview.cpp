@@ -1,5 +1,7 @@
 #include "runsview.h"
 
+#include "hparamsdialog.h"
+
 #include "document.h"
 
 #include "oedit/editing.h"
@@ -39,7 +41,7 @@ enum Column { ColId, ColMethod, ColDataset, ColStatus, ColSteps, ColActive, ColC
 } // namespace
 
 RunsView::RunsView(Document *document, QWidget *parent)
-    : QWidget(parent), m_document(document), m_ledger(new QLineEdit), m_dataset(new QComboBox), m_method(new QComboBox),
+    : QWidget(parent), m_document(document), m_ledger(new QLineEdit), m_dataset(new QComboBox), m_method(new QComboBox), m_hparams(new HparamsButton),
       m_edits(new QSpinBox), m_every(new QSpinBox), m_seed(new QSpinBox), m_start(new QPushButton(tr("Start Run"))),
       m_cancel(new QPushButton(tr("Cancel"))), m_progress(new QProgressBar), m_remaining(new QLabel), m_readOnly(new QLabel),
       m_table(new QTableWidget(0, ColumnCount)), m_revert(new QPushButton(tr("Revert to Step…"))),
@@ -50,6 +52,8 @@ RunsView::RunsView(Document *document, QWidget *parent)
     m_ledger->setObjectName(QStringLiteral("ledgerPath"));
     m_dataset->setObjectName(QStringLiteral("runDataset"));
     m_method->setObjectName(QStringLiteral("runMethod"));
+    m_hparams->setObjectName(QStringLiteral("runHparams"));
+    m_hparams->setEnabled(false);
     m_edits->setObjectName(QStringLiteral("runEdits"));
     m_every->setObjectName(QStringLiteral("runEvery"));
     m_seed->setObjectName(QStringLiteral("runSeed"));
@@ -94,6 +98,8 @@ RunsView::RunsView(Document *document, QWidget *parent)
     for (const auto &method : oedit::editMethods())
         m_method->addItem(QString::fromStdString(method));
     m_method->setCurrentText(QStringLiteral("oedit+"));
+    m_hparams->setMethod(m_method->currentText());
+    connect(m_method, &QComboBox::currentTextChanged, m_hparams, &HparamsButton::setMethod);
     m_edits->setRange(1, 100000);
     m_edits->setValue(10);
     m_every->setRange(0, 100000);
@@ -105,7 +111,10 @@ RunsView::RunsView(Document *document, QWidget *parent)
     auto *form = new QFormLayout;
     form->addRow(tr("Ledger:"), ledgerRow);
     form->addRow(tr("Dataset:"), datasetRow);
-    form->addRow(tr("Method:"), m_method);
+    auto *methodRow = new QHBoxLayout;
+    methodRow->addWidget(m_method, 1);
+    methodRow->addWidget(m_hparams);
+    form->addRow(tr("Method:"), methodRow);
     form->addRow(tr("Edits:"), m_edits);
     form->addRow(tr("Evaluate every:"), m_every);
     form->addRow(tr("Seed:"), m_seed);
@@ -245,6 +254,7 @@ void RunsView::startRun()
     request.dataset = m_dataset->currentText().trimmed().isEmpty() ? std::string("world")
                                                                     : m_dataset->currentText().trimmed().toStdString();
     request.method = m_method->currentText().toStdString();
+    request.hparamsJson = m_hparams->overrides(m_method->currentText()).toStdString();
     request.edits = m_edits->value();
     request.evalEvery = m_every->value();
     request.seed = static_cast<unsigned long long>(m_seed->value());
@@ -382,6 +392,11 @@ void RunsView::revertSelectedRun(qint64 step)
     const auto runs = selectedRuns();
     if (!runs.isEmpty())
         m_document->revertRun(runs.first(), step);
+}
+
+void RunsView::setModelDir(const QString &dir)
+{
+    m_hparams->setModelDir(dir);
 }
 
 void RunsView::setModelReady(bool ready)

@@ -12,6 +12,7 @@
 #include <QWidget>
 
 class Document;
+class HparamsButton;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -36,6 +37,8 @@ public:
 
 public Q_SLOTS:
     void setModelReady(bool ready);
+    // The open model's folder, whose hyperparameters the Hyperparameters button shows.
+    void setModelDir(const QString &dir);
     void setBusy(bool busy);
     void showProgress(long long done, long long total);
     void showRuns(const QString &db, const RunList &runs);
@@ -65,6 +68,7 @@ private:
     QLineEdit *m_ledger;
     QComboBox *m_dataset;
     QComboBox *m_method;
+    HparamsButton *m_hparams;
     QSpinBox *m_edits;
     QSpinBox *m_every;
     QSpinBox *m_seed;

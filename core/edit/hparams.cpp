@@ -12,8 +12,6 @@ namespace oedit::edit {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 bool presetMatches(const nlohmann::json &when, const model::ModelConfig &config)
 {
     const std::string family = config.family == model::Family::Gpt2 ? "gpt2" : "llama";
@@ -33,6 +31,8 @@ bool presetMatches(const nlohmann::json &when, const model::ModelConfig &config)
     }
     return true;
 }
+
+namespace {
 
 std::string typeName(const nlohmann::json &v)
 {

@@ -16,4 +16,7 @@ namespace oedit::edit {
 // The file of `method`'s defaults; EditError for an unknown method (listing the known ones).
 std::string hparamsFilePath(const std::string &method);
 
+// Whether a preset's "when" object matches the model.
+bool presetMatches(const nlohmann::json &when, const model::ModelConfig &config);
+
 } // namespace oedit::edit

@@ -4,6 +4,7 @@
 #include "compareview.h"
 #include "document.h"
 #include "historyview.h"
+#include "hparamsdialog.h"
 #include "interferenceview.h"
 #include "traceview.h"
 #include "mainwindow.h"
@@ -32,6 +33,8 @@
 #include <QTableWidget>
 #include <QSignalSpy>
 #include <QTabWidget>
+#include <QPlainTextEdit>
+#include <QDialogButtonBox>
 #include <QtTest>
 
 #include <memory>
@@ -583,6 +586,71 @@ private Q_SLOTS:
     // "What Weakened It?" ranks the culprits of the first edit's fact, "Its
     // Blast Radius" lists what the top one hurt, and removing it is one
     // undoable rollback of the ledger.
+    // The hyperparameters dialog shows the set a method gets for the model,
+    // checks overrides as they are typed, and the Facts edit uses them.
+    void hyperparametersAreShownCheckedAndUsed()
+    {
+        const QString model = QStringLiteral(OEDIT_MINI_MODEL_DIR);
+        HparamsDialog dialog(QStringLiteral("rome"), model, QString());
+        auto *resolved = dialog.findChild<QPlainTextEdit *>(QStringLiteral("hparamsResolved"));
+        auto *overrides = dialog.findChild<QPlainTextEdit *>(QStringLiteral("hparamsOverrides"));
+        auto *status = dialog.findChild<QLabel *>(QStringLiteral("hparamsStatus"));
+        auto *about = dialog.findChild<QLabel *>(QStringLiteral("hparamsAbout"));
+        QVERIFY(resolved->toPlainText().contains(QStringLiteral("\"layer\": 1")));
+        QVERIFY(about->text().contains(QStringLiteral("ROME")));
+        auto *ok = dialog.findChild<QDialogButtonBox *>()->button(QDialogButtonBox::Ok);
+        QVERIFY(ok->isEnabled());
+        overrides->setPlainText(QStringLiteral("{\"layer\": 99}"));
+        QVERIFY2(status->text().contains(QStringLiteral("out of range")), qPrintable(status->text()));
+        QVERIFY(!ok->isEnabled());
+        overrides->setPlainText(QStringLiteral("{\"layerz\": 1}"));
+        QVERIFY2(status->text().contains(QStringLiteral("unknown hyperparameter 'layerz'")), qPrintable(status->text()));
+        overrides->setPlainText(QStringLiteral("{\"layer\": 0"));
+        QVERIFY2(status->text().contains(QStringLiteral("not valid JSON")), qPrintable(status->text()));
+        overrides->setPlainText(QStringLiteral("{\"layer\": 0, \"clamp_norm_factor\": 4.0}"));
+        QVERIFY(ok->isEnabled());
+        QVERIFY(resolved->toPlainText().contains(QStringLiteral("\"layer\": 0")));
+        QCOMPARE(dialog.overrides(), QStringLiteral("{\"layer\": 0, \"clamp_norm_factor\": 4.0}"));
+
+        // The Facts edit panel's button keeps them per method and the edit uses them.
+        MainWindow window;
+        window.setQuietErrors(true);
+        QSignalSpy opened(window.worker(), &EngineWorker::modelOpened);
+        QSignalSpy edited(window.worker(), &EngineWorker::edited);
+        QSignalSpy failed(window.worker(), &EngineWorker::failed);
+        QTemporaryDir dir;
+        window.findChild<RunsView *>(QStringLiteral("runsView"))->setLedgerPath(dir.filePath(QStringLiteral("h.sqlite")));
+        window.show();
+        window.openModel(model);
+        QTRY_VERIFY_WITH_TIMEOUT(opened.count() == 1, 60000);
+        auto *button = window.findChild<HparamsButton *>(QStringLiteral("editHparams"));
+        QTRY_VERIFY(button->isEnabled());
+        QVERIFY(window.findChild<HparamsButton *>(QStringLiteral("runHparams"))->isEnabled());
+        window.findChild<QComboBox *>(QStringLiteral("editMethod"))->setCurrentText(QStringLiteral("rome"));
+        button->setOverrides(QStringLiteral("rome"), QStringLiteral("{\"layer\": 0}"));
+        QVERIFY2(button->text().contains(QStringLiteral("1 changed")), qPrintable(button->text()));
+        window.findChild<QComboBox *>(QStringLiteral("editMethod"))->setCurrentText(QStringLiteral("memit"));
+        QCOMPARE(button->text(), QStringLiteral("Hyperparameters…"));
+        window.findChild<QComboBox *>(QStringLiteral("editMethod"))->setCurrentText(QStringLiteral("rome"));
+        const auto world = oedit::world::loadWorld(OEDIT_MINI_MODEL_DIR);
+        const auto &fact = world->facts.front();
+        const auto &relation = world->relationOf(fact);
+        window.findChild<QLineEdit *>(QStringLiteral("editSubject"))->setText(QString::fromStdString(world->subjectName(fact)));
+        window.findChild<QComboBox *>(QStringLiteral("editPrompt"))->setCurrentText(QString::fromStdString(relation.templates[0]));
+        window.findChild<QLineEdit *>(QStringLiteral("editTarget"))
+            ->setText(QString::fromStdString(relation.objects[(fact.object + 1) % relation.objects.size()]));
+        auto *apply = window.findChild<QPushButton *>(QStringLiteral("applyEdit"));
+        QTRY_VERIFY(apply->isEnabled());
+        QTest::mouseClick(apply, Qt::LeftButton);
+        QTRY_VERIFY2_WITH_TIMEOUT(edited.count() == 1,
+                                  qPrintable(failed.isEmpty() ? QString() : failed.last().first().toString()), 120000);
+        const auto outcome = edited.first().first().value<oedit::EditOutcome>();
+        QCOMPARE(outcome.layers.size(), size_t(1));
+        QCOMPARE(outcome.layers.front().layer, 0);
+        QVERIFY(outcome.hparamsJson.find("\"layer\":0") != std::string::npos);
+        window.close();
+    }
+
     void interferenceTabFindsCulpritsAndRemovesOne()
     {
         QTemporaryDir dir;
