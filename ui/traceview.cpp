@@ -189,6 +189,23 @@ void TraceView::showTrace(const oedit::PromptTrace &trace)
                     .arg(peak)
                     .arg(restored, 0, 'f', 3);
     }
+    // The strongest MLP effect anywhere in the subject: on some models the
+    // lookup happens at an earlier token of the name.
+    int bestToken = -1, bestLayer = -1;
+    double best = -1;
+    for (int t = trace.subjectFirst; t <= trace.subjectLast && t < static_cast<int>(trace.mlp.size()); ++t)
+        for (int l = 0; l < layers; ++l)
+            if (trace.mlp[static_cast<size_t>(t)][static_cast<size_t>(l)] > best) {
+                best = trace.mlp[static_cast<size_t>(t)][static_cast<size_t>(l)];
+                bestToken = t;
+                bestLayer = l;
+            }
+    if (bestToken >= 0 && bestToken != trace.subjectLast)
+        text += QStringLiteral(" ") + tr("Over the whole subject the MLP output restores most at token %1, layer %2 "
+                                         "(P %3).")
+                                          .arg(tokenLabel(trace, bestToken).toHtmlEscaped())
+                                          .arg(bestLayer)
+                                          .arg(best, 0, 'f', 3);
     m_summary->setText(text);
 }
 
