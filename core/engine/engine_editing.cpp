@@ -27,6 +27,9 @@ constexpr int kRunFormatVersion = 1;
 // Greedy continuation shown before and after an edit: enough for an object
 // and the words after it, short enough to cost little next to the edit.
 constexpr int64_t kContinuationTokens = 8;
+// Neighbours probed per edit: enough for a share that means something, few
+// enough that probing costs little next to the edit.
+constexpr size_t kNeighbourProbes = 10;
 
 double since(Clock::time_point start)
 {
@@ -68,9 +71,10 @@ struct ProbePlan {
     std::vector<int64_t> ids;
 };
 
-// The prompt, and for a world fact a paraphrase (another template) and a
-// neighbour (another subject of the same relation, preferably with the same
-// object: the edit should not move it).
+// The prompt, and for a world fact every paraphrase (the relation's other
+// templates) and up to kNeighbourProbes neighbours (other subjects of the
+// same relation, those with the same object first: the edit should not move
+// them).
 std::vector<ProbePlan> planProbes(const model::Tokenizer &tokenizer, const edit::EditRequest &request,
                                   const std::string &oldTarget, const world::World *w,
                                   const std::optional<WorldMatch> &match)
@@ -86,8 +90,11 @@ std::vector<ProbePlan> planProbes(const model::Tokenizer &tokenizer, const edit:
         return plans;
     const auto &fact = *match->fact;
     const auto &relation = w->relationOf(fact);
-    if (relation.templates.size() > 1) {
-        const auto &paraphrase = relation.templates[match->templateIndex == 0 ? 1 : 0];
+    // Every other phrasing of the relation: does the edit generalise?
+    for (size_t t = 0; t < relation.templates.size(); ++t) {
+        if (static_cast<int>(t) == match->templateIndex)
+            continue;
+        const auto &paraphrase = relation.templates[t];
         ProbePlan plan;
         plan.probe.kind = "paraphrase";
         plan.probe.text = world::fillTemplate(paraphrase, request.subject);
@@ -95,18 +102,27 @@ std::vector<ProbePlan> planProbes(const model::Tokenizer &tokenizer, const edit:
         plan.ids = edit::tokenizePrompt(tokenizer, paraphrase, request.subject).ids;
         plans.push_back(std::move(plan));
     }
-    const world::Fact *neighbour = nullptr;
-    for (const auto &other : w->facts) {
-        if (other.relation != fact.relation || other.subject == fact.subject)
-            continue;
-        if (!fact.neighbours.empty() && other.subject != fact.neighbours.front())
-            continue;
-        neighbour = &other;
-        break;
+    // Neighbours: other subjects with the same relation, those sharing the
+    // fact's object first (the edit should not move them to the new one).
+    std::vector<const world::Fact *> neighbours;
+    for (int subject : fact.neighbours) {
+        if (neighbours.size() >= kNeighbourProbes)
+            break;
+        for (const auto &other : w->facts)
+            if (other.subject == subject && other.relation == fact.relation) {
+                neighbours.push_back(&other);
+                break;
+            }
     }
-    if (neighbour) {
+    if (neighbours.empty())
+        for (const auto &other : w->facts)
+            if (other.relation == fact.relation && other.subject != fact.subject) {
+                neighbours.push_back(&other);
+                break;
+            }
+    const auto &form = relation.templates[static_cast<size_t>(match->templateIndex)];
+    for (const world::Fact *neighbour : neighbours) {
         const auto &name = w->subjectName(*neighbour);
-        const auto &form = relation.templates[static_cast<size_t>(match->templateIndex)];
         ProbePlan plan;
         plan.probe.kind = "neighbour";
         plan.probe.text = world::fillTemplate(form, name);

@@ -10,6 +10,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <map>
+#include <set>
+
 #include <cmath>
 
 using namespace oedit;
@@ -118,11 +121,20 @@ private Q_SLOTS:
         QCOMPARE(outcome->method, method.toStdString());
         QCOMPARE(outcome->oldTargetSource, std::string("world"));
         QVERIFY(!outcome->layers.empty());
-        // The world knows the fact: prompt, paraphrase and neighbour are probed.
-        QCOMPARE(outcome->probes.size(), size_t(3));
+        // The world knows the fact: the prompt, every other template of the
+        // relation and up to 10 neighbours are probed, in that order.
+        std::map<std::string, size_t> kinds;
+        for (const auto &probe : outcome->probes)
+            ++kinds[probe.kind];
         QCOMPARE(outcome->probes[0].kind, std::string("prompt"));
+        QCOMPARE(kinds["prompt"], size_t(1));
+        QCOMPARE(kinds["paraphrase"], size_t(5)); // six templates per relation
+        QVERIFY2(kinds["neighbour"] >= 1 && kinds["neighbour"] <= 10, qPrintable(QString::number(kinds["neighbour"])));
         QCOMPARE(outcome->probes[1].kind, std::string("paraphrase"));
-        QCOMPARE(outcome->probes[2].kind, std::string("neighbour"));
+        QCOMPARE(outcome->probes.back().kind, std::string("neighbour"));
+        std::set<std::string> texts;
+        for (const auto &probe : outcome->probes)
+            QVERIFY2(texts.insert(probe.text).second, probe.text.c_str()); // no prompt probed twice
         const auto &p = outcome->probes[0];
         QVERIFY2(p.oldBefore > p.newBefore, "before the edit the model prefers the old object");
         QVERIFY2(p.newAfter > p.oldAfter, qPrintable(QString("P(new) %1, P(old) %2").arg(p.newAfter).arg(p.oldAfter)));
