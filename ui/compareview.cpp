@@ -35,7 +35,7 @@ CompareView::CompareView(QWidget *parent)
     m_runs->setMaximumWidth(220);
     m_metric->setToolTip(tr("The metric drawn for every checked run"));
     m_curves->xAxis->setLabel(tr("edits (step)"));
-    m_curves->legend->setVisible(true);
+    placeLegendBelow(m_curves);
     m_curves->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     m_curves->setMinimumHeight(200);
     m_final->setEditTriggers(QAbstractItemView::NoEditTriggers);

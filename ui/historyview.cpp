@@ -178,6 +178,18 @@ void HistoryView::showReport(const QString &db, const oedit::runs::RunReport &re
     fill();
 }
 
+bool HistoryView::selectStep(qint64 step)
+{
+    const auto it = std::find_if(m_edits.begin(), m_edits.end(),
+                                 [step](const oedit::runs::EditEntry &edit) { return edit.step == step; });
+    if (it == m_edits.end())
+        return false;
+    const int row = static_cast<int>(it - m_edits.begin());
+    m_table->selectRow(row);
+    m_table->scrollTo(m_model->index(row, 0), QAbstractItemView::PositionAtCenter);
+    return true;
+}
+
 void HistoryView::fill()
 {
     const auto *selected = selectedEdit();

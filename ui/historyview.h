@@ -39,6 +39,9 @@ public Q_SLOTS:
     void setBusy(bool busy);
     // The document's ledger is read-only: rollbacks are off.
     void setReadOnly(bool readOnly);
+    // Selects and shows the edit made at `step` of the run shown; false when
+    // the run has no such step (or its edits have not arrived yet).
+    bool selectStep(qint64 step);
 
 Q_SIGNALS:
     void revertRequested(const QString &db, qint64 runId, qint64 step);

@@ -214,6 +214,7 @@ MainWindow::MainWindow(QWidget *parent)
     connectHistory();
     connectInterference();
     connectTrace();
+    connectPlotClicks();
     m_workerThread.setObjectName(QStringLiteral("engine worker"));
     m_workerThread.start();
 
@@ -514,6 +515,21 @@ void MainWindow::connectInterference()
     connect(m_historyView, &HistoryView::blastRadiusRequested, this, [this](qint64 editId) {
         m_tabs->setCurrentWidget(m_interferenceView);
         m_interferenceView->blastRadiusOf(editId);
+    });
+}
+
+void MainWindow::connectPlotClicks()
+{
+    connect(m_retentionView, &RetentionView::stepClicked, this, [this](qint64 runId, qint64 step) {
+        if (runId != m_document->currentRun()) {
+            statusBar()->showMessage(
+                tr("Step %1 of run %2: select that run alone in Runs to see its edits in History.").arg(step).arg(runId),
+                8000);
+            return;
+        }
+        m_tabs->setCurrentWidget(m_historyView);
+        if (!m_historyView->selectStep(step))
+            statusBar()->showMessage(tr("Run %1 has no edit at step %2 in History.").arg(runId).arg(step), 8000);
     });
 }
 

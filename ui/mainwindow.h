@@ -81,6 +81,7 @@ private:
     void connectHistory();
     void connectInterference();
     void connectTrace();
+    void connectPlotClicks();
     void connectDocument();
     void refreshCurrentRun();
     // Reads of runs for the views. Those asked for in one turn of the event

@@ -7,6 +7,7 @@
 
 #include <qcustomplot.h>
 
+#include <QCheckBox>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -37,7 +38,8 @@ const QStringList kDefaultMetrics = {QStringLiteral("ES"), QStringLiteral("PS"),
 RetentionView::RetentionView(QWidget *parent)
     : QWidget(parent), m_curves(new QCustomPlot), m_retention(new QCustomPlot), m_norms(new QCustomPlot),
       m_heatmap(nullptr),
-      m_metrics(new QListWidget), m_compare(new QTableWidget), m_export(new QPushButton(tr("Export Plot…")))
+      m_metrics(new QListWidget), m_compare(new QTableWidget), m_export(new QPushButton(tr("Export Plot…"))),
+      m_logScale(new QCheckBox(tr("Log scale for norms")))
 {
     setObjectName(QStringLiteral("retentionView"));
     m_curves->setObjectName(QStringLiteral("curvePlot"));
@@ -49,7 +51,7 @@ RetentionView::RetentionView(QWidget *parent)
 
     m_curves->xAxis->setLabel(tr("edits (step)"));
     m_curves->yAxis->setLabel(tr("metric"));
-    m_curves->legend->setVisible(true);
+    placeLegendBelow(m_curves);
     m_curves->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     m_curves->setMinimumHeight(220);
 
@@ -79,8 +81,8 @@ RetentionView::RetentionView(QWidget *parent)
     m_retention->yAxis->setLabel(tr("edit (in run order)"));
     m_retention->setMinimumHeight(180);
     m_norms->xAxis->setLabel(tr("edits (step)"));
-    m_norms->yAxis->setLabel(tr("||W|| / ||W₀|| per edited layer"));
-    m_norms->legend->setVisible(true);
+    m_norms->yAxis->setLabel(tr("‖W‖ / ‖W₀‖"));
+    placeLegendBelow(m_norms);
     m_norms->legend->setFont(QFont(font().family(), 8));
     m_norms->setMinimumHeight(160);
     m_norms->setToolTip(tr("Frobenius norm of each edited layer's MLP output weights against the original. "
@@ -106,6 +108,7 @@ RetentionView::RetentionView(QWidget *parent)
     auto *side = new QVBoxLayout;
     side->addWidget(new QLabel(tr("Metrics:")));
     side->addWidget(m_metrics, 1);
+    side->addWidget(m_logScale);
     side->addWidget(m_export);
 
     auto *layout = new QHBoxLayout(this);
@@ -118,6 +121,45 @@ RetentionView::RetentionView(QWidget *parent)
     connect(&m_replotTimer, &QTimer::timeout, this, &RetentionView::replot);
     connect(m_metrics, &QListWidget::itemChanged, this, &RetentionView::scheduleReplot);
     connect(m_export, &QPushButton::clicked, this, &RetentionView::chooseExport);
+    m_logScale->setObjectName(QStringLiteral("normLogScale"));
+    m_logScale->setToolTip(tr("A norm that grows 1,000 times flattens every other curve on a linear axis"));
+    connect(m_logScale, &QCheckBox::toggled, this, [this] {
+        applyNormScale();
+        m_norms->replot(QCustomPlot::rpQueuedReplot);
+    });
+    // A point leads to its edit in History.
+    for (QCustomPlot *plot : {m_curves, m_norms}) {
+        connect(plot, &QCustomPlot::plottableClick, this,
+                [this](QCPAbstractPlottable *plottable, int dataIndex, QMouseEvent *) {
+                    onPlottableClick(plottable, dataIndex);
+                });
+        plot->setToolTip(plot->toolTip() + (plot->toolTip().isEmpty() ? QString() : QStringLiteral("\n")) +
+                         tr("Click a point to select its edit in History; drag to pan, wheel to zoom."));
+    }
+}
+
+void RetentionView::applyNormScale()
+{
+    if (m_logScale->isChecked()) {
+        m_norms->yAxis->setScaleType(QCPAxis::stLogarithmic);
+        m_norms->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+        if (m_norms->yAxis->range().lower <= 0)
+            m_norms->yAxis->setRangeLower(0.5);
+    } else {
+        m_norms->yAxis->setScaleType(QCPAxis::stLinear);
+        m_norms->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    }
+}
+
+void RetentionView::onPlottableClick(QCPAbstractPlottable *plottable, int dataIndex)
+{
+    auto *graph = qobject_cast<QCPGraph *>(plottable);
+    if (!graph || dataIndex < 0 || dataIndex >= graph->dataCount())
+        return;
+    const qint64 runId = graph->property("runId").toLongLong();
+    const auto step = static_cast<qint64>(std::llround(graph->data()->at(dataIndex)->key));
+    if (runId > 0 && step > 0)
+        Q_EMIT stepClicked(runId, step);
 }
 
 void RetentionView::setRuns(const QString &db, const QList<qint64> &runIds)
@@ -217,6 +259,7 @@ void RetentionView::replot()
             graph->setData(keys, values, true);
             const QString metric = QString::fromStdString(order[m]);
             graph->setName(comparing ? QStringLiteral("%1 %2").arg(runLabel(report), metric) : metric);
+            graph->setProperty("runId", report.run.runId);
             styleCurve(graph, comparing ? runColour(r) : runColour(static_cast<int>(m)),
                        comparing ? styles[static_cast<int>(m) % styles.size()] : Qt::SolidLine);
         }
@@ -261,6 +304,7 @@ void RetentionView::fillNorms(const QList<const oedit::runs::RunReport *> &repor
             QCPGraph *graph = m_norms->addGraph();
             graph->setData(keys, values, true);
             graph->setName(QStringLiteral("%1 L%2").arg(runLabel(*reports[r])).arg(series.layer));
+            graph->setProperty("runId", reports[r]->run.runId);
             styleCurve(graph, comparing ? runColour(r) : runColour(static_cast<int>(l)),
                        comparing ? styles[static_cast<int>(l) % styles.size()] : Qt::SolidLine, false);
         }

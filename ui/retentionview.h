@@ -14,6 +14,7 @@
 #include <QTimer>
 #include <QWidget>
 
+class QCPAbstractPlottable;
 class QCPColorMap;
 class QCustomPlot;
 class QListWidget;
@@ -35,6 +36,11 @@ public Q_SLOTS:
     void showReport(const QString &db, const oedit::runs::RunReport &report);
     void showNormGrowth(const QString &db, qint64 runId, const NormList &series);
 
+Q_SIGNALS:
+    // A point of a curve or of the norm plot was clicked: the edit at `step`
+    // of run `runId` (the main window selects it in History).
+    void stepClicked(qint64 runId, qint64 step);
+
 public:
     // Relative norm growth at which the warning line is drawn: a heuristic.
     // Sequential-editing studies (e.g. Gupta et al. 2024, "Model editing at
@@ -53,6 +59,8 @@ private:
     void fillCompareTable(const QList<const oedit::runs::RunReport *> &reports);
     void fillNorms(const QList<const oedit::runs::RunReport *> &reports);
     void chooseExport();
+    void applyNormScale();
+    void onPlottableClick(QCPAbstractPlottable *plottable, int dataIndex);
 
     QCustomPlot *m_curves;
     QCustomPlot *m_retention;
@@ -61,6 +69,7 @@ private:
     QListWidget *m_metrics;
     QTableWidget *m_compare;
     QPushButton *m_export;
+    class QCheckBox *m_logScale;
     QTimer m_replotTimer; // single shot: many reports in a burst cost one replot
     QString m_db;
     QList<qint64> m_runIds;

@@ -61,3 +61,15 @@ void styleCurve(QCPGraph *graph, const QColor &colour, Qt::PenStyle style, bool 
         // A solid outline even on a dashed curve, so every point reads as a circle.
         graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(colour, 1.6), Qt::NoBrush, 5));
 }
+
+void placeLegendBelow(QCustomPlot *plot, int columns)
+{
+    auto *below = new QCPLayoutGrid;
+    plot->plotLayout()->addElement(plot->plotLayout()->rowCount(), 0, below);
+    below->addElement(0, 0, plot->legend);
+    plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    plot->legend->setWrap(columns);
+    plot->legend->setBorderPen(Qt::NoPen);
+    plot->plotLayout()->setRowStretchFactor(plot->plotLayout()->rowCount() - 1, 0.001);
+    plot->legend->setVisible(true);
+}

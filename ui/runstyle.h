@@ -24,3 +24,8 @@ QString methodKey(const QString &key);
 QString runLabel(const oedit::runs::RunReport &report);
 // The curve pen (width, line style) and, when `markers`, a circle on each point.
 void styleCurve(QCPGraph *graph, const QColor &colour, Qt::PenStyle style = Qt::SolidLine, bool markers = true);
+
+class QCustomPlot;
+// Puts `plot`'s legend below its axes, in rows of `columns` entries, so it
+// never covers the data (and clicks on points reach them).
+void placeLegendBelow(QCustomPlot *plot, int columns = 4);

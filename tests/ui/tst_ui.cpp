@@ -34,6 +34,7 @@
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QPlainTextEdit>
+#include <QStatusBar>
 #include <QDialogButtonBox>
 #include <QtTest>
 
@@ -507,6 +508,24 @@ private Q_SLOTS:
         QCOMPARE(norms->graph(0)->dataCount(), 5); // step 0 and 4 edits
         QVERIFY(norms->graph(0)->name().contains(QStringLiteral("rome #")));
         QVERIFY(norms->itemCount() >= 1);
+        // A log scale on request; a click on a point selects its edit in History.
+        auto *tabsForPlots = window.findChild<QTabWidget *>(QStringLiteral("views"));
+        tabsForPlots->setCurrentWidget(window.findChild<RetentionView *>(QStringLiteral("retentionView")));
+        window.findChild<QCheckBox *>(QStringLiteral("normLogScale"))->setChecked(true);
+        QCOMPARE(norms->yAxis->scaleType(), QCPAxis::stLogarithmic);
+        window.findChild<QCheckBox *>(QStringLiteral("normLogScale"))->setChecked(false);
+        QCOMPARE(norms->yAxis->scaleType(), QCPAxis::stLinear);
+        QTest::qWait(100); // the tab laid out before pixels are computed
+        norms->replot();
+        const auto point = norms->graph(0)->data()->at(3); // step 3
+        QCOMPARE(point->key, 3.0);
+        const QPoint at(qRound(norms->xAxis->coordToPixel(point->key)), qRound(norms->yAxis->coordToPixel(point->value)));
+        QTest::mouseClick(norms, Qt::LeftButton, Qt::NoModifier, at);
+        QTRY_COMPARE_WITH_TIMEOUT(tabsForPlots->currentWidget(), window.findChild<QWidget *>(QStringLiteral("historyView")),
+                                  5000);
+        auto *historyForPlots = window.findChild<QTableView *>(QStringLiteral("historyTable"));
+        QTRY_VERIFY_WITH_TIMEOUT(historyForPlots->selectionModel()->hasSelection(), 5000);
+        QCOMPARE(historyForPlots->selectionModel()->selectedRows().first().row(), 2); // steps 1, 2, 3
 
         // Exports: the run's metrics as CSV and its weights as a model folder, through the worker.
         QSignalSpy exported(window.worker(), &EngineWorker::exported);
