@@ -2,6 +2,8 @@
 
 #include "hparamsdialog.h"
 
+#include "oedit/probe_counts.h"
+
 #include <QComboBox>
 #include <QCompleter>
 #include <QFormLayout>
@@ -198,24 +200,15 @@ void EditPanel::showOutcome(const oedit::EditOutcome &outcome, int editCount)
                        .arg(outcome.timings.total, 0, 'f', 2)
                        .arg(d.maxAbsCosWithEarlier, 0, 'g', 3);
     // Over every paraphrase and neighbour probed: does it generalise, does it stay put?
-    int paraphrases = 0, saying = 0, neighbours = 0, keeping = 0;
-    for (const auto &probe : outcome.probes) {
-        if (probe.kind == "paraphrase") {
-            ++paraphrases;
-            saying += probe.newIsTopAfter ? 1 : 0;
-        } else if (probe.kind == "neighbour") {
-            ++neighbours;
-            keeping += probe.oldAfter > probe.newAfter ? 1 : 0;
-        }
-    }
-    if (paraphrases || neighbours)
+    const oedit::ProbeCounts counts = oedit::countProbes(outcome);
+    if (counts.paraphrases || counts.neighbours)
         text += QStringLiteral("<br>") + tr("Paraphrases now saying '%1': %2 of %3. Neighbours keeping their own "
                                             "object (P(own) > P(new)): %4 of %5.")
                                              .arg(target)
-                                             .arg(saying)
-                                             .arg(paraphrases)
-                                             .arg(keeping)
-                                             .arg(neighbours);
+                                             .arg(counts.paraphrasesSayingNew)
+                                             .arg(counts.paraphrases)
+                                             .arg(counts.neighboursKeepingOwn)
+                                             .arg(counts.neighbours);
     // A target of several tokens, token by token: the one that does not move shows.
     if (outcome.targetPieces.size() > 1 && !outcome.probes.empty()) {
         const auto &prompt = outcome.probes.front();

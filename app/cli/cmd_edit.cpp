@@ -8,6 +8,7 @@
 
 #include "oedit/editing.h"
 #include "oedit/engine.h"
+#include "oedit/probe_counts.h"
 #include "oedit/runs.h"
 
 #include <nlohmann/json.hpp>
@@ -118,19 +119,11 @@ void printOutcome(const EditOutcome &o)
                   << "  " << std::setw(10) << "" << " after:  " << p.text << p.continuationAfter << "\n";
 
     printPieces(o);
-    int paraphrases = 0, saying = 0, neighbours = 0, keeping = 0;
-    for (const auto &p : o.probes) {
-        if (p.kind == "paraphrase") {
-            ++paraphrases;
-            saying += p.newIsTopAfter ? 1 : 0;
-        } else if (p.kind == "neighbour") {
-            ++neighbours;
-            keeping += p.oldAfter > p.newAfter ? 1 : 0;
-        }
-    }
-    if (paraphrases || neighbours)
-        std::cout << "\nparaphrases now saying '" << o.targetNew << "': " << saying << " of " << paraphrases
-                  << "; neighbours keeping their own object: " << keeping << " of " << neighbours << "\n";
+    const ProbeCounts counts = countProbes(o);
+    if (counts.paraphrases || counts.neighbours)
+        std::cout << "\nparaphrases now saying '" << o.targetNew << "': " << counts.paraphrasesSayingNew << " of "
+                  << counts.paraphrases << "; neighbours keeping their own object: " << counts.neighboursKeepingOwn
+                  << " of " << counts.neighbours << "\n";
 
     const auto &g = o.diagnostics;
     std::cout << "\ndiagnostics\n";

@@ -2,6 +2,7 @@
 // outcome out (EditOutcome), the run of the open model kept in Engine::Impl.
 // Everything that can throw is caught here; no exception leaves these calls.
 #include "engine/engine_impl.h"
+#include "oedit/probe_counts.h"
 #include "store/ledger.h"
 
 #include <nlohmann/json.hpp>
@@ -319,6 +320,21 @@ nlohmann::json runSummary(const std::vector<edit::EditResult> &applied, const ed
 std::vector<std::string> editMethods()
 {
     return edit::editMethodNames();
+}
+
+ProbeCounts countProbes(const EditOutcome &outcome)
+{
+    ProbeCounts counts;
+    for (const auto &probe : outcome.probes) {
+        if (probe.kind == "paraphrase") {
+            ++counts.paraphrases;
+            counts.paraphrasesSayingNew += probe.newIsTopAfter ? 1 : 0;
+        } else if (probe.kind == "neighbour") {
+            ++counts.neighbours;
+            counts.neighboursKeepingOwn += probe.oldAfter > probe.newAfter ? 1 : 0;
+        }
+    }
+    return counts;
 }
 
 bool EditOutcome::succeeded() const

@@ -5,6 +5,7 @@
 // is used here: this is what the CLI and the workbench see.
 #include "oedit/editing.h"
 #include "oedit/engine.h"
+#include "oedit/probe_counts.h"
 #include "oedit/world.h"
 
 #include <QTemporaryDir>
@@ -132,6 +133,16 @@ private Q_SLOTS:
         QVERIFY2(kinds["neighbour"] >= 1 && kinds["neighbour"] <= 10, qPrintable(QString::number(kinds["neighbour"])));
         QCOMPARE(outcome->probes[1].kind, std::string("paraphrase"));
         QCOMPARE(outcome->probes.back().kind, std::string("neighbour"));
+        const ProbeCounts counts = countProbes(outcome.value());
+        QCOMPARE(counts.paraphrases, 5);
+        QCOMPARE(counts.neighbours, static_cast<int>(kinds["neighbour"]));
+        int saying = 0, keeping = 0;
+        for (const auto &probe : outcome->probes) {
+            saying += probe.kind == "paraphrase" && probe.continuationAfter.rfind(" " + spec.targetNew, 0) == 0;
+            keeping += probe.kind == "neighbour" && probe.oldAfter > probe.newAfter;
+        }
+        QCOMPARE(counts.paraphrasesSayingNew, saying); // the greedy continuation says what the count says
+        QCOMPARE(counts.neighboursKeepingOwn, keeping);
         std::set<std::string> texts;
         for (const auto &probe : outcome->probes)
             QVERIFY2(texts.insert(probe.text).second, probe.text.c_str()); // no prompt probed twice
