@@ -74,6 +74,14 @@ HistoryView::HistoryView(QWidget *parent)
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->verticalHeader()->setVisible(false);
     m_table->horizontalHeader()->setSectionResizeMode(ColFact, QHeaderView::Stretch);
+    // Sortable by any column (the header flips the order on a second click):
+    // the largest update norms or key overlaps find the edits that disabled
+    // the model or fought another.
+    m_table->horizontalHeader()->setSectionsClickable(true);
+    m_table->horizontalHeader()->setSortIndicatorShown(true);
+    m_table->horizontalHeader()->setSortIndicator(ColStep, Qt::AscendingOrder);
+    m_table->horizontalHeader()->setToolTip(tr("Click a column to sort by it, again to reverse"));
+    connect(m_table->horizontalHeader(), &QHeaderView::sortIndicatorChanged, this, &HistoryView::sortBy);
     m_revert->setToolTip(tr("Keep the edits up to the selected step and take the later ones out (undoable)"));
     m_remove->setToolTip(tr("Take only the selected edit out (undoable)"));
     m_undo->setToolTip(tr("Undo the last rollback (Ctrl+Z)"));
@@ -151,7 +159,76 @@ void HistoryView::showEdits(const QString &db, qint64 runId, const EditList &edi
     if (db != m_db || runId != m_runId)
         return;
     m_edits = edits;
+    sortEdits();
     fill();
+}
+
+QVariant HistoryView::sortKey(const oedit::runs::EditEntry &edit, int column) const
+{
+    switch (column) {
+    case ColFact:
+        return factText(edit);
+    case ColMethod:
+        return QString::fromStdString(edit.method);
+    case ColActive:
+        return edit.active ? 1 : 0;
+    case ColEfficacy: {
+        const auto efficacy = std::lower_bound(m_efficacy.begin(), m_efficacy.end(),
+                                               std::pair<long long, double>(edit.editId, -INFINITY));
+        return efficacy == m_efficacy.end() || efficacy->first != edit.editId ? -1.0 : efficacy->second;
+    }
+    case ColUpdateNorm:
+        return edit.updateNorm;
+    case ColKeyOverlap:
+        return edit.keyOverlap;
+    case ColSeconds:
+        return edit.seconds;
+    case ColCreated:
+        return QString::fromStdString(edit.created);
+    default:
+        return static_cast<qlonglong>(edit.step);
+    }
+}
+
+void HistoryView::sortEdits()
+{
+    if (m_sortColumn == ColStep && m_sortOrder == Qt::AscendingOrder &&
+        std::is_sorted(m_edits.begin(), m_edits.end(), [](const auto &a, const auto &b) { return a.step < b.step; }))
+        return; // the ledger's order
+    // Keys computed once per edit, not per comparison.
+    std::vector<std::pair<QVariant, size_t>> keys;
+    keys.reserve(m_edits.size());
+    for (size_t i = 0; i < m_edits.size(); ++i)
+        keys.emplace_back(sortKey(m_edits[i], m_sortColumn), i);
+    const bool descending = m_sortOrder == Qt::DescendingOrder;
+    std::stable_sort(keys.begin(), keys.end(), [&](const auto &a, const auto &b) {
+        const auto order = QVariant::compare(a.first, b.first);
+        if (order == QPartialOrdering::Equivalent || order == QPartialOrdering::Unordered)
+            return descending ? m_edits[a.second].step > m_edits[b.second].step
+                              : m_edits[a.second].step < m_edits[b.second].step;
+        return descending ? order == QPartialOrdering::Greater : order == QPartialOrdering::Less;
+    });
+    EditList sorted;
+    sorted.reserve(m_edits.size());
+    for (const auto &key : keys)
+        sorted.push_back(m_edits[key.second]);
+    m_edits = std::move(sorted);
+}
+
+void HistoryView::sortBy(int column, Qt::SortOrder order)
+{
+    m_sortColumn = column;
+    m_sortOrder = order;
+    const auto *selected = selectedEdit();
+    const qint64 selectedId = selected ? selected->editId : -1;
+    sortEdits();
+    m_model->contentsChanged();
+    for (int row = 0; row < static_cast<int>(m_edits.size()) && selectedId >= 0; ++row)
+        if (m_edits[static_cast<size_t>(row)].editId == selectedId) {
+            m_table->selectRow(row);
+            m_table->scrollTo(m_model->index(row, 0));
+            break;
+        }
 }
 
 void HistoryView::showReport(const QString &db, const oedit::runs::RunReport &report)

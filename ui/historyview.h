@@ -54,6 +54,10 @@ Q_SIGNALS:
 
 private:
     void fill();
+    // Orders m_edits by the column the user clicked (step by default).
+    void sortEdits();
+    void sortBy(int column, Qt::SortOrder order);
+    QVariant sortKey(const oedit::runs::EditEntry &edit, int column) const;
     void updateButtons();
     const oedit::runs::EditEntry *selectedEdit() const;
     QVariant cell(int row, int column, int role) const;
@@ -71,6 +75,8 @@ private:
     QString m_db;
     qint64 m_runId = -1;
     EditList m_edits;
+    int m_sortColumn = 0; // ColStep
+    Qt::SortOrder m_sortOrder = Qt::AscendingOrder;
     std::vector<std::pair<long long, double>> m_efficacy; // (edit id, success) at the latest checkpoint, by id
     qint64 m_efficacyStep = -1;
     bool m_busy = false;

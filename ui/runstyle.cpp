@@ -48,6 +48,11 @@ QColor methodColour(const QString &key)
 
 QString runLabel(const oedit::runs::RunReport &report)
 {
+    // A label the user gave names the run; the method and id stay, to tell runs apart.
+    if (!report.run.label.empty())
+        return QStringLiteral("%1 (%2 #%3)")
+            .arg(QString::fromStdString(report.run.label), QString::fromStdString(report.run.method))
+            .arg(report.run.runId);
     return QStringLiteral("%1 #%2").arg(QString::fromStdString(report.run.method)).arg(report.run.runId);
 }
 

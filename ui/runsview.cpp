@@ -36,12 +36,12 @@ QString duration(double seconds)
     return QStringLiteral("%1 s").arg(s);
 }
 
-enum Column { ColId, ColMethod, ColDataset, ColStatus, ColSteps, ColActive, ColCreated, ColumnCount };
+enum Column { ColId, ColMethod, ColDataset, ColStatus, ColSteps, ColActive, ColCreated, ColLabel, ColumnCount };
 
 } // namespace
 
 RunsView::RunsView(Document *document, QWidget *parent)
-    : QWidget(parent), m_document(document), m_ledger(new QLineEdit), m_dataset(new QComboBox), m_method(new QComboBox), m_hparams(new HparamsButton),
+    : QWidget(parent), m_document(document), m_ledger(new QLineEdit), m_dataset(new QComboBox), m_method(new QComboBox), m_hparams(new HparamsButton), m_label(new QLineEdit),
       m_edits(new QSpinBox), m_every(new QSpinBox), m_seed(new QSpinBox), m_start(new QPushButton(tr("Start Run"))),
       m_cancel(new QPushButton(tr("Cancel"))), m_progress(new QProgressBar), m_remaining(new QLabel), m_readOnly(new QLabel),
       m_table(new QTableWidget(0, ColumnCount)), m_revert(new QPushButton(tr("Revert to Step…"))),
@@ -53,6 +53,8 @@ RunsView::RunsView(Document *document, QWidget *parent)
     m_dataset->setObjectName(QStringLiteral("runDataset"));
     m_method->setObjectName(QStringLiteral("runMethod"));
     m_hparams->setObjectName(QStringLiteral("runHparams"));
+    m_label->setObjectName(QStringLiteral("runLabel"));
+    m_label->setPlaceholderText(tr("optional: a name for this run, shown in the table and the plots' legends"));
     m_hparams->setEnabled(false);
     m_edits->setObjectName(QStringLiteral("runEdits"));
     m_every->setObjectName(QStringLiteral("runEvery"));
@@ -118,6 +120,7 @@ RunsView::RunsView(Document *document, QWidget *parent)
     form->addRow(tr("Edits:"), m_edits);
     form->addRow(tr("Evaluate every:"), m_every);
     form->addRow(tr("Seed:"), m_seed);
+    form->addRow(tr("Label:"), m_label);
 
     m_progress->setRange(0, 1000);
     m_progress->setValue(0);
@@ -131,7 +134,7 @@ RunsView::RunsView(Document *document, QWidget *parent)
     runRow->addStretch();
 
     m_table->setHorizontalHeaderLabels(
-        {tr("Run"), tr("Method"), tr("Dataset"), tr("Status"), tr("Edits"), tr("Active"), tr("Created")});
+        {tr("Run"), tr("Method"), tr("Dataset"), tr("Status"), tr("Edits"), tr("Active"), tr("Created"), tr("Label")});
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -258,6 +261,7 @@ void RunsView::startRun()
     request.edits = m_edits->value();
     request.evalEvery = m_every->value();
     request.seed = static_cast<unsigned long long>(m_seed->value());
+    request.label = m_label->text().trimmed().toStdString();
     beginRun();
     Q_EMIT startRunRequested(db, request);
 }
@@ -338,7 +342,8 @@ void RunsView::showRuns(const QString &db, const RunList &runs)
                                    QString::fromStdString(run.status),
                                    QStringLiteral("%1/%2").arg(run.steps).arg(run.planned),
                                    QString::number(run.activeEdits),
-                                   QString::fromStdString(run.created)};
+                                   QString::fromStdString(run.created),
+                                   QString::fromStdString(run.label)};
         for (int column = 0; column < ColumnCount; ++column) {
             auto *item = new QTableWidgetItem(cells[column]);
             if (column == ColStatus && !run.message.empty())

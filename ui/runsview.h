@@ -69,6 +69,7 @@ private:
     QComboBox *m_dataset;
     QComboBox *m_method;
     HparamsButton *m_hparams;
+    QLineEdit *m_label;
     QSpinBox *m_edits;
     QSpinBox *m_every;
     QSpinBox *m_seed;

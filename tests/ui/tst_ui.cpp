@@ -463,6 +463,7 @@ private Q_SLOTS:
         window.findChild<QSpinBox *>(QStringLiteral("runEdits"))->setValue(4);
         window.findChild<QSpinBox *>(QStringLiteral("runEvery"))->setValue(2);
         window.findChild<QSpinBox *>(QStringLiteral("runSeed"))->setValue(3);
+        window.findChild<QLineEdit *>(QStringLiteral("runLabel"))->setText(QStringLiteral("baseline"));
         auto *start = window.findChild<QPushButton *>(QStringLiteral("startRun"));
         QTRY_VERIFY_WITH_TIMEOUT(start->isEnabled(), 5000);
         // How long the event loop is kept waiting while the run goes (a figure, not a check).
@@ -483,6 +484,8 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 1, 10000);
         QCOMPARE(table->item(0, 0)->text().toLongLong(), summary.runId);
         QCOMPARE(table->item(0, 3)->text(), QStringLiteral("finished"));
+        QCOMPARE(summary.label, std::string("baseline"));
+        QCOMPARE(table->item(0, 7)->text(), QStringLiteral("baseline"));
 
         // Selecting it draws its curves and its retention matrix.
         table->selectRow(0);
@@ -507,6 +510,7 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(norms->graphCount() > 0, 10000);
         QCOMPARE(norms->graph(0)->dataCount(), 5); // step 0 and 4 edits
         QVERIFY(norms->graph(0)->name().contains(QStringLiteral("rome #")));
+        QVERIFY2(norms->graph(0)->name().startsWith(QStringLiteral("baseline (rome #")), qPrintable(norms->graph(0)->name()));
         QVERIFY(norms->itemCount() >= 1);
         // A log scale on request; a click on a point selects its edit in History.
         auto *tabsForPlots = window.findChild<QTabWidget *>(QStringLiteral("views"));
@@ -526,6 +530,23 @@ private Q_SLOTS:
         auto *historyForPlots = window.findChild<QTableView *>(QStringLiteral("historyTable"));
         QTRY_VERIFY_WITH_TIMEOUT(historyForPlots->selectionModel()->hasSelection(), 5000);
         QCOMPARE(historyForPlots->selectionModel()->selectedRows().first().row(), 2); // steps 1, 2, 3
+        // History sorts by a clicked column; the selection follows its edit.
+        auto *header = historyForPlots->horizontalHeader();
+        const int normColumn = 5; // "Update ‖ΔW‖"
+        QVERIFY(historyForPlots->model()->headerData(normColumn, Qt::Horizontal).toString().contains(QStringLiteral("Update")));
+        const auto columnValues = [historyForPlots](int column) {
+            QList<double> values;
+            for (int row = 0; row < historyForPlots->model()->rowCount(); ++row)
+                values << historyForPlots->model()->index(row, column).data().toString().remove(QStringLiteral("⚠ ")).toDouble();
+            return values;
+        };
+        header->setSortIndicator(normColumn, Qt::DescendingOrder);
+        const auto normValues = columnValues(normColumn);
+        QVERIFY2(std::is_sorted(normValues.rbegin(), normValues.rend()), qPrintable(QString::number(normValues.size())));
+        QCOMPARE(historyForPlots->model()->index(historyForPlots->selectionModel()->selectedRows().first().row(), 0)
+                     .data().toString(), QStringLiteral("3"));
+        header->setSortIndicator(0, Qt::AscendingOrder);
+        QCOMPARE(columnValues(0), (QList<double>{1, 2, 3, 4}));
 
         // Exports: the run's metrics as CSV and its weights as a model folder, through the worker.
         QSignalSpy exported(window.worker(), &EngineWorker::exported);
